@@ -1,0 +1,106 @@
+"""Service settings: one pydantic model, read from the environment once per container."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from repoconn_core.providers import ProviderEndpoint, ServiceType
+
+PUBLIC_HOSTS: dict[str, ServiceType] = {
+    "github.com": ServiceType.GITHUB,
+    "gitlab.com": ServiceType.GITLAB,
+    "bitbucket.org": ServiceType.BITBUCKET,
+}
+
+
+class SelfHostedProvider(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    service_type: ServiceType = Field(alias="serviceType")
+    api_url: str = Field(alias="apiUrl")
+
+
+class Settings(BaseModel):
+    """Every setting, with the environment variable that sets it (see docs/operations.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str = "repository-connections"
+    kms_key_id: str = "alias/repository-connections"
+    aws_region: str = "us-east-1"
+    # Set only for local runs (embedded moto server); in AWS the SDK's defaults apply.
+    aws_endpoint_url: str | None = None
+    webhook_base_url: str = "http://127.0.0.1:3000"
+
+    groups_claim: str = "cognito:groups"
+    projects_claim: str = "custom:projects"
+    admin_group: str = "Admin"
+
+    github_api_url: str = "https://api.github.com"
+    gitlab_api_url: str = "https://gitlab.com/api/v4"
+    bitbucket_api_url: str = "https://api.bitbucket.org/2.0"
+    # {"git.example.com": {"serviceType": "GitLab", "apiUrl": "https://git.example.com/api/v4"}}
+    self_hosted_providers: dict[str, SelfHostedProvider] = Field(default_factory=dict)
+    # Local dev only: lets provider API base URLs point at the simulator on loopback.
+    allow_loopback_provider_api: bool = False
+
+    provider_connect_timeout: float = 3.05
+    provider_read_timeout: float = 10.0
+    provider_max_retries: int = 2
+
+    webhook_secret_grace_seconds: int = 3600
+    webhook_max_body_bytes: int = 1_048_576
+    secret_cache_ttl_seconds: int = 300
+    event_bus_name: str = "default"
+
+    @field_validator("self_hosted_providers", mode="before")
+    @classmethod
+    def _parse_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("self_hosted_providers")
+    @classmethod
+    def _lower_hosts(cls, value: dict[str, SelfHostedProvider]) -> dict[str, SelfHostedProvider]:
+        return {host.lower(): provider for host, provider in value.items()}
+
+    @field_validator("webhook_base_url", "github_api_url", "gitlab_api_url", "bitbucket_api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {
+            name: env[name.upper()]
+            for name in cls.model_fields
+            if name.upper() in env and env[name.upper()] != ""
+        }
+        return cls.model_validate(values)
+
+    def provider_endpoints(self) -> dict[str, ProviderEndpoint]:
+        """Repository host → where its API lives. Only these hosts are accepted."""
+        base = {
+            ServiceType.GITHUB: self.github_api_url,
+            ServiceType.GITLAB: self.gitlab_api_url,
+            ServiceType.BITBUCKET: self.bitbucket_api_url,
+        }
+        endpoints = {host: ProviderEndpoint(kind, base[kind]) for host, kind in PUBLIC_HOSTS.items()}
+        for host, provider in self.self_hosted_providers.items():
+            endpoints[host] = ProviderEndpoint(
+                provider.service_type, provider.api_url.rstrip("/"), self_hosted=True
+            )
+        return endpoints
+
+
+@cache
+def settings() -> Settings:
+    """The container's settings, validated at cold start."""
+    return Settings.from_env()

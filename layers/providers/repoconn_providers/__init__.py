@@ -1,0 +1,1 @@
+"""repoconn_providers."""
