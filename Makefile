@@ -1,0 +1,59 @@
+# The project's interface: CI calls these same targets (.ci/run).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION  := 0.13.9
+SAM_VERSION := 1.170.0
+TOOLS := .tools
+UV    := $(TOOLS)/bin/uv
+VENV  := .venv
+PY    := $(VENV)/bin/python
+# SAM CLI pins its own boto3/pydantic: it lives in uv's tool cache, never in the app's venv.
+SAM   := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
+
+.PHONY: help venv dev test test-unit test-integration lint format build validate openapi clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+venv: $(VENV)/.synced ## create/refresh .venv from uv.lock
+
+dev: venv ## run the API locally on http://127.0.0.1:3000 (PORT overrides)
+	$(VENV)/bin/repoconn dev
+
+test: venv ## run every test suite
+	$(PY) -m pytest
+
+test-unit: venv
+	$(PY) -m pytest tests/unit
+
+test-integration: venv
+	$(PY) -m pytest tests/integration
+
+lint: venv ## ruff, mypy, cfn-lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy layers/core/repoconn_core layers/providers/repoconn_providers infra/local/repoconn_local functions
+	$(VENV)/bin/cfn-lint template.yaml
+
+format: venv ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+build: venv ## sam build: python3.13/arm64 artifacts in .aws-sam/build
+	$(SAM) build
+
+validate: venv ## sam validate --lint and cfn-lint
+	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
+	$(VENV)/bin/cfn-lint template.yaml
+
+clean: ## remove environments and build output
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,231 @@
+"""Connect (upsert) a project to a repository — the whole story in one place, in order:
+
+validate → authorise → refuse a repository another project owns (409) → preflight the token
+with the provider → ensure exactly one hook with a fresh secret → encrypt → conditional write
+→ remove the hook of a replaced repository.
+
+Failure rules: a hook this call *created* is deleted again if anything after it fails, so a
+failed connect leaves nothing behind at the provider. The write is one DynamoDB transaction
+(see store.py), so there is never a half-written connection.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from aws_lambda_powertools import Logger
+from pydantic import SecretStr
+
+from repoconn_core.errors import HookNotFound, RepositoryAlreadyConnected
+from repoconn_core.identity import Principal, require_project_admin
+from repoconn_core.models import ConnectRequest
+from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef, WebhookClient
+from repoconn_core.repository_url import check_service_type, parse_repository_url
+from repoconn_core.store import ConnectionSummary, StoredConnection
+
+ACCESS_TOKEN = "accessToken"
+WEBHOOK_SECRET = "webhookSecret"
+
+# A child of the handler's Logger: same JSON format and correlation id, no second config.
+log = Logger(child=True)
+
+
+class ConnectionWriter(Protocol):
+    def get(self, repository_url: str) -> StoredConnection | None: ...
+
+    def current_for_project(self, project_id: str) -> StoredConnection | None: ...
+
+    def save(self, new: StoredConnection, *, replacing: StoredConnection | None) -> None: ...
+
+
+class FieldCipher(Protocol):
+    def encrypt_fields(
+        self, *, project_id: str, repository_url: str, fields: Mapping[str, SecretStr]
+    ) -> dict[str, bytes]: ...
+
+    def decrypt_fields(
+        self, blobs: Mapping[str, bytes], *, project_id: str, repository_url: str
+    ) -> dict[str, SecretStr]: ...
+
+
+def new_webhook_secret() -> SecretStr:
+    """32 random bytes, URL-safe (DESIGN.md "Provider clients")."""
+    return SecretStr(secrets.token_urlsafe(32))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    connection: ConnectionSummary
+    created: bool
+
+
+@dataclass(frozen=True)
+class _EnsuredHook:
+    hook: Hook
+    created: bool
+
+
+class ConnectRepository:
+    def __init__(
+        self,
+        *,
+        store: ConnectionWriter,
+        cipher: FieldCipher,
+        client_for: Callable[[ProviderEndpoint], WebhookClient],
+        endpoints: Mapping[str, ProviderEndpoint],
+        webhook_base_url: str,
+        secret_grace: timedelta = timedelta(hours=1),
+        clock: Callable[[], datetime] = utc_now,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        new_secret: Callable[[], SecretStr] = new_webhook_secret,
+    ) -> None:
+        self._store = store
+        self._cipher = cipher
+        self._client_for = client_for
+        self._endpoints = endpoints
+        self._webhook_base_url = webhook_base_url.rstrip("/")
+        self._secret_grace = secret_grace
+        self._clock = clock
+        self._new_id = new_id
+        self._new_secret = new_secret
+
+    def __call__(self, principal: Principal, project_id: str, request: ConnectRequest) -> ConnectResult:
+        repo = parse_repository_url(request.repositoryUrl, self._endpoints)
+        check_service_type(repo, request.serviceType)
+        require_project_admin(principal, project_id)
+
+        current = self._store.current_for_project(project_id)
+        existing = self._existing_connection(repo, current)
+        if existing is not None and existing.project_id != project_id:
+            raise RepositoryAlreadyConnected(
+                "This repository is already connected to another project."
+            )
+
+        token = request.accessToken
+        client = self._client_for(repo.endpoint)
+        client.preflight(repo, token)
+
+        connection_id = existing.id if existing else self._new_id()
+        secret = self._new_secret()
+        callback_url = f"{self._webhook_base_url}/webhooks/{connection_id}"
+        ensured = self._ensure_hook(client, repo, token, existing, callback_url, secret)
+        try:
+            new = self._build_connection(connection_id, project_id, repo, token, secret, ensured, existing)
+            self._store.save(new, replacing=current)
+        except BaseException:
+            if ensured.created:
+                self._delete_created_hook(client, repo, token, ensured.hook)
+            raise
+
+        if current is not None and current.repository_url != repo.canonical_url:
+            self._remove_replaced_hook(current)
+        return ConnectResult(connection=new.summary(), created=existing is None)
+
+    def _existing_connection(
+        self, repo: RepositoryRef, current: StoredConnection | None
+    ) -> StoredConnection | None:
+        if current is not None and current.repository_url == repo.canonical_url:
+            return current
+        return self._store.get(repo.canonical_url)
+
+    def _ensure_hook(
+        self,
+        client: WebhookClient,
+        repo: RepositoryRef,
+        token: SecretStr,
+        existing: StoredConnection | None,
+        callback_url: str,
+        secret: SecretStr,
+    ) -> _EnsuredHook:
+        """Update the hook we know, else adopt one already pointing at us, else create one —
+        so reconnecting never leaves a second hook behind."""
+        if existing is not None and existing.webhook_id:
+            try:
+                hook = client.update_hook(repo, token, existing.webhook_id, callback_url, secret)
+                return _EnsuredHook(hook, created=False)
+            except HookNotFound:
+                log.info("stored hook is gone at the provider; looking for ours by URL")
+        found = client.find_hook(repo, token, callback_url)
+        if found is not None:
+            hook = client.update_hook(repo, token, found.id, callback_url, secret)
+            return _EnsuredHook(hook, created=False)
+        return _EnsuredHook(client.create_hook(repo, token, callback_url, secret), created=True)
+
+    def _build_connection(
+        self,
+        connection_id: str,
+        project_id: str,
+        repo: RepositoryRef,
+        token: SecretStr,
+        secret: SecretStr,
+        ensured: _EnsuredHook,
+        existing: StoredConnection | None,
+    ) -> StoredConnection:
+        now = self._clock()
+        blobs = self._cipher.encrypt_fields(
+            project_id=project_id,
+            repository_url=repo.canonical_url,
+            fields={ACCESS_TOKEN: token, WEBHOOK_SECRET: secret},
+        )
+        fresh = StoredConnection(
+            id=connection_id,
+            project_id=project_id,
+            repository_url=repo.canonical_url,
+            service_type=repo.service_type,
+            access_token=blobs[ACCESS_TOKEN],
+            webhook_secret=blobs[WEBHOOK_SECRET],
+            webhook_id=ensured.hook.id,
+            is_active=True,
+            last_sync_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        if existing is None:
+            return fresh
+        # The provider may still sign in-flight deliveries with the secret just rotated out:
+        # keep its ciphertext (bound to the same item and field) for a grace window.
+        return replace(
+            fresh,
+            created_at=existing.created_at,
+            previous_webhook_secret=existing.webhook_secret,
+            previous_secret_expires_at=now + self._secret_grace,
+        )
+
+    def _delete_created_hook(
+        self, client: WebhookClient, repo: RepositoryRef, token: SecretStr, hook: Hook
+    ) -> None:
+        try:
+            client.delete_hook(repo, token, hook.id)
+        except Exception:
+            # Best effort: the original failure is what the caller must see.
+            log.warning(
+                "could not delete the hook created by a failed connect",
+                extra={"repositoryUrl": repo.canonical_url, "webhookId": hook.id},
+            )
+
+    def _remove_replaced_hook(self, old: StoredConnection) -> None:
+        """The project moved to another repository: remove the old hook, best effort."""
+        if not old.webhook_id:
+            return
+        try:
+            repo = parse_repository_url(old.repository_url, self._endpoints)
+            token = self._cipher.decrypt_fields(
+                {ACCESS_TOKEN: old.access_token},
+                project_id=old.project_id,
+                repository_url=old.repository_url,
+            )[ACCESS_TOKEN]
+            self._client_for(repo.endpoint).delete_hook(repo, token, old.webhook_id)
+        except Exception:
+            log.warning(
+                "could not remove the hook of the replaced repository; clean up by hand",
+                extra={"repositoryUrl": old.repository_url, "webhookId": old.webhook_id},
+            )

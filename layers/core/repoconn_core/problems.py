@@ -1,0 +1,99 @@
+"""The one map from errors to RFC 9457 problem responses, installed on every resolver.
+
+Expected errors (DomainError, validation) are answered without a stack trace in the logs;
+anything else is logged with its traceback and answered with a 500 that says nothing about
+internals. No handler has its own try/except.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from repoconn_core.errors import (
+    DomainError,
+    MalformedBody,
+    ValidationFailed,
+)
+from repoconn_core.models import Problem
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "urn:repository-connections:problem:"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> Response[str]:
+    problem = Problem(
+        type=PROBLEM_TYPE_BASE + code,
+        title=title,
+        status=status,
+        detail=detail,
+        code=code,
+        errors=errors,
+    )
+    return Response(
+        status_code=status,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(problem.model_dump(exclude_none=True)),
+        headers=headers,
+    )
+
+
+def domain_problem(error: DomainError) -> Response[str]:
+    errors = error.errors if isinstance(error, ValidationFailed) and error.errors else None
+    return problem_response(
+        error.status, error.code, error.title, error.detail, headers=error.headers(), errors=errors
+    )
+
+
+def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+    # Only where and what kind: pydantic's `input` may hold the access token.
+    return [
+        {
+            "loc": [str(part) for part in item.get("loc", ())],
+            "type": item.get("type", "invalid"),
+            "msg": item.get("msg", ""),
+        }
+        for item in error.errors()
+    ]
+
+
+def install_problem_handlers(app: ApiGatewayResolver, logger: Logger) -> None:
+    @app.exception_handler(DomainError)
+    def _domain(error: DomainError) -> Response[str]:
+        logger.info("request refused", extra={"code": error.code, "status": error.status})
+        return domain_problem(error)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(error: RequestValidationError) -> Response[str]:
+        errors = _validation_errors(error)
+        if any(item["type"] == "json_invalid" for item in errors):
+            return domain_problem(MalformedBody("The request body must be a JSON object."))
+        logger.info("request validation failed", extra={"errors": errors})
+        fields = ", ".join(sorted({".".join(item["loc"][1:]) or "body" for item in errors}))
+        return domain_problem(ValidationFailed(f"Invalid or missing fields: {fields}.", errors))
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response[str]:
+        return problem_response(404, "route_not_found", "Not found", "No such route.")
+
+    @app.exception_handler(Exception)
+    def _unexpected(_: Exception) -> Response[str]:
+        # logger.exception records the traceback for operators; the body says nothing.
+        logger.exception("unhandled error")
+        return problem_response(
+            500, "internal_error", "Internal error", "The request could not be completed."
+        )

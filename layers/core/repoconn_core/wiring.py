@@ -1,0 +1,61 @@
+"""Composition root: builds each use case once per container from the settings.
+
+Handlers call these; tests build use cases from their own parts instead. AWS SDK and provider
+imports happen inside the builders so a read function never loads the write path's modules
+(cryptography, requests) — that keeps its cold start small.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import TYPE_CHECKING
+
+from repoconn_core.settings import settings
+
+if TYPE_CHECKING:
+    from repoconn_core.connect import ConnectRepository
+    from repoconn_core.queries import ConnectionQueries
+    from repoconn_core.store import ConnectionStore
+
+
+@cache
+def connection_store() -> ConnectionStore:
+    from repoconn_core.store import ConnectionStore
+
+    config = settings()
+    return ConnectionStore(config.table_name, config.aws_region, host=config.aws_endpoint_url)
+
+
+@cache
+def connection_queries() -> ConnectionQueries:
+    from repoconn_core.queries import ConnectionQueries
+
+    return ConnectionQueries(connection_store())
+
+
+@cache
+def connect_repository() -> ConnectRepository:
+    import boto3
+
+    from repoconn_core.cipher import SecretCipher
+    from repoconn_core.connect import ConnectRepository
+    from repoconn_providers.registry import client_for
+
+    config = settings()
+    kms = boto3.client("kms", region_name=config.aws_region, endpoint_url=config.aws_endpoint_url)
+    return ConnectRepository(
+        store=connection_store(),
+        cipher=SecretCipher(kms, config.kms_key_id),
+        client_for=lambda endpoint: client_for(endpoint, config),
+        endpoints=config.provider_endpoints(),
+        webhook_base_url=config.webhook_base_url,
+        secret_grace=timedelta(seconds=config.webhook_secret_grace_seconds),
+    )
+
+
+def reset() -> None:
+    """Forget every cached part (tests and the local gateway call this after changing env)."""
+    settings.cache_clear()
+    for builder in (connection_store, connection_queries, connect_repository):
+        builder.cache_clear()

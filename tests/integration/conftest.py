@@ -1,0 +1,133 @@
+"""Fixtures for handler and use-case tests: the provider simulator over real HTTP, the
+handlers wired from settings onto moto, and a caller that speaks payload-2.0 events."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+import requests
+from repoconn_core import wiring
+from repoconn_core.settings import Settings
+from repoconn_local.events import http_api_event
+from repoconn_local.lambda_runtime import LocalLambdaContext
+from repoconn_local.simulator import ProviderSimulator
+
+WEBHOOK_BASE_URL = "https://hooks.example.test"
+
+ROUTES: dict[tuple[str, str], str] = {
+    ("PUT", ""): "functions.upsert_connection.app",
+    ("GET", ""): "functions.get_connection.app",
+    ("GET", "/exists"): "functions.connection_exists.app",
+}
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[ProviderSimulator]:
+    sim = ProviderSimulator()
+    sim.start(port=0)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim(simulator: ProviderSimulator) -> ProviderSimulator:
+    """The simulator with no hooks and an empty request log."""
+    requests.post(f"{simulator.base_url}/_sim/reset", timeout=5).raise_for_status()
+    return simulator
+
+
+def sim_hooks(sim: ProviderSimulator) -> list[dict[str, Any]]:
+    response = requests.get(f"{sim.base_url}/_sim/hooks", timeout=5)
+    response.raise_for_status()
+    return list(response.json()["hooks"])
+
+
+@pytest.fixture
+def app_settings(sim: ProviderSimulator, connections_table: str, kms_key_id: str) -> Settings:
+    return Settings(
+        table_name=connections_table,
+        kms_key_id=kms_key_id,
+        webhook_base_url=WEBHOOK_BASE_URL,
+        github_api_url=sim.github_api_url,
+        gitlab_api_url=sim.gitlab_api_url,
+        bitbucket_api_url=sim.bitbucket_api_url,
+        allow_loopback_provider_api=True,
+        provider_max_retries=0,
+    )
+
+
+@dataclass
+class HttpResult:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class Api:
+    """Calls the real lambda_handler of each route with payload-2.0 events."""
+
+    def call(
+        self,
+        method: str,
+        project_id: str,
+        suffix: str = "",
+        *,
+        body: object = None,
+        raw_body: str | None = None,
+        claims: Mapping[str, object] | None = None,
+    ) -> HttpResult:
+        module = self._module(method, suffix)
+        path = f"/projects/{project_id}/repository-connection{suffix}"
+        if raw_body is None and body is not None:
+            raw_body = json.dumps(body)
+        event = http_api_event(
+            method,
+            path,
+            route_key=f"{method} /projects/{{projectId}}/repository-connection{suffix}",
+            path_parameters={"projectId": project_id},
+            headers={"content-type": "application/json"} if raw_body is not None else {},
+            body=raw_body,
+            claims=claims,
+        )
+        response = module.lambda_handler(event, LocalLambdaContext(function_name=module.__name__))
+        return HttpResult(
+            status=response["statusCode"],
+            headers={k.lower(): v for k, v in (response.get("headers") or {}).items()},
+            text=response.get("body") or "",
+        )
+
+    @staticmethod
+    def _module(method: str, suffix: str) -> ModuleType:
+        return importlib.import_module(ROUTES[(method, suffix)])
+
+
+@pytest.fixture
+def api(
+    app_settings: Settings, monkeypatch: pytest.MonkeyPatch, aws: None
+) -> Iterator[Api]:
+    """The handlers as deployed: settings from the environment, parts built by wiring."""
+    for name, value in app_settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        monkeypatch.setenv(name.upper(), value if isinstance(value, str) else json.dumps(value))
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "RepositoryConnectionsTest")
+    wiring.reset()
+    yield Api()
+    wiring.reset()
+
+
+def admin(*projects: str) -> dict[str, object]:
+    return {"sub": "admin-1", "cognito:groups": ["Admin"], "custom:projects": list(projects)}
+
+
+def member(*projects: str) -> dict[str, object]:
+    return {"sub": "member-1", "cognito:groups": ["Member"], "custom:projects": list(projects)}
