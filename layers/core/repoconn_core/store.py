@@ -1,0 +1,516 @@
+"""Connections in DynamoDB: the only module that knows attribute names and pynamodb.
+
+The rest of the code sees two frozen dataclasses, ``StoredConnection`` (everything, secrets
+as ciphertext) and ``ConnectionSummary`` (what the ``projectId-index`` projects: no
+secrets), and the ``ConnectionStore`` methods.
+
+Table layout (one table, see ConnectionsTable in template.yaml):
+
+- a *connection item* per repository, keyed by its canonical ``repositoryUrl``. The key
+  makes a repository belong to at most one project.
+- a *project pointer* per project, keyed ``project#<projectId>`` in the same key attribute,
+  holding ``currentRepositoryUrl`` and ``connectionId``. It has no ``projectId`` attribute,
+  so it never appears in the GSI; canonical URLs start with ``https://``, so the two kinds
+  of key never collide.
+
+Why a project has at most one connection, even when two requests race
+------------------------------------------------------------------------
+A GSI cannot enforce uniqueness (it is eventually consistent and has no conditions), and
+the item key only makes the *repository* unique. The pointer makes the *project* unique:
+every ``save`` writes the connection item and the project's pointer in ONE
+``TransactWriteItems`` call, with conditions on both:
+
+- item: ``attribute_not_exists(repositoryUrl) OR projectId = :project`` - the repository is
+  free or already ours, so another project's item is never overwritten;
+- pointer: absent when the caller saw no connection (``replacing=None``), otherwise still
+  pointing at the connection the caller read (``replacing``) - optimistic locking on the
+  project;
+- when the project moves to another repository, the old item is deleted in the same
+  transaction (condition: it is still this project's connection).
+
+DynamoDB applies all of it or none of it. Of two racing first connects for one project,
+both condition on an absent pointer, so exactly one commits and the other fails with
+``ConcurrentModification``; of two projects racing for one repository, the item condition
+lets exactly one in and the other gets ``RepositoryAlreadyConnected``. A racing reconnect
+and delete conflict on the pointer the same way. Transaction cancellation reasons come back
+in request order, which is how a failure is attributed to the item, the pointer or the old
+item (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any, NamedTuple
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import (
+    DoesNotExist,
+    PynamoDBException,
+    TransactWriteError,
+    UpdateError,
+)
+from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from repoconn_core.errors import (
+    ConcurrentModification,
+    DependencyUnavailable,
+    DomainError,
+    RepositoryAlreadyConnected,
+)
+from repoconn_core.providers import ServiceType
+
+PROJECT_INDEX_NAME = "projectId-index"
+POINTER_KEY_PREFIX = "project#"
+# Must equal NonKeyAttributes of projectId-index in template.yaml (a test compares them).
+SUMMARY_ATTRIBUTES = (
+    "id",
+    "serviceType",
+    "isActive",
+    "lastSyncAt",
+    "createdAt",
+    "updatedAt",
+    "healthStatus",
+    "healthReason",
+    "lastHealthCheckAt",
+)
+# A Lambda behind API Gateway has 30 s in total; fail fast instead of pynamodb's 15 s / 30 s.
+CONNECT_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 5.0
+MAX_RETRY_ATTEMPTS = 2
+THROTTLED_RETRY_AFTER = 2
+UNAVAILABLE_RETRY_AFTER = 10
+_THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingError",  # the code inside transaction cancellation reasons
+    }
+)
+
+
+@dataclass(frozen=True)
+class StoredConnection:
+    """A connection as stored; secrets are the cipher's blobs, never plaintext."""
+
+    id: str
+    project_id: str
+    repository_url: str
+    service_type: ServiceType
+    access_token: bytes
+    webhook_secret: bytes
+    webhook_id: str | None
+    is_active: bool
+    last_sync_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    previous_webhook_secret: bytes | None = None
+    previous_secret_expires_at: datetime | None = None
+    health_status: str | None = None
+    health_reason: str | None = None
+    last_health_check_at: datetime | None = None
+
+    def summary(self) -> ConnectionSummary:
+        """The non-secret part, as a GSI read would return it."""
+        return ConnectionSummary(
+            id=self.id,
+            project_id=self.project_id,
+            repository_url=self.repository_url,
+            service_type=self.service_type,
+            is_active=self.is_active,
+            last_sync_at=self.last_sync_at,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            health_status=self.health_status,
+            health_reason=self.health_reason,
+            last_health_check_at=self.last_health_check_at,
+        )
+
+    def __repr__(self) -> str:
+        # Ciphertext is not secret, but there is no reason to print it either.
+        return (
+            f"StoredConnection(id={self.id!r}, project_id={self.project_id!r}, "
+            f"repository_url={self.repository_url!r}, service_type={self.service_type!r})"
+        )
+
+
+@dataclass(frozen=True)
+class ConnectionSummary:
+    """The non-secret part of a connection: exactly what the projectId-index projects."""
+
+    id: str
+    project_id: str
+    repository_url: str
+    service_type: ServiceType
+    is_active: bool
+    last_sync_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    health_status: str | None = None
+    health_reason: str | None = None
+    last_health_check_at: datetime | None = None
+
+
+class ProjectIdIndex(GlobalSecondaryIndex["ConnectionItem"]):
+    class Meta:
+        index_name = PROJECT_INDEX_NAME
+        projection = IncludeProjection(list(SUMMARY_ATTRIBUTES))
+
+    projectId = UnicodeAttribute(hash_key=True)
+
+
+class ConnectionItem(Model):
+    """Unbound schema of a connection item; use ``connection_models(...).item``."""
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute()
+    projectId = UnicodeAttribute()
+    serviceType = UnicodeAttribute()
+    accessToken = BinaryAttribute(legacy_encoding=False)
+    webhookSecret = BinaryAttribute(legacy_encoding=False)
+    previousWebhookSecret = BinaryAttribute(legacy_encoding=False, null=True)
+    previousSecretExpiresAt = UTCDateTimeAttribute(null=True)
+    webhookId = UnicodeAttribute(null=True)
+    isActive = BooleanAttribute()
+    lastSyncAt = UTCDateTimeAttribute(null=True)
+    createdAt = UTCDateTimeAttribute()
+    updatedAt = UTCDateTimeAttribute()
+    healthStatus = UnicodeAttribute(null=True)
+    healthReason = UnicodeAttribute(null=True)
+    lastHealthCheckAt = UTCDateTimeAttribute(null=True)
+
+    project_index = ProjectIdIndex()
+
+
+class ProjectPointer(Model):
+    """Unbound schema of a project pointer; use ``connection_models(...).pointer``.
+
+    Deliberately without a ``projectId`` attribute: the pointer must stay out of the GSI.
+    """
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)  # "project#<projectId>"
+    currentRepositoryUrl = UnicodeAttribute()
+    connectionId = UnicodeAttribute()
+
+
+class ConnectionModels(NamedTuple):
+    item: type[ConnectionItem]
+    pointer: type[ProjectPointer]
+
+
+@cache
+def connection_models(table_name: str, region: str, host: str | None = None) -> ConnectionModels:
+    """Model classes bound to one table; cached so each table gets one pynamodb connection."""
+    settings: dict[str, Any] = {
+        "table_name": table_name,
+        "region": region,
+        "host": host,
+        "connect_timeout_seconds": CONNECT_TIMEOUT_SECONDS,
+        "read_timeout_seconds": READ_TIMEOUT_SECONDS,
+        "max_retry_attempts": MAX_RETRY_ATTEMPTS,
+    }
+    item = type("ConnectionItem", (ConnectionItem,), {"Meta": type("Meta", (), dict(settings))})
+    pointer = type("ProjectPointer", (ProjectPointer,), {"Meta": type("Meta", (), dict(settings))})
+    return ConnectionModels(item=item, pointer=pointer)
+
+
+class ConnectionStore:
+    def __init__(self, table_name: str, region: str, host: str | None = None) -> None:
+        self._models = connection_models(table_name, region, host)
+        # Transactions span two models, so they go through a connection of their own.
+        self._connection = Connection(
+            region=region,
+            host=host,
+            connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
+            read_timeout_seconds=READ_TIMEOUT_SECONDS,
+            max_retry_attempts=MAX_RETRY_ATTEMPTS,
+        )
+
+    # Reads ------------------------------------------------------------------------------
+
+    def summary_for_project(self, project_id: str) -> ConnectionSummary | None:
+        """The project's connection from the GSI (one Query, eventually consistent)."""
+        with _dynamodb_failures():
+            found = next(iter(self._models.item.project_index.query(project_id, limit=1)), None)
+        return None if found is None else _summary(found)
+
+    def exists_for_project(self, project_id: str) -> bool:
+        """Whether the project has a connection, from the GSI (one Query)."""
+        with _dynamodb_failures():
+            results = self._models.item.project_index.query(
+                project_id, limit=1, attributes_to_get=["id"]
+            )
+            return next(iter(results), None) is not None
+
+    def get(self, repository_url: str) -> StoredConnection | None:
+        """The connection stored under a canonical repository URL (consistent read)."""
+        _require_repository_key(repository_url)
+        item = self._get_item(repository_url)
+        return None if item is None else _stored(item)
+
+    def current_for_project(self, project_id: str) -> StoredConnection | None:
+        """The project's connection, read consistently: pointer first, then the item."""
+        with _dynamodb_failures():
+            try:
+                pointer = self._models.pointer.get(_pointer_key(project_id), consistent_read=True)
+            except DoesNotExist:
+                return None
+        item = self._get_item(pointer.currentRepositoryUrl)
+        # Transactions keep pointer and item in step; a mismatch means no usable connection.
+        if item is None or item.projectId != project_id or item.id != pointer.connectionId:
+            return None
+        return _stored(item)
+
+    # Writes -----------------------------------------------------------------------------
+
+    def save(self, new: StoredConnection, *, replacing: StoredConnection | None) -> None:
+        """Write ``new`` as the project's connection in one transaction (see module doc).
+
+        ``replacing`` is the connection the caller read for this project (None when it saw
+        none). Raises RepositoryAlreadyConnected when the repository belongs to another
+        project, ConcurrentModification when the project's connection changed meanwhile,
+        DependencyUnavailable when DynamoDB throttles or fails.
+        """
+        _require_repository_key(new.repository_url)
+        if replacing is not None and replacing.project_id != new.project_id:
+            raise ValueError("replacing must be a connection of the same project")
+        item_model, pointer_model = self._models
+        item = _item(item_model, new)
+        pointer = pointer_model(
+            _pointer_key(new.project_id),
+            currentRepositoryUrl=new.repository_url,
+            connectionId=new.id,
+        )
+        item_condition = item_model.repositoryUrl.does_not_exist() | (
+            item_model.projectId == new.project_id
+        )
+        pointer_condition: Condition
+        if replacing is None:
+            pointer_condition = pointer_model.repositoryUrl.does_not_exist()
+        else:
+            pointer_condition = (pointer_model.currentRepositoryUrl == replacing.repository_url) & (
+                pointer_model.connectionId == replacing.id
+            )
+        moves = replacing is not None and replacing.repository_url != new.repository_url
+
+        # pynamodb sends deletes before puts; the roles list mirrors that request order, which
+        # is the order of the cancellation reasons.
+        roles = ["old_item", "item", "pointer"] if moves else ["item", "pointer"]
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                if replacing is not None and moves:
+                    transaction.delete(
+                        item_model(replacing.repository_url),
+                        condition=(item_model.projectId == replacing.project_id)
+                        & (item_model.id == replacing.id),
+                    )
+                transaction.save(item, condition=item_condition)
+                transaction.save(pointer, condition=pointer_condition)
+        except TransactWriteError as error:
+            failed = _failed_roles(error, roles)
+            if failed.get("item") == "ConditionalCheckFailed":
+                raise RepositoryAlreadyConnected(
+                    "The repository is connected to another project."
+                ) from error
+            if _is_conflict(failed):
+                raise ConcurrentModification(
+                    "The project's repository connection changed meanwhile."
+                ) from error
+            raise _unavailable(error, failed) from error
+
+    def delete(self, stored: StoredConnection) -> bool:
+        """Delete the connection and the project's pointer in one transaction.
+
+        False when the connection is already gone (deleted or replaced meanwhile).
+        """
+        item_model, pointer_model = self._models
+        roles = ["item", "pointer"]
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.delete(
+                    item_model(stored.repository_url),
+                    condition=(item_model.id == stored.id)
+                    & (item_model.projectId == stored.project_id),
+                )
+                transaction.delete(
+                    pointer_model(_pointer_key(stored.project_id)),
+                    condition=(pointer_model.currentRepositoryUrl == stored.repository_url)
+                    & (pointer_model.connectionId == stored.id),
+                )
+        except TransactWriteError as error:
+            failed = _failed_roles(error, roles)
+            if failed.get("item") == "ConditionalCheckFailed":
+                return False
+            if _is_conflict(failed):
+                raise ConcurrentModification(
+                    "The project's repository connection changed meanwhile."
+                ) from error
+            raise _unavailable(error, failed) from error
+        return True
+
+    def touch_last_sync(self, repository_url: str, connection_id: str, at: datetime) -> bool:
+        """Advance lastSyncAt to ``at`` (one UpdateItem; updatedAt is left alone).
+
+        False when the connection is gone or replaced, or a later sync is already recorded,
+        so out-of-order deliveries never move lastSyncAt backwards. The stored format
+        (fixed-width UTC ISO 8601) sorts as text, which makes the ``<`` condition correct.
+        """
+        _require_aware(at)
+        item_model = self._models.item
+        condition = (item_model.id == connection_id) & (
+            item_model.lastSyncAt.does_not_exist() | (item_model.lastSyncAt < at)
+        )
+        try:
+            item_model(repository_url).update(
+                actions=[item_model.lastSyncAt.set(at)], condition=condition
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(error) from error
+        return True
+
+    def _get_item(self, repository_url: str) -> ConnectionItem | None:
+        with _dynamodb_failures():
+            try:
+                return self._models.item.get(repository_url, consistent_read=True)
+            except DoesNotExist:
+                return None
+
+
+# Mapping between dataclasses and items ---------------------------------------------------
+
+
+def _item(model: type[ConnectionItem], stored: StoredConnection) -> ConnectionItem:
+    for moment in (
+        stored.created_at,
+        stored.updated_at,
+        stored.last_sync_at,
+        stored.previous_secret_expires_at,
+        stored.last_health_check_at,
+    ):
+        _require_aware(moment)
+    return model(
+        stored.repository_url,
+        id=stored.id,
+        projectId=stored.project_id,
+        serviceType=stored.service_type.value,
+        accessToken=stored.access_token,
+        webhookSecret=stored.webhook_secret,
+        previousWebhookSecret=stored.previous_webhook_secret,
+        previousSecretExpiresAt=stored.previous_secret_expires_at,
+        webhookId=stored.webhook_id,
+        isActive=stored.is_active,
+        lastSyncAt=stored.last_sync_at,
+        createdAt=stored.created_at,
+        updatedAt=stored.updated_at,
+        healthStatus=stored.health_status,
+        healthReason=stored.health_reason,
+        lastHealthCheckAt=stored.last_health_check_at,
+    )
+
+
+def _stored(item: ConnectionItem) -> StoredConnection:
+    return StoredConnection(
+        id=item.id,
+        project_id=item.projectId,
+        repository_url=item.repositoryUrl,
+        service_type=ServiceType(item.serviceType),
+        access_token=item.accessToken,
+        webhook_secret=item.webhookSecret,
+        webhook_id=item.webhookId,
+        is_active=item.isActive,
+        last_sync_at=item.lastSyncAt,
+        created_at=item.createdAt,
+        updated_at=item.updatedAt,
+        previous_webhook_secret=item.previousWebhookSecret,
+        previous_secret_expires_at=item.previousSecretExpiresAt,
+        health_status=item.healthStatus,
+        health_reason=item.healthReason,
+        last_health_check_at=item.lastHealthCheckAt,
+    )
+
+
+def _summary(item: ConnectionItem) -> ConnectionSummary:
+    # Only GSI-projected attributes are read here; the secret ones are not in the result.
+    return ConnectionSummary(
+        id=item.id,
+        project_id=item.projectId,
+        repository_url=item.repositoryUrl,
+        service_type=ServiceType(item.serviceType),
+        is_active=item.isActive,
+        last_sync_at=item.lastSyncAt,
+        created_at=item.createdAt,
+        updated_at=item.updatedAt,
+        health_status=item.healthStatus,
+        health_reason=item.healthReason,
+        last_health_check_at=item.lastHealthCheckAt,
+    )
+
+
+def _pointer_key(project_id: str) -> str:
+    return f"{POINTER_KEY_PREFIX}{project_id}"
+
+
+def _require_repository_key(repository_url: str) -> None:
+    if repository_url.startswith(POINTER_KEY_PREFIX):
+        raise ValueError("a repository URL cannot use the project pointer key prefix")
+
+
+def _require_aware(moment: datetime | None) -> None:
+    # A naive datetime would be silently taken as UTC by pynamodb; refuse the ambiguity.
+    if moment is not None and moment.utcoffset() is None:
+        raise ValueError("timestamps must be timezone-aware")
+
+
+# Failures --------------------------------------------------------------------------------
+
+
+@contextmanager
+def _dynamodb_failures() -> Iterator[None]:
+    """Turn pynamodb's errors into DependencyUnavailable; DoesNotExist passes through."""
+    try:
+        yield
+    except DoesNotExist:
+        raise
+    except PynamoDBException as error:
+        raise _unavailable(error) from error
+
+
+def _failed_roles(error: TransactWriteError, roles: list[str]) -> dict[str, str]:
+    """Role → cancellation code for each transaction item that caused the cancellation."""
+    if error.cause_response_code != "TransactionCanceledException":
+        return {}
+    return {
+        role: reason.code
+        for role, reason in zip(roles, error.cancellation_reasons, strict=False)
+        if reason is not None
+    }
+
+
+def _is_conflict(failed: dict[str, str]) -> bool:
+    # TransactionConflict: another transaction was writing the same item at that moment,
+    # i.e. a racing request; the caller should re-read, not back off.
+    return any(
+        code in {"ConditionalCheckFailed", "TransactionConflict"} for code in failed.values()
+    )
+
+
+def _unavailable(error: PynamoDBException, failed: dict[str, str] | None = None) -> DomainError:
+    codes = {error.cause_response_code, *(failed or {}).values()}
+    if codes & _THROTTLING_CODES:
+        return DependencyUnavailable("DynamoDB is throttling requests.", THROTTLED_RETRY_AFTER)
+    return DependencyUnavailable("DynamoDB is unavailable.", UNAVAILABLE_RETRY_AFTER)

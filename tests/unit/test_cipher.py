@@ -1,0 +1,330 @@
+"""SecretCipher against a moto KMS key: envelope format, call counts, binding, failures."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+from pydantic import SecretStr
+from repoconn_core.cipher import FORMAT_VERSION, NONCE_BYTES, SecretCipher, StoredSecretUnreadable
+from repoconn_core.errors import DependencyUnavailable
+
+PROJECT = "project-1"
+REPOSITORY = "https://github.com/acme/widgets"
+TOKEN = "ghp_exampleTokenValue0123456789abcdef"
+WEBHOOK_SECRET = "c2VjcmV0LXdlYmhvb2stdmFsdWUtMzItYnl0ZXM"
+
+
+def _encrypt(cipher: SecretCipher, **overrides: Any) -> dict[str, bytes]:
+    arguments: dict[str, Any] = {
+        "project_id": PROJECT,
+        "repository_url": REPOSITORY,
+        "fields": {"accessToken": SecretStr(TOKEN), "webhookSecret": SecretStr(WEBHOOK_SECRET)},
+    }
+    arguments.update(overrides)
+    return cipher.encrypt_fields(**arguments)
+
+
+def _parse(blob: bytes) -> tuple[int, str, bytes, bytes, bytes]:
+    version = blob[0]
+    (key_length,) = struct.unpack_from(">H", blob, 1)
+    key_id = blob[3 : 3 + key_length].decode()
+    offset = 3 + key_length
+    (wrapped_length,) = struct.unpack_from(">H", blob, offset)
+    offset += 2
+    wrapped = blob[offset : offset + wrapped_length]
+    offset += wrapped_length
+    return (
+        version,
+        key_id,
+        wrapped,
+        blob[offset : offset + NONCE_BYTES],
+        blob[offset + NONCE_BYTES :],
+    )
+
+
+def _assert_no_secret_in(error: BaseException) -> None:
+    seen: BaseException | None = error
+    while seen is not None:
+        for text in (str(seen), repr(seen)):
+            assert TOKEN not in text
+            assert WEBHOOK_SECRET not in text
+        seen = seen.__cause__ or seen.__context__
+
+
+def test_encrypted_fields_decrypt_to_the_original_values(cipher: SecretCipher) -> None:
+    # given
+    blobs = _encrypt(cipher)
+
+    # when
+    secrets = cipher.decrypt_fields(blobs, project_id=PROJECT, repository_url=REPOSITORY)
+
+    # then
+    assert {name: value.get_secret_value() for name, value in secrets.items()} == {
+        "accessToken": TOKEN,
+        "webhookSecret": WEBHOOK_SECRET,
+    }
+
+
+def test_decrypt_field_opens_a_single_field(cipher: SecretCipher) -> None:
+    # given
+    blobs = _encrypt(cipher)
+
+    # when
+    secret = cipher.decrypt_field(
+        blobs["webhookSecret"], project_id=PROJECT, repository_url=REPOSITORY, field="webhookSecret"
+    )
+
+    # then
+    assert secret.get_secret_value() == WEBHOOK_SECRET
+
+
+def test_encrypt_fields_makes_exactly_one_generate_data_key_call(
+    cipher: SecretCipher, kms_calls: list[str]
+) -> None:
+    # when
+    _encrypt(cipher)
+
+    # then
+    assert kms_calls == ["GenerateDataKey"]
+
+
+def test_decrypt_fields_makes_exactly_one_decrypt_call_for_blobs_of_one_write(
+    cipher: SecretCipher, kms_calls: list[str]
+) -> None:
+    # given
+    blobs = _encrypt(cipher)
+    kms_calls.clear()
+
+    # when
+    cipher.decrypt_fields(blobs, project_id=PROJECT, repository_url=REPOSITORY)
+
+    # then
+    assert kms_calls == ["Decrypt"]
+
+
+def test_generate_data_key_is_bound_to_project_and_repository(
+    cipher: SecretCipher, kms_client: Any, kms_key_id: str
+) -> None:
+    # given
+    requests: list[dict[str, Any]] = []
+    kms_client.meta.events.register(
+        "provide-client-params.kms.GenerateDataKey",
+        lambda params, **_: requests.append(dict(params)),
+    )
+
+    # when
+    _encrypt(cipher)
+
+    # then
+    assert requests == [
+        {
+            "KeyId": kms_key_id,
+            "KeySpec": "AES_256",
+            "EncryptionContext": {"projectId": PROJECT, "repositoryUrl": REPOSITORY},
+        }
+    ]
+
+
+def test_blob_starts_with_version_byte_and_carries_the_key_arn(
+    cipher: SecretCipher, kms_client: Any, kms_key_id: str
+) -> None:
+    # given
+    key_arn = kms_client.describe_key(KeyId=kms_key_id)["KeyMetadata"]["Arn"]
+
+    # when
+    blobs = _encrypt(cipher)
+
+    # then
+    access, webhook = _parse(blobs["accessToken"]), _parse(blobs["webhookSecret"])
+    assert blobs["accessToken"][0] == FORMAT_VERSION == 0x01
+    assert access[1] == key_arn
+    assert webhook[1] == key_arn
+    assert access[2] == webhook[2]  # one data key per write, wrapped once
+    assert access[3] != webhook[3]  # a fresh nonce per field
+    assert len(access[3]) == 12
+
+
+def test_blob_contains_no_plaintext_bytes(cipher: SecretCipher) -> None:
+    # when
+    blobs = _encrypt(cipher)
+
+    # then
+    for blob in blobs.values():
+        assert TOKEN.encode() not in blob
+        assert WEBHOOK_SECRET.encode() not in blob
+        assert TOKEN[:8].encode() not in blob
+
+
+def test_same_value_encrypts_differently_each_time(cipher: SecretCipher) -> None:
+    # when
+    first, second = _encrypt(cipher), _encrypt(cipher)
+
+    # then
+    assert first["accessToken"] != second["accessToken"]
+
+
+def test_tampered_ciphertext_is_unreadable(cipher: SecretCipher) -> None:
+    # given
+    blob = bytearray(_encrypt(cipher)["accessToken"])
+    blob[-1] ^= 0x01
+
+    # when
+    with pytest.raises(StoredSecretUnreadable) as raised:
+        cipher.decrypt_field(
+            bytes(blob), project_id=PROJECT, repository_url=REPOSITORY, field="accessToken"
+        )
+
+    # then
+    assert (raised.value.status, raised.value.code, raised.value.field) == (
+        500,
+        "stored_secret_unreadable",
+        "accessToken",
+    )
+    _assert_no_secret_in(raised.value)
+
+
+def test_tampered_wrapped_key_is_unreadable(cipher: SecretCipher) -> None:
+    # given
+    blob = bytearray(_encrypt(cipher)["accessToken"])
+    _, key_id, _, _, _ = _parse(bytes(blob))
+    blob[1 + 2 + len(key_id) + 2 + 10] ^= 0xFF  # a byte inside the wrapped data key
+
+    # when / then
+    with pytest.raises(StoredSecretUnreadable):
+        cipher.decrypt_field(
+            bytes(blob), project_id=PROJECT, repository_url=REPOSITORY, field="accessToken"
+        )
+
+
+@pytest.mark.parametrize(
+    ("project_id", "repository_url"),
+    [
+        ("project-2", REPOSITORY),
+        (PROJECT, "https://github.com/acme/gadgets"),
+    ],
+    ids=["another-project", "another-repository"],
+)
+def test_blob_moved_to_another_item_is_unreadable(
+    cipher: SecretCipher, project_id: str, repository_url: str
+) -> None:
+    # given
+    blobs = _encrypt(cipher)
+
+    # when
+    with pytest.raises(StoredSecretUnreadable) as raised:
+        cipher.decrypt_fields(blobs, project_id=project_id, repository_url=repository_url)
+
+    # then
+    assert raised.value.code == "stored_secret_unreadable"
+    _assert_no_secret_in(raised.value)
+
+
+def test_blob_moved_to_another_field_is_unreadable(cipher: SecretCipher) -> None:
+    # given
+    blobs = _encrypt(cipher)
+
+    # when
+    with pytest.raises(StoredSecretUnreadable) as raised:
+        cipher.decrypt_field(
+            blobs["accessToken"],
+            project_id=PROJECT,
+            repository_url=REPOSITORY,
+            field="webhookSecret",
+        )
+
+    # then
+    assert raised.value.field == "webhookSecret"
+    _assert_no_secret_in(raised.value)
+
+
+def test_swapped_fields_of_one_item_are_unreadable(cipher: SecretCipher) -> None:
+    # given
+    blobs = _encrypt(cipher)
+    swapped = {"accessToken": blobs["webhookSecret"], "webhookSecret": blobs["accessToken"]}
+
+    # when / then
+    with pytest.raises(StoredSecretUnreadable):
+        cipher.decrypt_fields(swapped, project_id=PROJECT, repository_url=REPOSITORY)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda blob: b"\x02" + blob[1:],
+        lambda blob: b"",
+        lambda blob: blob[:40],
+        lambda blob: blob[:1] + b"\xff\xff" + blob[3:],
+    ],
+    ids=["unknown-version", "empty", "truncated", "bad-length"],
+)
+def test_malformed_blob_is_unreadable_without_calling_kms(
+    cipher: SecretCipher, kms_calls: list[str], mangle: Any
+) -> None:
+    # given
+    blob = mangle(_encrypt(cipher)["accessToken"])
+    kms_calls.clear()
+
+    # when
+    with pytest.raises(StoredSecretUnreadable) as raised:
+        cipher.decrypt_field(
+            blob, project_id=PROJECT, repository_url=REPOSITORY, field="accessToken"
+        )
+
+    # then
+    assert raised.value.code == "stored_secret_unreadable"
+    assert kms_calls == []
+
+
+def test_kms_throttling_on_encrypt_is_dependency_unavailable(
+    cipher: SecretCipher, kms_client: Any
+) -> None:
+    # given
+    with Stubber(kms_client) as stubber:
+        stubber.add_client_error("generate_data_key", service_error_code="ThrottlingException")
+
+        # when
+        with pytest.raises(DependencyUnavailable) as raised:
+            _encrypt(cipher)
+
+    # then
+    assert (raised.value.status, raised.value.code) == (503, "dependency_unavailable")
+    assert raised.value.headers() == {"Retry-After": "2"}
+    _assert_no_secret_in(raised.value)
+
+
+def test_kms_failure_on_decrypt_is_dependency_unavailable(
+    cipher: SecretCipher, kms_client: Any
+) -> None:
+    # given
+    blobs = _encrypt(cipher)
+    with Stubber(kms_client) as stubber:
+        stubber.add_client_error("decrypt", service_error_code="KMSInternalException")
+
+        # when
+        with pytest.raises(DependencyUnavailable) as raised:
+            cipher.decrypt_fields(blobs, project_id=PROJECT, repository_url=REPOSITORY)
+
+    # then
+    assert (raised.value.status, raised.value.headers()) == (503, {"Retry-After": "10"})
+
+
+def test_plain_strings_are_refused(cipher: SecretCipher, kms_calls: list[str]) -> None:
+    # when
+    with pytest.raises(TypeError) as raised:
+        _encrypt(cipher, fields={"accessToken": TOKEN})
+
+    # then
+    assert TOKEN not in str(raised.value)
+    assert kms_calls == []
+
+
+def test_no_fields_make_no_kms_call(cipher: SecretCipher, kms_calls: list[str]) -> None:
+    # when
+    blobs = _encrypt(cipher, fields={})
+
+    # then
+    assert blobs == {}
+    assert kms_calls == []
