@@ -1,0 +1,296 @@
+"""Plumbing the provider simulator's modules share: one request and one response shape, the
+token conventions, pagination, and the base class that runs every provider call through the
+same order of checks (outage, credentials, rate limit, then the route itself).
+
+Nothing here knows a provider's paths or JSON; see simulator_github/gitlab/bitbucket.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlencode
+
+if TYPE_CHECKING:
+    from repoconn_local.simulator_state import SimState, StoredHook
+
+PROVIDERS = ("github", "gitlab", "bitbucket")
+
+# Query parameters some providers accept as credentials (GitLab `private_token`/`access_token`,
+# Bitbucket `access_token`). They are cut out of every logged path.
+SECRET_QUERY_PARAMS = frozenset({"private_token", "access_token", "token", "job_token"})
+
+
+class TokenKind(Enum):
+    """What a token may do, by the simulator's prefix convention (see simulator.py)."""
+
+    MISSING = "missing"
+    BAD = "bad"
+    DOWN = "down"
+    LIMITED = "limited"
+    SLOW = "slow"
+    READ_ONLY = "read_only"
+    FULL = "full"
+
+    @property
+    def authenticated(self) -> bool:
+        return self not in (TokenKind.MISSING, TokenKind.BAD)
+
+    @property
+    def may_admin(self) -> bool:
+        """May manage webhooks (admin rights / Maintainer role / `webhook` scope)."""
+        return self in (TokenKind.FULL, TokenKind.SLOW)
+
+
+def classify_token(token: str | None) -> TokenKind:
+    if token is None:
+        return TokenKind.MISSING
+    if not token.strip():
+        return TokenKind.BAD
+    for prefix, kind in (
+        ("bad-", TokenKind.BAD),
+        ("down-", TokenKind.DOWN),
+        ("limited-", TokenKind.LIMITED),
+        ("slow-", TokenKind.SLOW),
+        ("ro-", TokenKind.READ_ONLY),
+    ):
+        if token.startswith(prefix):
+            return kind
+    return TokenKind.FULL
+
+
+def token_fingerprint(token: str | None) -> str:
+    """A short one-way digest, so per-token counters never hold the token itself."""
+    if not token:
+        return "anonymous"
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_seconds(moment: datetime) -> str:
+    """GitHub style: 2024-05-01T12:00:00Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_millis(moment: datetime) -> str:
+    """GitLab style: 2024-05-01T12:00:00.123Z."""
+    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return text[:-3] + "Z"
+
+
+def iso_micros(moment: datetime) -> str:
+    """Bitbucket style: 2024-05-01T12:00:00.123456+00:00."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class BodyError(ValueError):
+    """The request body is not what the endpoint can parse."""
+
+
+@dataclass
+class SimRequest:
+    """One HTTP request, relative to the provider prefix it arrived under."""
+
+    method: str
+    raw_path: str  # still percent-encoded, so GitLab's `group%2Frepo` stays one segment
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    origin: str  # scheme://host[:port] as the client addressed the simulator
+    prefix: str = ""  # e.g. /github, /gitlab/api/v4
+
+    @property
+    def api_base(self) -> str:
+        return self.origin + self.prefix
+
+    def segments(self) -> list[str]:
+        stripped = self.raw_path.strip("/")
+        return [unquote(part) for part in stripped.split("/")] if stripped else []
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def query_value(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else None
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object; an empty body is an empty object."""
+        if not self.body.strip():
+            return {}
+        try:
+            parsed = json.loads(self.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BodyError("body is not JSON") from exc
+        if not isinstance(parsed, dict):
+            raise BodyError("body is not a JSON object")
+        return parsed
+
+    def form_or_json(self) -> dict[str, Any]:
+        """GitLab takes JSON or form-encoded parameters for the same endpoint."""
+        content_type = (self.header("content-type") or "").split(";")[0].strip().lower()
+        if content_type == "application/x-www-form-urlencoded":
+            try:
+                parsed = parse_qs(self.body.decode(), keep_blank_values=True)
+            except UnicodeDecodeError as exc:
+                raise BodyError("body is not UTF-8") from exc
+            return {key: values[-1] for key, values in parsed.items()}
+        return self.json_object()
+
+
+@dataclass
+class SimResponse:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> SimResponse:
+    merged = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+    return SimResponse(status, json.dumps(payload).encode(), merged)
+
+
+def text_response(
+    status: int,
+    text: str,
+    content_type: str = "text/plain; charset=utf-8",
+    headers: dict[str, str] | None = None,
+) -> SimResponse:
+    return SimResponse(status, text.encode(), {"Content-Type": content_type, **(headers or {})})
+
+
+def outage_page(provider_name: str) -> SimResponse:
+    # Real outages are answered by load balancers with HTML, not the API's JSON error shape;
+    # clients must map the status without parsing the body.
+    html = (
+        "<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head>"
+        f"<body><h1>{provider_name} is temporarily unavailable</h1></body></html>"
+    )
+    return text_response(503, html, "text/html; charset=utf-8")
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def total_pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.total_pages
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+
+def int_param(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def paginate(
+    items: list[Any], page: str | None, per_page: str | None, *, default: int, maximum: int
+) -> Page:
+    size = min(max(int_param(per_page, default), 1), maximum)
+    number = max(int_param(page, 1), 1)
+    start = (number - 1) * size
+    return Page(items[start : start + size], number, size, len(items))
+
+
+def page_url(req: SimRequest, **params: int) -> str:
+    """The current URL with some query parameters replaced, credentials left out."""
+    query = {
+        key: values[-1]
+        for key, values in req.query.items()
+        if key not in SECRET_QUERY_PARAMS and key not in params
+    }
+    query.update({key: str(value) for key, value in params.items()})
+    return f"{req.api_base}{req.raw_path}?{urlencode(query)}"
+
+
+def link_header(links: dict[str, str]) -> str:
+    """RFC 8288 `Link`, the form GitHub and GitLab both use: <url>; rel="next", ..."""
+    return ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items())
+
+
+class ProviderApi(ABC):
+    """One provider's REST subset. `handle` applies the checks every endpoint shares, in the
+    order the real services apply them; subclasses supply the provider's words for each."""
+
+    name: str
+    display_name: str
+    prefix: str
+
+    def __init__(self, state: SimState, slow_seconds: float) -> None:
+        self.state = state
+        self.slow_seconds = slow_seconds
+
+    def handle(self, req: SimRequest) -> SimResponse:
+        token = self.extract_token(req)
+        kind = classify_token(token)
+        if kind is TokenKind.SLOW:
+            # Outside the state lock: a slow answer must not stall other requests.
+            time.sleep(self.slow_seconds)
+        if kind is TokenKind.DOWN:
+            return outage_page(self.display_name)
+        with self.state.lock:
+            if not kind.authenticated:
+                response = self.unauthorized(req)
+            elif kind is TokenKind.LIMITED:
+                response = self.rate_limited(req)
+            else:
+                response = self.route(req, kind)
+            headers = self.common_headers(req, kind, token_fingerprint(token))
+        return SimResponse(response.status, response.body, {**headers, **response.headers})
+
+    @abstractmethod
+    def extract_token(self, req: SimRequest) -> str | None:
+        """The credential as sent (None when there is none)."""
+
+    @abstractmethod
+    def unauthorized(self, req: SimRequest) -> SimResponse: ...
+
+    @abstractmethod
+    def rate_limited(self, req: SimRequest) -> SimResponse: ...
+
+    @abstractmethod
+    def route(self, req: SimRequest, kind: TokenKind) -> SimResponse:
+        """Called with the state lock held."""
+
+    def common_headers(self, req: SimRequest, kind: TokenKind, fingerprint: str) -> dict[str, str]:
+        """Headers on every answer (rate-limit counters, scopes); called with the lock held."""
+        return {}
+
+    @abstractmethod
+    def control_id(self, hook_id: str) -> str | None:
+        """Normalise a hook id from a control-API path to the stored form (None if malformed)."""
+
+    @abstractmethod
+    def build_delivery(
+        self, hook: StoredHook, event: str, payload: Any, delivery_id: str, attempt: int
+    ) -> tuple[bytes, dict[str, str]]:
+        """Body and headers exactly as this provider sends a webhook delivery."""
+
+    def verifies_tls(self, hook: StoredHook) -> bool:
+        return True
+
+    def record_delivery(self, hook: StoredHook, status: int | None) -> None:  # noqa: B027
+        """Remember a delivery outcome where the provider exposes it (called under the lock).
+        Only GitHub shows one (`last_response`), so the default does nothing."""

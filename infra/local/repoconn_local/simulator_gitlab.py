@@ -1,0 +1,407 @@
+"""GitLab REST API v4 subset (gitlab.com/api/v4), served under `{base}/gitlab/api/v4`.
+
+Follows https://docs.gitlab.com/api/projects/ and https://docs.gitlab.com/api/project_webhooks/.
+Quirks reproduced on purpose:
+- A project is addressed by numeric id or by its URL-encoded full path (`group%2Fsub%2Frepo`);
+  an unencoded path does not match any route (404 {"error": "404 Not Found"}).
+- Project lookup comes before the role check, so a missing project is 404 even for tokens
+  that could not manage hooks; below Maintainer (40) hook calls are 403.
+- Hooks have no `active` flag; a hook GitLab disabled after failures shows
+  `alert_status: "disabled"` and stays so through PUT.
+- The secret (`token`) is never returned, and a PUT that changes `url` without sending
+  `token` again clears it (WebHook#reset_token, a security fix).
+- Rate limiting (Rack::Attack) answers 429 with the text "Retry later" and Retry-After.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import urlsplit
+
+from repoconn_local.simulator_core import (
+    BodyError,
+    ProviderApi,
+    SimRequest,
+    SimResponse,
+    TokenKind,
+    iso_millis,
+    json_response,
+    link_header,
+    page_url,
+    paginate,
+    text_response,
+    utc_now,
+)
+from repoconn_local.simulator_state import Repository, StoredHook
+
+MAINTAINER = 40
+REPORTER = 20
+RATE_LIMIT = 2000  # gitlab.com: authenticated API traffic per user per minute
+RETRY_AFTER_SECONDS = 60
+INSTANCE = "https://gitlab.com"
+USER_AGENT = "GitLab/17.6.0-ee"
+
+# Boolean event flags a project hook accepts; the simulator lists the true ones as `events`.
+EVENT_FLAGS = (
+    "push_events",
+    "tag_push_events",
+    "merge_requests_events",
+    "repository_update_events",
+    "issues_events",
+    "confidential_issues_events",
+    "note_events",
+    "confidential_note_events",
+    "pipeline_events",
+    "wiki_page_events",
+    "deployment_events",
+    "feature_flag_events",
+    "job_events",
+    "releases_events",
+    "emoji_events",
+    "resource_access_token_events",
+    "vulnerability_events",
+)
+OTHER_PARAMS = ("name", "description", "push_events_branch_filter", "custom_webhook_template")
+EVENT_HEADERS = {
+    "push": "Push Hook",
+    "tag_push": "Tag Push Hook",
+    "merge_request": "Merge Request Hook",
+    "pull_request": "Merge Request Hook",
+    "issue": "Issue Hook",
+    "note": "Note Hook",
+    "pipeline": "Pipeline Hook",
+    "job": "Job Hook",
+    "release": "Release Hook",
+}
+
+
+def _message(status: int, message: Any) -> SimResponse:
+    return json_response(status, {"message": message})
+
+
+def _error(status: int, error: str) -> SimResponse:
+    # Grape's parameter errors and unmatched routes use `error`, not `message`.
+    return json_response(status, {"error": error})
+
+
+def _bool_param(value: Any) -> bool | None:
+    """Grape's Boolean coercion: JSON booleans, or true/false/1/0 as strings in forms."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+        return value.lower() in ("true", "1")
+    return None
+
+
+class GitLabApi(ProviderApi):
+    name = "gitlab"
+    display_name = "GitLab"
+    prefix = "/gitlab/api/v4"
+
+    def extract_token(self, req: SimRequest) -> str | None:
+        private = req.header("private-token")
+        if private is not None:
+            return private.strip()
+        auth = req.header("authorization")
+        if auth is not None:
+            scheme, _, value = auth.strip().partition(" ")
+            return value.strip() if scheme.lower() == "bearer" else ""
+        for name in ("private_token", "access_token"):
+            from_query = req.query_value(name)
+            if from_query is not None:
+                return from_query
+        return None
+
+    def unauthorized(self, req: SimRequest) -> SimResponse:
+        return _message(401, "401 Unauthorized")
+
+    def rate_limited(self, req: SimRequest) -> SimResponse:
+        return text_response(
+            429, "Retry later\n", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+
+    def common_headers(self, req: SimRequest, kind: TokenKind, fingerprint: str) -> dict[str, str]:
+        if not kind.authenticated:
+            return {}
+        used, _ = self.state.count_call(self.name, fingerprint)
+        now = int(utc_now().timestamp())
+        reset = now - now % 60 + 60  # a one-minute window
+        if kind is TokenKind.LIMITED:
+            used = RATE_LIMIT + 1
+        return {
+            "RateLimit-Limit": str(RATE_LIMIT),
+            "RateLimit-Observed": str(used),
+            "RateLimit-Remaining": str(max(RATE_LIMIT - used, 0)),
+            "RateLimit-Reset": str(reset),
+            "RateLimit-ResetTime": formatdate(reset, usegmt=True),
+        }
+
+    # Routing ---------------------------------------------------------------------------------
+
+    def route(self, req: SimRequest, kind: TokenKind) -> SimResponse:
+        segments = req.segments()
+        if segments == ["user"] and req.method == "GET":
+            return json_response(200, self._user_json(kind))
+        if len(segments) < 2 or segments[0] != "projects":
+            return _error(404, "404 Not Found")
+        rest = segments[2:]
+        if not self._known_route(req.method, rest):
+            return _error(404, "404 Not Found")
+        project = self._project(segments[1])
+        if project is None:
+            return _message(404, "404 Project Not Found")
+        access = MAINTAINER if kind.may_admin else REPORTER
+        if not rest:
+            return json_response(200, self._project_json(project, access))
+        if rest[0] == "members":
+            return self._member(rest[2], kind, access)
+        if access < MAINTAINER:
+            # read_web_hook / admin_web_hook are Maintainer abilities.
+            return _message(403, "403 Forbidden")
+        if len(rest) == 1:
+            if req.method == "GET":
+                return self._list_hooks(req, project)
+            return self._create_hook(req, project)
+        if not rest[1].isdigit():
+            return _error(400, "hook_id is invalid")
+        hook = self.state.repo_hook(project, rest[1])
+        if hook is None:
+            return _message(404, "404 Not found")
+        if req.method == "GET":
+            return json_response(200, self._hook_json(hook))
+        if req.method == "PUT":
+            return self._update_hook(req, hook)
+        self.state.remove_hook(self.name, hook.id)
+        return SimResponse(204)
+
+    @staticmethod
+    def _known_route(method: str, rest: list[str]) -> bool:
+        if not rest:
+            return method == "GET"
+        if rest[0] == "members":
+            return method == "GET" and len(rest) == 3 and rest[1] == "all"
+        if rest[0] != "hooks":
+            return False
+        if len(rest) == 1:
+            return method in ("GET", "POST")
+        return len(rest) == 2 and method in ("GET", "PUT", "DELETE")
+
+    def _project(self, ident: str) -> Repository | None:
+        if ident.isdigit():
+            return self.state.repository_by_number(self.name, int(ident))
+        return self.state.repository(self.name, ident)
+
+    # Endpoints -------------------------------------------------------------------------------
+
+    def _member(self, user_id: str, kind: TokenKind, access: int) -> SimResponse:
+        user = self._user_json(kind)
+        if user_id != str(user["id"]):
+            return _message(404, "404 Not found")
+        member = {
+            key: user[key] for key in ("id", "username", "name", "state", "avatar_url", "web_url")
+        }
+        member.update({"access_level": access, "expires_at": None, "membership_state": "active"})
+        return json_response(200, member)
+
+    def _list_hooks(self, req: SimRequest, project: Repository) -> SimResponse:
+        hooks = self.state.hooks_for(project)
+        page = paginate(
+            hooks, req.query_value("page"), req.query_value("per_page"), default=20, maximum=100
+        )
+        body = [self._hook_json(hook) for hook in page.items]
+        # https://docs.gitlab.com/api/rest/#pagination-link-header
+        links: dict[str, str] = {}
+        if page.has_prev:
+            links["prev"] = page_url(req, page=page.page - 1, per_page=page.per_page)
+        if page.has_next:
+            links["next"] = page_url(req, page=page.page + 1, per_page=page.per_page)
+        links["first"] = page_url(req, page=1, per_page=page.per_page)
+        links["last"] = page_url(req, page=page.total_pages, per_page=page.per_page)
+        headers = {
+            "Link": link_header(links),
+            "X-Page": str(page.page),
+            "X-Per-Page": str(page.per_page),
+            "X-Next-Page": str(page.page + 1) if page.has_next else "",
+            "X-Prev-Page": str(page.page - 1) if page.has_prev else "",
+            "X-Total": str(page.total),
+            "X-Total-Pages": str(page.total_pages),
+        }
+        return json_response(200, body, headers)
+
+    def _create_hook(self, req: SimRequest, project: Repository) -> SimResponse:
+        params, problem = self._params(req)
+        if problem is not None:
+            return problem
+        url = params.get("url")
+        if not isinstance(url, str) or not url:
+            return _error(400, "url is missing")
+        if not _valid_url(url):
+            return _message(422, "Invalid url given")
+        flags = {flag: False for flag in EVENT_FLAGS}
+        flags["push_events"] = True  # the model's default
+        flags.update({key: params[key] for key in EVENT_FLAGS if key in params})
+        settings: dict[str, Any] = {key: params.get(key) for key in OTHER_PARAMS}
+        settings["enable_ssl_verification"] = params.get("enable_ssl_verification", True)
+        settings["alert_status"] = "executable"
+        token = params.get("token")
+        hook = self.state.add_hook(
+            project,
+            url=url,
+            events=[flag for flag in EVENT_FLAGS if flags[flag]],
+            secret=token if isinstance(token, str) and token else None,
+            settings=settings,
+        )
+        return json_response(201, self._hook_json(hook))
+
+    def _update_hook(self, req: SimRequest, hook: StoredHook) -> SimResponse:
+        params, problem = self._params(req)
+        if problem is not None:
+            return problem
+        if not params:
+            return _error(400, "No parameters provided")
+        url = params.get("url", hook.url)
+        if not isinstance(url, str) or not _valid_url(url):
+            return _message(422, "Invalid url given")
+        secret = hook.secret
+        if "token" in params:
+            secret = params["token"] or None
+        elif url != hook.url:
+            # WebHook#reset_token: a changed URL drops the secret unless it is sent again.
+            secret = None
+        events = [flag for flag in EVENT_FLAGS if params.get(flag, flag in hook.events) is True]
+        for key in (*OTHER_PARAMS, "enable_ssl_verification"):
+            if key in params:
+                hook.settings[key] = params[key]
+        hook.url, hook.secret, hook.events = url, secret, events
+        hook.updated_at = utc_now()
+        return json_response(200, self._hook_json(hook))
+
+    def _params(self, req: SimRequest) -> tuple[dict[str, Any], SimResponse | None]:
+        try:
+            raw = req.form_or_json()
+        except BodyError:
+            return {}, _error(
+                400, "The provided content-type is not supported or the body is invalid"
+            )
+        params: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key in EVENT_FLAGS or key == "enable_ssl_verification":
+                coerced = _bool_param(value)
+                if coerced is None:
+                    return {}, _error(400, f"{key} is invalid")
+                params[key] = coerced
+            elif key in ("url", "token", *OTHER_PARAMS):
+                if value is not None and not isinstance(value, str):
+                    return {}, _error(400, f"{key} is invalid")
+                params[key] = value
+            # GitLab ignores undeclared parameters.
+        return params, None
+
+    # Shapes ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _user_json(kind: TokenKind) -> dict[str, Any]:
+        username = "sim-maintainer" if kind.may_admin else "sim-reporter"
+        return {
+            "id": 4242 if kind.may_admin else 4243,
+            "username": username,
+            "name": "Simulated Maintainer" if kind.may_admin else "Simulated Reporter",
+            "state": "active",
+            "locked": False,
+            "avatar_url": None,
+            "web_url": f"{INSTANCE}/{username}",
+        }
+
+    def _project_json(self, project: Repository, access: int) -> dict[str, Any]:
+        path = project.full_path
+        namespace = project.namespace
+        stamp = iso_millis(project.created_at)
+        return {
+            "id": project.number,
+            "description": None,
+            "name": project.name,
+            "name_with_namespace": " / ".join(path.split("/")),
+            "path": project.name,
+            "path_with_namespace": path,
+            "created_at": stamp,
+            "last_activity_at": stamp,
+            "default_branch": "main",
+            "tag_list": [],
+            "topics": [],
+            "visibility": "private",
+            "archived": False,
+            "empty_repo": False,
+            "ssh_url_to_repo": f"git@gitlab.com:{path}.git",
+            "http_url_to_repo": f"{INSTANCE}/{path}.git",
+            "web_url": f"{INSTANCE}/{path}",
+            "namespace": {
+                "id": 500 + project.number,
+                "name": namespace.rsplit("/", 1)[-1],
+                "path": namespace.rsplit("/", 1)[-1],
+                "kind": "group",
+                "full_path": namespace,
+                "web_url": f"{INSTANCE}/groups/{namespace}",
+            },
+            "permissions": {
+                "project_access": {"access_level": access, "notification_level": 3},
+                "group_access": None,
+            },
+        }
+
+    def _hook_json(self, hook: StoredHook) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": int(hook.id),
+            "url": hook.url,
+            "name": hook.settings.get("name"),
+            "description": hook.settings.get("description"),
+            "project_id": hook.repo.number,
+            "created_at": iso_millis(hook.created_at),
+        }
+        body.update({flag: flag in hook.events for flag in EVENT_FLAGS})
+        body.update(
+            {
+                "push_events_branch_filter": hook.settings.get("push_events_branch_filter") or "",
+                "branch_filter_strategy": "wildcard",
+                "enable_ssl_verification": hook.settings.get("enable_ssl_verification", True),
+                "custom_webhook_template": hook.settings.get("custom_webhook_template"),
+                "alert_status": hook.settings.get("alert_status", "executable"),
+                "disabled_until": None,
+                "url_variables": [],
+            }
+        )
+        return body
+
+    # Deliveries ------------------------------------------------------------------------------
+
+    def control_id(self, hook_id: str) -> str | None:
+        return hook_id if hook_id.isdigit() else None
+
+    def verifies_tls(self, hook: StoredHook) -> bool:
+        return bool(hook.settings.get("enable_ssl_verification", True))
+
+    def build_delivery(
+        self, hook: StoredHook, event: str, payload: Any, delivery_id: str, attempt: int
+    ) -> tuple[bytes, dict[str, str]]:
+        # https://docs.gitlab.com/user/project/integrations/webhooks/#delivery-headers
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Gitlab-Event": EVENT_HEADERS.get(event, event),
+            "X-Gitlab-Instance": INSTANCE,
+            "X-Gitlab-Webhook-UUID": str(uuid.uuid4()),  # fresh for every request
+            "X-Gitlab-Event-UUID": delivery_id,
+            "Idempotency-Key": delivery_id,  # the same on every retry of one event
+        }
+        if hook.secret:
+            # GitLab does not sign; it echoes the hook's secret token.
+            headers["X-Gitlab-Token"] = hook.secret
+        return body, headers
+
+
+def _valid_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
