@@ -120,6 +120,7 @@ def api(
             continue
         monkeypatch.setenv(name.upper(), value if isinstance(value, str) else json.dumps(value))
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "RepositoryConnectionsTest")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "repository-connections")
     wiring.reset()
     yield Api()
     wiring.reset()
