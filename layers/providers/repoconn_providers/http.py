@@ -1,0 +1,438 @@
+"""The one HTTP transport the provider clients share.
+
+``ProviderHttp`` owns everything that is about *talking* to a provider rather than about what
+is said: one pooled ``requests.Session`` per client, explicit (connect, read) timeouts, retries
+with exponential backoff and full jitter for idempotent calls only, rate-limit headers, and the
+mapping of transport failures to the typed errors in ``repoconn_core.errors``. What a 401, 403
+or 404 *means* differs per provider and per call, so those responses are handed back to the
+client module to interpret.
+
+Retry policy (see ``RetryPolicy``):
+
+* Retried: connection errors, timeouts, and 500/502/503/504 — only for idempotent calls.
+  GET, HEAD, PUT and DELETE are idempotent by method. PATCH is not in general (RFC 5789), so
+  it is retried only when the caller says so: our one PATCH (GitHub's hook update) sends the
+  complete desired hook state, so applying it twice leaves the same hook. POST is never
+  retried: a POST that timed out may have created a hook, and a second one would duplicate
+  it (the use case's find-then-create makes a re-run of the whole connect safe instead).
+* 429, and GitHub's 403 with ``X-RateLimit-Remaining: 0`` or a secondary-rate-limit message,
+  are rate limits. A short wait (at most ``max_rate_limit_wait`` seconds) is slept through for
+  idempotent calls; anything longer surfaces as ``ProviderRateLimited(retry_after)`` so the
+  API answers 503 with ``Retry-After`` instead of holding a Lambda open.
+* Every attempt shares one time budget, so retries cannot outlast API Gateway's 30-second
+  integration timeout.
+
+Secrets: tokens arrive as ``SecretStr`` and are unwrapped only while building the request's
+``Authorization`` header. No exception message or log line carries a header, a request or
+response body, or a URL's credentials (``redact_url``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from ipaddress import ip_address
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+from pydantic import SecretStr
+from repoconn_core.errors import ProviderRateLimited, ProviderUnavailable
+from requests.adapters import HTTPAdapter
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "repoconn/0.1 (+repository-connections)"
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# A provider whose pagination never ends must not keep a Lambda busy until it times out.
+MAX_PAGES = 100
+
+_SENSITIVE_QUERY_KEYS = ("token", "secret", "password", "key", "signature", "auth", "code")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard one call tries before it gives up."""
+
+    max_retries: int = 2  # retries after the first attempt
+    backoff_base: float = 0.25  # seconds; attempt n waits up to base * 2**n (full jitter)
+    backoff_cap: float = 2.0
+    # Longest Retry-After / rate-limit reset slept through inside one call; longer waits are
+    # surfaced as ProviderRateLimited so the caller can answer 503 + Retry-After.
+    max_rate_limit_wait: float = 2.0
+    # GitHub: "otherwise, wait for at least one minute" when a rate limit gives no header;
+    # Bitbucket's 429 carries no Retry-After at all (rolling one-hour window).
+    default_rate_limit_wait: int = 60
+    # Wall-clock budget for all attempts of one call (API Gateway HTTP API stops at 30 s).
+    total_budget: float = 25.0
+
+
+def redact_url(url: str) -> str:
+    """The URL with any user-info and credential-looking query values masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = parts.query
+    if query:
+        pairs = [
+            (key, "***" if any(s in key.lower() for s in _SENSITIVE_QUERY_KEYS) else value)
+            for key, value in parse_qsl(query, keep_blank_values=True)
+        ]
+        query = urlencode(pairs, safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def scrub(text: str, secrets: Iterable[SecretStr | None]) -> str:
+    """Text from a provider with any of our secrets cut out (defence in depth: providers
+    do not echo tokens or hook secrets, but a detail string must never carry one)."""
+    for secret in secrets:
+        if secret is None:
+            continue
+        value = secret.get_secret_value()
+        if value:
+            text = text.replace(value, "***")
+    return text
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default_port = {"https": 443, "http": 80}.get(parts.scheme)
+    return (parts.scheme, (parts.hostname or "").lower(), parts.port or default_port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ProviderHttp:
+    """A pooled, timed, retrying HTTP session bound to one provider API base URL."""
+
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        retry: RetryPolicy | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        allow_plain_http_loopback: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        pool_maxsize: int = 10,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                f"{service} API base URL must not embed credentials: {redact_url(base_url)}"
+            )
+        if parts.scheme == "http":
+            # Plain HTTP only for the local provider simulator; anything else needs TLS.
+            if not (allow_plain_http_loopback and _is_loopback(parts.hostname or "")):
+                raise ValueError(f"{service} API base URL must use https: {redact_url(base_url)}")
+        elif parts.scheme != "https":
+            raise ValueError(f"{service} API base URL must use https: {redact_url(base_url)}")
+
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._jitter = jitter
+        self._clock = clock
+        self._monotonic = monotonic
+        self._origin = _origin(self.base_url)
+
+        session = requests.Session()
+        # No proxies, .netrc credentials or CA bundle from the environment: what this talks to
+        # and how is decided here, and verification uses certifi's bundle.
+        session.trust_env = False
+        session.verify = True
+        session.max_redirects = 3
+        # urllib3-level retries off: the retry policy above is the only one.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_maxsize, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        if default_headers:
+            session.headers.update(default_headers)
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"ProviderHttp(service={self.service!r}, base_url={redact_url(self.base_url)!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- URLs -------------------------------------------------------------------------------
+
+    def url(self, path_or_url: str) -> str:
+        """An absolute URL for an API path, or a provider-given absolute URL (pagination
+        links) after checking it points at the same origin, so the token is never sent to a
+        host the provider named in a response body or header."""
+        if path_or_url.startswith(("http://", "https://")):
+            if _origin(path_or_url) != self._origin:
+                raise ProviderUnavailable(
+                    f"{self.service} returned a link to another host; not following it"
+                )
+            return path_or_url
+        return self.base_url + "/" + path_or_url.lstrip("/")
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        token: SecretStr,
+        json: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> requests.Response:
+        """Send one logical call; return the provider's response unless it is a transport
+        failure, a 5xx or a rate limit, which raise ProviderUnavailable / ProviderRateLimited.
+
+        ``idempotent`` overrides the by-method default (PATCH callers that send a complete
+        replacement pass True). POST is never retried.
+        """
+        method = method.upper()
+        url = self.url(path_or_url)
+        retryable = (method in IDEMPOTENT_METHODS) if idempotent is None else idempotent
+        if method == "POST":
+            retryable = False
+        policy = self.retry
+        deadline = self._monotonic() + policy.total_budget
+        shown = redact_url(url)
+
+        attempt = 0
+        while True:
+            remaining = deadline - self._monotonic()
+            connect_timeout, read_timeout = self.timeout
+            timeout = (connect_timeout, min(read_timeout, max(0.5, remaining)))
+            try:
+                response = self._send(method, url, token, json, params, headers, timeout)
+            except requests.exceptions.SSLError:
+                # A certificate problem will not fix itself on retry.
+                logger.warning(
+                    "provider TLS failure",
+                    extra={"service": self.service, "method": method, "url": shown},
+                )
+                raise ProviderUnavailable(
+                    f"{self.service} could not be reached: TLS verification failed"
+                ) from None
+            except requests.exceptions.RequestException as exc:
+                what = "timed out" if isinstance(exc, requests.Timeout) else "could not be reached"
+                if retryable and self._may_retry(attempt, deadline):
+                    self._back_off(attempt, None, method, shown, type(exc).__name__)
+                    attempt += 1
+                    continue
+                logger.warning(
+                    "provider request failed",
+                    extra={
+                        "service": self.service,
+                        "method": method,
+                        "url": shown,
+                        "error": type(exc).__name__,
+                        "attempts": attempt + 1,
+                    },
+                )
+                # ``from None``: the requests exception's text names pool internals and URLs;
+                # the type name above is what an operator needs.
+                raise ProviderUnavailable(f"{self.service} {what}") from None
+
+            status = response.status_code
+            if self._is_rate_limited(response):
+                wait = self._rate_limit_wait(response)
+                if (
+                    retryable
+                    and wait <= policy.max_rate_limit_wait
+                    and self._may_retry(attempt, deadline, wait)
+                ):
+                    self._back_off(attempt, wait, method, shown, str(status))
+                    attempt += 1
+                    continue
+                logger.warning(
+                    "provider rate limit",
+                    extra={
+                        "service": self.service,
+                        "method": method,
+                        "url": shown,
+                        "status": status,
+                        "retry_after": wait,
+                    },
+                )
+                raise ProviderRateLimited(
+                    f"{self.service} rate-limited the request; retry in {math.ceil(wait)} s",
+                    retry_after=math.ceil(wait),
+                )
+
+            if status >= 500:
+                if retryable and status in RETRY_STATUSES and self._may_retry(attempt, deadline):
+                    hinted = self._retry_after(response)
+                    honoured = (
+                        hinted if hinted is not None and hinted <= policy.backoff_cap else None
+                    )
+                    self._back_off(attempt, honoured, method, shown, str(status))
+                    attempt += 1
+                    continue
+                logger.warning(
+                    "provider server error",
+                    extra={
+                        "service": self.service,
+                        "method": method,
+                        "url": shown,
+                        "status": status,
+                        "attempts": attempt + 1,
+                    },
+                )
+                raise ProviderUnavailable(f"{self.service} answered {status}")
+
+            return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        token: SecretStr,
+        json: Any,
+        params: Mapping[str, str | int] | None,
+        extra_headers: Mapping[str, str] | None,
+        timeout: tuple[float, float],
+    ) -> requests.Response:
+        headers = dict(extra_headers or {})
+        # The only place a token is unwrapped. ``Authorization`` (not GitLab's PRIVATE-TOKEN)
+        # because requests strips exactly that header when a redirect leaves the host.
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        return self._session.request(
+            method,
+            url,
+            headers=headers,
+            json=json,
+            params=params,
+            timeout=timeout,
+            verify=True,
+            # A redirected POST/PUT/PATCH would be replayed as a GET by requests; only GETs
+            # follow redirects (GitHub answers 301 for renamed repositories).
+            allow_redirects=method == "GET",
+        )
+
+    # -- retry helpers ----------------------------------------------------------------------
+
+    def _may_retry(self, attempt: int, deadline: float, wait: float = 0.0) -> bool:
+        if attempt >= self.retry.max_retries:
+            return False
+        # Leave room for at least a connect and a short read after the wait.
+        return self._monotonic() + wait + self.timeout[0] + 0.5 < deadline
+
+    def _back_off(
+        self, attempt: int, wait: float | None, method: str, shown: str, reason: str
+    ) -> None:
+        if wait is None:
+            # Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter").
+            ceiling = min(self.retry.backoff_cap, self.retry.backoff_base * (2**attempt))
+            wait = self._jitter() * ceiling
+        logger.info(
+            "provider request retry",
+            extra={
+                "service": self.service,
+                "method": method,
+                "url": shown,
+                "reason": reason,
+                "attempt": attempt + 1,
+                "delay": round(wait, 3),
+            },
+        )
+        self._sleep(wait)
+
+    # -- rate limits ------------------------------------------------------------------------
+
+    def _is_rate_limited(self, response: requests.Response) -> bool:
+        if response.status_code == 429:
+            return True
+        if response.status_code != 403:
+            return False
+        # GitHub answers a primary rate limit with 403 (or 429) and X-RateLimit-Remaining: 0,
+        # and a secondary one with 403 plus Retry-After or a "secondary rate limit" message.
+        # docs.github.com/rest/using-the-rest-api/troubleshooting-the-rest-api#rate-limit-errors
+        headers = response.headers
+        if headers.get("X-RateLimit-Remaining") == "0":
+            return True
+        if "Retry-After" in headers:
+            return True
+        return "secondary rate limit" in response.text[:2000].lower()
+
+    def _rate_limit_wait(self, response: requests.Response) -> float:
+        hinted = self._retry_after(response)
+        if hinted is not None:
+            return max(1.0, hinted)
+        # GitHub: X-RateLimit-Reset; GitLab: RateLimit-Reset. Both are UTC epoch seconds.
+        for name in ("X-RateLimit-Reset", "RateLimit-Reset"):
+            value = response.headers.get(name)
+            if value is None:
+                continue
+            try:
+                return max(1.0, float(value) - self._clock())
+            except ValueError:
+                continue
+        return float(self.retry.default_rate_limit_wait)
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        """Retry-After as seconds; RFC 9110 allows delta-seconds or an HTTP-date."""
+        value = response.headers.get("Retry-After")
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - self._clock())
+
+
+# -- response helpers used by the client modules --------------------------------------------
+
+
+def json_body(response: requests.Response, service: str) -> Any:
+    """The decoded JSON body; a non-JSON answer (an HTML error page from a proxy, say) is a
+    provider fault, not a crash."""
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderUnavailable(
+            f"{service} answered {response.status_code} with a body that is not JSON"
+        ) from None
+
+
+def unexpected(response: requests.Response, service: str, action: str) -> ProviderUnavailable:
+    """The error for a status the client does not expect for ``action``."""
+    return ProviderUnavailable(
+        f"{service} answered {response.status_code} to {action}, which was not expected"
+    )
+
+
+def too_many_pages(service: str) -> ProviderUnavailable:
+    return ProviderUnavailable(f"{service} pagination did not end after {MAX_PAGES} pages")
