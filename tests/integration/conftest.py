@@ -111,9 +111,7 @@ class Api:
 
 
 @pytest.fixture
-def api(
-    app_settings: Settings, monkeypatch: pytest.MonkeyPatch, aws: None
-) -> Iterator[Api]:
+def api(app_settings: Settings, monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[Api]:
     """The handlers as deployed: settings from the environment, parts built by wiring."""
     for name, value in app_settings.model_dump(mode="json").items():
         if value is None:

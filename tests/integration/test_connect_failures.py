@@ -43,14 +43,20 @@ def use_case(store, cipher, settings: Settings) -> ConnectRepository:
 
 def principal():
     return principal_from_claims(
-        admin("p1"), groups_claim="cognito:groups", projects_claim="custom:projects",
+        admin("p1"),
+        groups_claim="cognito:groups",
+        projects_claim="custom:projects",
         admin_group="Admin",
     )
 
 
 @pytest.mark.parametrize(
     "url",
-    ["https://github.com/acme/api", "https://gitlab.com/acme/sub/api", "https://bitbucket.org/acme/api"],
+    [
+        "https://github.com/acme/api",
+        "https://gitlab.com/acme/sub/api",
+        "https://bitbucket.org/acme/api",
+    ],
 )
 def test_a_failed_write_after_hook_creation_deletes_the_hook(
     sim, store, cipher, app_settings: Settings, url: str
@@ -77,7 +83,9 @@ def test_a_failed_encryption_after_hook_creation_deletes_the_hook(
             raise AssertionError("not expected")
 
     connect = use_case(store, BrokenCipher(), app_settings)
-    request = ConnectRequest(repositoryUrl="https://github.com/acme/api", accessToken=SecretStr("tok"))
+    request = ConnectRequest(
+        repositoryUrl="https://github.com/acme/api", accessToken=SecretStr("tok")
+    )
     with pytest.raises(DependencyUnavailable):
         connect(principal(), "p1", request)
     assert sim_hooks(sim) == []

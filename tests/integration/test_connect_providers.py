@@ -14,8 +14,9 @@ REPOS = {
 
 
 def connect(api: Api, url: str, token: str = "tok-good", project: str = "p1"):
-    return api.call("PUT", project, body={"repositoryUrl": url, "accessToken": token},
-                    claims=admin(project))
+    return api.call(
+        "PUT", project, body={"repositoryUrl": url, "accessToken": token}, claims=admin(project)
+    )
 
 
 @pytest.mark.parametrize("provider", sorted(REPOS))
@@ -47,7 +48,9 @@ def test_reconnecting_three_times_leaves_exactly_one_hook_with_the_latest_secret
 
 
 @pytest.mark.parametrize("provider", sorted(REPOS))
-def test_replacing_the_repository_removes_the_old_item_and_hook(api: Api, sim, provider: str) -> None:
+def test_replacing_the_repository_removes_the_old_item_and_hook(
+    api: Api, sim, provider: str
+) -> None:
     # given p1 connected to a GitHub repository
     connect(api, "https://github.com/acme/old-repo")
     # when p1 connects another repository

@@ -10,9 +10,15 @@ GITHUB_URL = "https://github.com/acme/api"
 TOKEN = "ghp_0123456789abcdefSECRETtoken"
 
 
-def connect(api: Api, project: str = "p1", url: str = GITHUB_URL, token: str = TOKEN, **extra: object):
-    return api.call("PUT", project, body={"repositoryUrl": url, "accessToken": token, **extra},
-                    claims=admin(project))
+def connect(
+    api: Api, project: str = "p1", url: str = GITHUB_URL, token: str = TOKEN, **extra: object
+):
+    return api.call(
+        "PUT",
+        project,
+        body={"repositoryUrl": url, "accessToken": token, **extra},
+        claims=admin(project),
+    )
 
 
 def test_first_connect_creates_the_connection_and_answers_201(api: Api) -> None:
@@ -22,7 +28,14 @@ def test_first_connect_creates_the_connection_and_answers_201(api: Api) -> None:
     # then 201 with the public view in canonical form, and no secret in it
     assert response.status == 201
     body = response.json()
-    assert set(body) >= {"id", "repositoryUrl", "serviceType", "isActive", "lastSyncAt", "createdAt"}
+    assert set(body) >= {
+        "id",
+        "repositoryUrl",
+        "serviceType",
+        "isActive",
+        "lastSyncAt",
+        "createdAt",
+    }
     assert body["repositoryUrl"] == "https://github.com/acme/api"
     assert body["serviceType"] == "GitHub"
     assert body["isActive"] is True
@@ -98,8 +111,12 @@ def test_authorization_matrix(api: Api, method: str, suffix: str, claims, status
 
 def test_claims_in_api_gateway_string_form_are_understood(api: Api) -> None:
     claims = {"sub": "a", "cognito:groups": "[Admin Member]", "custom:projects": "[p0 p1]"}
-    assert api.call("PUT", "p1", body={"repositoryUrl": GITHUB_URL, "accessToken": TOKEN},
-                    claims=claims).status == 201
+    assert (
+        api.call(
+            "PUT", "p1", body={"repositoryUrl": GITHUB_URL, "accessToken": TOKEN}, claims=claims
+        ).status
+        == 201
+    )
 
 
 @pytest.mark.parametrize(
@@ -148,8 +165,17 @@ def test_matching_service_type_is_accepted(api: Api) -> None:
         {"repositoryUrl": GITHUB_URL, "accessToken": TOKEN, "unexpected": 1},
         [],
     ],
-    ids=["missing-token", "empty-token", "long-token", "space", "newline", "number",
-         "missing-url", "extra-field", "array"],
+    ids=[
+        "missing-token",
+        "empty-token",
+        "long-token",
+        "space",
+        "newline",
+        "number",
+        "missing-url",
+        "extra-field",
+        "array",
+    ],
 )
 def test_invalid_bodies_are_422_and_never_echo_the_token(api: Api, body) -> None:
     response = api.call("PUT", "p1", body=body, claims=admin("p1"))
@@ -159,7 +185,7 @@ def test_invalid_bodies_are_422_and_never_echo_the_token(api: Api, body) -> None
         assert body["accessToken"] not in response.text
 
 
-@pytest.mark.parametrize("raw", ["{not json", "{\"repositoryUrl\": ", "\x00"])
+@pytest.mark.parametrize("raw", ["{not json", '{"repositoryUrl": ', "\x00"])
 def test_a_body_that_is_not_json_is_400(api: Api, raw: str) -> None:
     response = api.call("PUT", "p1", raw_body=raw, claims=admin("p1"))
     assert response.status == 400

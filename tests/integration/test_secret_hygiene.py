@@ -17,31 +17,52 @@ def test_token_and_secret_never_appear_in_responses_logs_or_items(
     caplog.set_level(logging.DEBUG)
     # given an admin connecting (twice, to rotate the secret) and every read route called
     responses = [
-        api.call("PUT", "p1", body={"repositoryUrl": "https://github.com/acme/api",
-                                    "accessToken": TOKEN}, claims=admin("p1")),
-        api.call("PUT", "p1", body={"repositoryUrl": "https://github.com/acme/api",
-                                    "accessToken": TOKEN}, claims=admin("p1")),
+        api.call(
+            "PUT",
+            "p1",
+            body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN},
+            claims=admin("p1"),
+        ),
+        api.call(
+            "PUT",
+            "p1",
+            body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN},
+            claims=admin("p1"),
+        ),
         api.call("GET", "p1", claims=member("p1")),
         api.call("GET", "p1", "/exists", claims=member("p1")),
-        api.call("PUT", "p2", body={"repositoryUrl": "https://github.com/acme/api",
-                                    "accessToken": TOKEN}, claims=admin("p2")),
-        api.call("PUT", "p1", body={"repositoryUrl": "http://github.com/acme/api",
-                                    "accessToken": TOKEN}, claims=admin("p1")),
-        api.call("PUT", "p1", body={"repositoryUrl": "https://github.com/acme/api",
-                                    "accessToken": TOKEN + " "}, claims=admin("p1")),
+        api.call(
+            "PUT",
+            "p2",
+            body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN},
+            claims=admin("p2"),
+        ),
+        api.call(
+            "PUT",
+            "p1",
+            body={"repositoryUrl": "http://github.com/acme/api", "accessToken": TOKEN},
+            claims=admin("p1"),
+        ),
+        api.call(
+            "PUT",
+            "p1",
+            body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN + " "},
+            claims=admin("p1"),
+        ),
     ]
     assert [r.status for r in responses] == [201, 200, 200, 200, 409, 422, 422]
     secret = sim_hooks(sim)[0]["secret"]
     # when everything observable is collected
     captured = capsys.readouterr()
-    logs = captured.out + captured.err + "\n".join(r.getMessage() + json.dumps(
-        r.__dict__, default=str) for r in caplog.records)
+    logs = (
+        captured.out
+        + captured.err
+        + "\n".join(r.getMessage() + json.dumps(r.__dict__, default=str) for r in caplog.records)
+    )
     bodies = "\n".join(r.text + json.dumps(r.headers) for r in responses)
     items = dynamodb_client.scan(TableName=connections_table)["Items"]
     stored = json.dumps(items, default=lambda b: b.hex() if isinstance(b, bytes) else str(b))
-    raw_bytes = b"".join(
-        value["B"] for item in items for value in item.values() if "B" in value
-    )
+    raw_bytes = b"".join(value["B"] for item in items for value in item.values() if "B" in value)
     # then neither value is anywhere
     assert logs, "expected the handlers to log something"
     for needle in (TOKEN, secret):
@@ -54,10 +75,18 @@ def test_token_and_secret_never_appear_in_responses_logs_or_items(
 def test_gsi_items_carry_no_secret_attribute(
     api: Api, dynamodb_client, connections_table: str
 ) -> None:
-    api.call("PUT", "p1", body={"repositoryUrl": "https://github.com/acme/api",
-                                "accessToken": TOKEN}, claims=admin("p1"))
-    api.call("PUT", "p1", body={"repositoryUrl": "https://github.com/acme/api",
-                                "accessToken": TOKEN}, claims=admin("p1"))
+    api.call(
+        "PUT",
+        "p1",
+        body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN},
+        claims=admin("p1"),
+    )
+    api.call(
+        "PUT",
+        "p1",
+        body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN},
+        claims=admin("p1"),
+    )
     items = dynamodb_client.query(
         TableName=connections_table,
         IndexName="projectId-index",

@@ -28,8 +28,8 @@ from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef, Webho
 from repoconn_core.repository_url import check_service_type, parse_repository_url
 from repoconn_core.store import ConnectionSummary, StoredConnection
 
-ACCESS_TOKEN = "accessToken"
-WEBHOOK_SECRET = "webhookSecret"
+ACCESS_TOKEN = "accessToken"  # noqa: S105 - a field name, not a secret
+WEBHOOK_SECRET = "webhookSecret"  # noqa: S105 - a field name
 
 # A child of the handler's Logger: same JSON format and correlation id, no second config.
 log = Logger(child=True)
@@ -98,7 +98,9 @@ class ConnectRepository:
         self._new_id = new_id
         self._new_secret = new_secret
 
-    def __call__(self, principal: Principal, project_id: str, request: ConnectRequest) -> ConnectResult:
+    def __call__(
+        self, principal: Principal, project_id: str, request: ConnectRequest
+    ) -> ConnectResult:
         repo = parse_repository_url(request.repositoryUrl, self._endpoints)
         check_service_type(repo, request.serviceType)
         require_project_admin(principal, project_id)
@@ -119,7 +121,9 @@ class ConnectRepository:
         callback_url = f"{self._webhook_base_url}/webhooks/{connection_id}"
         ensured = self._ensure_hook(client, repo, token, existing, callback_url, secret)
         try:
-            new = self._build_connection(connection_id, project_id, repo, token, secret, ensured, existing)
+            new = self._build_connection(
+                connection_id, project_id, repo, token, secret, ensured, existing
+            )
             self._store.save(new, replacing=current)
         except BaseException:
             if ensured.created:

@@ -22,7 +22,9 @@ class ConnectRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    repositoryUrl: str = Field(min_length=1, max_length=2048, examples=["https://github.com/acme/api"])
+    repositoryUrl: str = Field(
+        min_length=1, max_length=2048, examples=["https://github.com/acme/api"]
+    )
     accessToken: SecretStr = Field(
         min_length=1,
         max_length=MAX_TOKEN_LENGTH,

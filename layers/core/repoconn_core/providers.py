@@ -91,6 +91,11 @@ class WebhookClient(Protocol):
 WEBHOOK_EVENTS: dict[ServiceType, tuple[str, ...]] = {
     ServiceType.GITHUB: ("push", "pull_request"),
     ServiceType.GITLAB: ("push_events", "merge_requests_events"),
-    ServiceType.BITBUCKET: ("repo:push", "pullrequest:created", "pullrequest:updated",
-                            "pullrequest:fulfilled", "pullrequest:rejected"),
+    ServiceType.BITBUCKET: (
+        "repo:push",
+        "pullrequest:created",
+        "pullrequest:updated",
+        "pullrequest:fulfilled",
+        "pullrequest:rejected",
+    ),
 }

@@ -92,7 +92,9 @@ class Settings(BaseModel):
             ServiceType.GITLAB: self.gitlab_api_url,
             ServiceType.BITBUCKET: self.bitbucket_api_url,
         }
-        endpoints = {host: ProviderEndpoint(kind, base[kind]) for host, kind in PUBLIC_HOSTS.items()}
+        endpoints = {
+            host: ProviderEndpoint(kind, base[kind]) for host, kind in PUBLIC_HOSTS.items()
+        }
         for host, provider in self.self_hosted_providers.items():
             endpoints[host] = ProviderEndpoint(
                 provider.service_type, provider.api_url.rstrip("/"), self_hosted=True

@@ -37,10 +37,10 @@ def connection_queries() -> ConnectionQueries:
 @cache
 def connect_repository() -> ConnectRepository:
     import boto3
+    from repoconn_providers.registry import client_for
 
     from repoconn_core.cipher import SecretCipher
     from repoconn_core.connect import ConnectRepository
-    from repoconn_providers.registry import client_for
 
     config = settings()
     kms = boto3.client("kms", region_name=config.aws_region, endpoint_url=config.aws_endpoint_url)
