@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Build one Lambda layer for python3.13 on arm64, whatever the build machine is.
+#
+#   build_layer.sh PACKAGE_DIR REQUIREMENTS ARTIFACTS_DIR
+#
+# Called by layers/*/Makefile (sam build, BuildMethod: makefile). Installs the pinned wheels of
+# REQUIREMENTS and copies PACKAGE_DIR into ARTIFACTS_DIR/python, the folder Lambda puts on sys.path
+# for a layer. Each requirements.txt lists its layer's whole dependency closure, pinned to uv.lock,
+# and is installed with --no-deps: that is how boto3/botocore (and their own dependencies), which
+# the Lambda runtime already provides, stay out of the layers.
+#
+# The installer is pip when the python3 on PATH has it (PIP=... overrides the command), else uv.
+# Under `uvx ... sam build` the python3 on PATH is SAM's own, which has no pip, so uv it is there.
+# Either way the target interpreter and platform are explicit, not the build machine's.
+set -euo pipefail
+
+package_dir=${1:?package dir}
+requirements=${2:?requirements file}
+artifacts_dir=${3:?artifacts dir (ARTIFACTS_DIR)}
+target="$artifacts_dir/python"
+
+rm -rf "$target"
+mkdir -p "$target"
+
+# manylinux2014 (glibc 2.17) wheels run on Lambda's Amazon Linux 2023 (glibc 2.34). No bytecode:
+# the build machine's Python is not 3.13, its .pyc files would be dead weight.
+if [[ -n ${PIP:-} ]] || python3 -m pip --version >/dev/null 2>&1; then
+  ${PIP:-python3 -m pip} install \
+    --disable-pip-version-check --no-input --quiet \
+    --no-deps --no-compile \
+    --platform manylinux2014_aarch64 --python-version 3.13 --implementation cp --only-binary=:all: \
+    --target "$target" \
+    -r "$requirements"
+elif command -v uv >/dev/null 2>&1; then
+  uv pip install --quiet \
+    --no-deps \
+    --python-platform aarch64-manylinux2014 --python-version 3.13 --only-binary :all: \
+    --target "$target" \
+    -r "$requirements"
+else
+  echo "build_layer.sh: need pip (python3 -m pip, or PIP=...) or uv to install $requirements" >&2
+  exit 1
+fi
+
+cp -R "$package_dir" "$target/"
+# Console scripts (bin/) are not on a layer's PATH and name the build machine's interpreter.
+rm -rf "$target/bin"
+find "$target" -name __pycache__ -type d -prune -exec rm -rf {} +
