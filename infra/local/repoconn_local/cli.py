@@ -1,0 +1,136 @@
+"""The ``repoconn`` console script: ``repoconn dev`` (what ``make dev`` runs), ``repoconn token``.
+
+``repoconn dev`` serves the API until Ctrl-C (or SIGTERM) and logs to the terminal: the
+gateway's access log and the simulator on stderr, the functions' Powertools JSON on stdout.
+``repoconn token`` prints a bearer token the local gateway accepts, and nothing else, so
+``TOKEN=$(repoconn token ...)`` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from repoconn_local.jwt_local import DEFAULT_TTL_SECONDS, mint_token
+from repoconn_local.stack import DEFAULT_PORT, DEFAULT_SIM_PORT, LocalStack
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "token":
+        return _token(args)
+    return _dev(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="repoconn", description="repoconn local tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser(
+        "dev",
+        help="run the API locally (embedded AWS, provider simulator, local gateway)",
+    )
+    dev.add_argument(
+        "--port",
+        type=int,
+        default=_env_int("PORT", DEFAULT_PORT),
+        help=f"API port (env PORT, default {DEFAULT_PORT})",
+    )
+    dev.add_argument(
+        "--sim-port",
+        type=int,
+        default=_env_int("SIM_PORT", DEFAULT_SIM_PORT),
+        help=f"provider simulator port (env SIM_PORT, default {DEFAULT_SIM_PORT})",
+    )
+    dev.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameters, as for sam (e.g. CorsAllowOrigin=http://localhost:3001)",
+    )
+
+    token = commands.add_parser("token", help="print a bearer token the local API accepts")
+    token.add_argument("--sub", required=True, help="the caller's subject (user id)")
+    token.add_argument("--admin", action="store_true", help="member of the admin group")
+    token.add_argument(
+        "--project",
+        dest="projects",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a project the caller may access (repeatable)",
+    )
+    token.add_argument(
+        "--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime in seconds (default 3600)"
+    )
+    return parser
+
+
+def _token(args: argparse.Namespace) -> int:
+    if args.ttl <= 0:
+        print("repoconn token: --ttl must be positive", file=sys.stderr)
+        return 2
+    print(mint_token(args.sub, admin=args.admin, projects=args.projects, ttl=args.ttl))
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    overrides: dict[str, str] = {}
+    for item in args.parameter_overrides:
+        name, separator, value = item.partition("=")
+        if not separator or not name:
+            print(f"repoconn dev: expected NAME=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        overrides[name] = value
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    local_logger = logging.getLogger("repoconn_local")
+    local_logger.addHandler(handler)
+    local_logger.setLevel(logging.INFO)
+
+    stack = LocalStack(port=args.port, sim_port=args.sim_port, parameter_overrides=overrides)
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    urls = stack.start()
+    try:
+        print(_banner(urls.api, urls.simulator, urls.aws), file=sys.stderr, flush=True)
+        stopping.wait()
+    finally:
+        stack.stop()
+        print("repoconn dev: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _banner(api: str, simulator: str, aws: str) -> str:
+    return "\n".join(
+        [
+            f"repoconn dev: API on {api}",
+            f"  provider simulator  {simulator}  (hooks: {simulator}/_sim/hooks)",
+            f"  embedded AWS (moto) {aws}",
+            "  mint a token:  TOKEN=$(.venv/bin/repoconn token --sub alice --admin --project p1)",
+            f'  then:          curl -H "Authorization: Bearer $TOKEN" '
+            f"{api}/projects/p1/repository-connection/exists",
+            "  Ctrl-C to stop",
+        ]
+    )
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

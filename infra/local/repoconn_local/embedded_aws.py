@@ -1,0 +1,109 @@
+"""AWS for local runs: moto's server in this process, holding the template's table and key.
+
+The table (keys, GSI, projection) and the KMS key are created from template.yaml through
+template_schema, so the local schema cannot drift from the deployed one. Every AWS client of
+the handlers reaches this server through ``AWS_ENDPOINT_URL``; the credentials are fake on
+purpose, so a local run can never touch a real account even when the shell has real ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from repoconn_local.template_schema import create_kms_key, create_tables, load_template
+
+DEFAULT_REGION = "us-east-1"
+# The same names the service uses by default (repoconn_core.settings.Settings).
+DEFAULT_TABLE_NAME = "repository-connections"
+DEFAULT_KEY_ALIAS = "alias/repository-connections"
+CONNECTIONS_TABLE_LOGICAL_ID = "ConnectionsTable"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
+
+
+@dataclass(frozen=True)
+class EmbeddedAwsResources:
+    endpoint_url: str
+    region: str
+    table_name: str
+    kms_key_id: str
+    kms_key_arn: str
+    kms_alias: str
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point boto3 (and the service's settings) at this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            **FAKE_CREDENTIALS,
+            "TABLE_NAME": self.table_name,
+            # The template hands the functions the key's ARN (!GetAtt ConnectionsKey.Arn).
+            "KMS_KEY_ID": self.kms_key_arn,
+        }
+
+
+class EmbeddedAws:
+    """A moto server on ``host:port`` (0 = any free port) with the template's resources."""
+
+    def __init__(
+        self,
+        *,
+        template_path: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = DEFAULT_REGION,
+        table_name: str = DEFAULT_TABLE_NAME,
+        key_alias: str = DEFAULT_KEY_ALIAS,
+    ) -> None:
+        self._template_path = template_path
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._region = region
+        self._table_name = table_name
+        self._key_alias = key_alias
+        self.resources: EmbeddedAwsResources | None = None
+
+    def start(self) -> EmbeddedAwsResources:
+        # werkzeug (under moto) logs every AWS call at INFO; the gateway's access log is enough.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        endpoint_url = f"http://{host}:{port}"
+        template = load_template(self._template_path)
+        create_tables(
+            self._client("dynamodb", endpoint_url),
+            template,
+            {CONNECTIONS_TABLE_LOGICAL_ID: self._table_name},
+        )
+        kms = self._client("kms", endpoint_url)
+        key_id = create_kms_key(kms, self._key_alias, template)
+        key_arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+        self.resources = EmbeddedAwsResources(
+            endpoint_url=endpoint_url,
+            region=self._region,
+            table_name=self._table_name,
+            kms_key_id=key_id,
+            kms_key_arn=key_arn,
+            kms_alias=self._key_alias,
+        )
+        return self.resources
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def _client(self, service: str, endpoint_url: str) -> Any:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=endpoint_url,
+            region_name=self._region,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
