@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from repoconn_local.jwt_local import DEFAULT_TTL_SECONDS, mint_token
-from repoconn_local.stack import DEFAULT_PORT, DEFAULT_SIM_PORT, LocalStack
+from repoconn_local.local_ports import DEFAULT_PORT, DEFAULT_SIM_PORT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +94,9 @@ def _dev(args: argparse.Namespace) -> int:
     local_logger = logging.getLogger("repoconn_local")
     local_logger.addHandler(handler)
     local_logger.setLevel(logging.INFO)
+
+    # Imported here: `repoconn token` must not pay for moto and boto3.
+    from repoconn_local.stack import LocalStack
 
     stack = LocalStack(port=args.port, sim_port=args.sim_port, parameter_overrides=overrides)
     stopping = threading.Event()

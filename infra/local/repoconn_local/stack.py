@@ -21,11 +21,9 @@ from repoconn_core import wiring
 from repoconn_local.embedded_aws import EmbeddedAws, EmbeddedAwsResources
 from repoconn_local.gateway import LocalGateway
 from repoconn_local.jwt_local import LocalJwtAuthorizer
+from repoconn_local.local_ports import DEFAULT_PORT, DEFAULT_SIM_PORT, LOCAL_HOST
 from repoconn_local.simulator import ProviderSimulator
 
-DEFAULT_PORT = 3000
-DEFAULT_SIM_PORT = 3001
-LOCAL_HOST = "127.0.0.1"
 # Template parameters without a Default that the local gateway needs: the frontend's dev
 # server origins for CORS (Vite's default port). Override with --parameter-overrides.
 LOCAL_PARAMETERS = {"CorsAllowOrigin": "http://localhost:5173,http://127.0.0.1:5173"}

@@ -1,0 +1,10 @@
+"""Where the local stack listens unless told otherwise (``PORT`` / ``SIM_PORT``).
+
+Its own module so ``repoconn token`` can read them without importing the stack (moto, boto3).
+"""
+
+from __future__ import annotations
+
+LOCAL_HOST = "127.0.0.1"
+DEFAULT_PORT = 3000
+DEFAULT_SIM_PORT = 3001

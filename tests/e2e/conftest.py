@@ -1,0 +1,105 @@
+"""The local stack as a user runs it: ``.venv/bin/repoconn dev`` (what ``make dev`` runs) in a
+subprocess on free ports, ready when its API answers over HTTP, stopped with Ctrl-C at the end.
+Tokens come from the ``repoconn token`` command, as in the README."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REPOCONN = Path(sys.executable).with_name("repoconn")
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    api: str
+    simulator: str
+    environ: dict[str, str]
+    log: Path
+
+    def token(self, sub: str, *projects: str, admin: bool = False) -> str:
+        """A bearer token from ``repoconn token`` (stdout holds only the token)."""
+        command = [str(REPOCONN), "token", "--sub", sub]
+        command += ["--admin"] if admin else []
+        for project in projects:
+            command += ["--project", project]
+        result = subprocess.run(
+            command, env=self.environ, capture_output=True, text=True, timeout=30, check=True
+        )
+        return result.stdout.strip()
+
+    def reset_simulator(self) -> None:
+        requests.post(f"{self.simulator}/_sim/reset", timeout=5).raise_for_status()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_ready(
+    process: subprocess.Popen[bytes], api: str, simulator: str, log: Path
+) -> None:
+    """Poll until the gateway answers a protected route (401: routes and authorizer loaded)
+    and the simulator reports healthy; fail at once if the process exits."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    probe = f"{api}/projects/ready/repository-connection/exists"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"repoconn dev exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if (
+                requests.get(probe, timeout=1).status_code == 401
+                and requests.get(f"{simulator}/_sim/health", timeout=1).status_code == 200
+            ):
+                return
+        except requests.ConnectionError:
+            pass
+        # Poll interval, not a guess at start-up time: the loop ends on the first answer.
+        time.sleep(0.1)
+    pytest.fail(f"repoconn dev not ready after {READY_TIMEOUT_SECONDS}s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
+    port, sim_port = _free_port(), _free_port()
+    environ = {**os.environ, "PORT": str(port), "SIM_PORT": str(sim_port)}
+    log = tmp_path_factory.mktemp("repoconn-dev") / "output.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(REPOCONN), "dev"],
+            cwd=REPO_ROOT,
+            env=environ,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        run = LocalRun(
+            api=f"http://127.0.0.1:{port}",
+            simulator=f"http://127.0.0.1:{sim_port}",
+            environ=environ,
+            log=log,
+        )
+        try:
+            _wait_until_ready(process, run.api, run.simulator, log)
+            yield run
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
