@@ -121,6 +121,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs; every answer has a length
     server_version = "repoconn-provider-simulator"
     sys_version = ""
+    # Headers and body go out in separate writes; with Nagle on, keep-alive clients wait for
+    # the delayed ACK (~40 ms per request on loopback).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._dispatch()

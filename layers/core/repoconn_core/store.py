@@ -12,6 +12,12 @@ Table layout (one table, see ConnectionsTable in template.yaml):
   holding ``currentRepositoryUrl`` and ``connectionId``. It has no ``projectId`` attribute,
   so it never appears in the GSI; canonical URLs start with ``https://``, so the two kinds
   of key never collide.
+- a *connection pointer* per connection, keyed ``connection#<connectionId>``, holding
+  ``currentRepositoryUrl``: the webhook receiver only knows the id from its callback URL.
+  Written and deleted in the same transactions as the item.
+- a *delivery record* per accepted webhook delivery, keyed ``delivery#<connectionId>#<id>``
+  with ``expiresAt`` (epoch seconds, the table's TTL attribute). Replay protection reads
+  ``expiresAt`` in its condition, so correctness never waits for TTL's lazy deletion.
 
 Why a project has at most one connection, even when two requests race
 ------------------------------------------------------------------------
@@ -43,12 +49,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from functools import cache
 from typing import Any, NamedTuple
 
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
+    NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
@@ -74,6 +82,9 @@ from repoconn_core.providers import ServiceType
 
 PROJECT_INDEX_NAME = "projectId-index"
 POINTER_KEY_PREFIX = "project#"
+CONNECTION_KEY_PREFIX = "connection#"
+DELIVERY_KEY_PREFIX = "delivery#"
+_RESERVED_PREFIXES = (POINTER_KEY_PREFIX, CONNECTION_KEY_PREFIX, DELIVERY_KEY_PREFIX)
 # Must equal NonKeyAttributes of projectId-index in template.yaml (a test compares them).
 SUMMARY_ATTRIBUTES = (
     "id",
@@ -206,9 +217,31 @@ class ProjectPointer(Model):
     connectionId = UnicodeAttribute()
 
 
+class ConnectionPointer(Model):
+    """``connection#<id>`` → the repository URL keying that connection's item."""
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)  # "connection#<connectionId>"
+    currentRepositoryUrl = UnicodeAttribute()
+
+
+class DeliveryRecord(Model):
+    """One accepted webhook delivery, for replay protection."""
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)  # "delivery#<connectionId>#<deliveryId>"
+    expiresAt = NumberAttribute()  # epoch seconds; also the table's TTL attribute
+
+
 class ConnectionModels(NamedTuple):
     item: type[ConnectionItem]
     pointer: type[ProjectPointer]
+    connection_pointer: type[ConnectionPointer]
+    delivery: type[DeliveryRecord]
+
+
+class DeliveryOutcome(StrEnum):
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"
+    CONNECTION_GONE = "connection_gone"
 
 
 @cache
@@ -222,9 +255,16 @@ def connection_models(table_name: str, region: str, host: str | None = None) -> 
         "read_timeout_seconds": READ_TIMEOUT_SECONDS,
         "max_retry_attempts": MAX_RETRY_ATTEMPTS,
     }
-    item = type("ConnectionItem", (ConnectionItem,), {"Meta": type("Meta", (), dict(settings))})
-    pointer = type("ProjectPointer", (ProjectPointer,), {"Meta": type("Meta", (), dict(settings))})
-    return ConnectionModels(item=item, pointer=pointer)
+
+    def bind(schema: type[Any]) -> Any:
+        return type(schema.__name__, (schema,), {"Meta": type("Meta", (), dict(settings))})
+
+    return ConnectionModels(
+        item=bind(ConnectionItem),
+        pointer=bind(ProjectPointer),
+        connection_pointer=bind(ConnectionPointer),
+        delivery=bind(DeliveryRecord),
+    )
 
 
 class ConnectionStore:
@@ -274,6 +314,29 @@ class ConnectionStore:
             return None
         return _stored(item)
 
+    def get_by_id(self, connection_id: str) -> StoredConnection | None:
+        """The connection with this id (consistent): its pointer, then the item."""
+        with _dynamodb_failures():
+            try:
+                pointer = self._models.connection_pointer.get(
+                    _connection_key(connection_id), consistent_read=True
+                )
+            except DoesNotExist:
+                return None
+        item = self._get_item(pointer.currentRepositoryUrl)
+        if item is None or item.id != connection_id:
+            return None
+        return _stored(item)
+
+    def scan_connections(self, page_size: int = 100) -> Iterator[StoredConnection]:
+        """Every connection item, page by page (pointers and delivery records skipped)."""
+        item_model = self._models.item
+        with _dynamodb_failures():
+            for item in item_model.scan(
+                item_model.projectId.exists(), page_size=page_size, consistent_read=True
+            ):
+                yield _stored(item)
+
     # Writes -----------------------------------------------------------------------------
 
     def save(self, new: StoredConnection, *, replacing: StoredConnection | None) -> None:
@@ -287,7 +350,7 @@ class ConnectionStore:
         _require_repository_key(new.repository_url)
         if replacing is not None and replacing.project_id != new.project_id:
             raise ValueError("replacing must be a connection of the same project")
-        item_model, pointer_model = self._models
+        item_model, pointer_model, _, _ = self._models
         item = _item(item_model, new)
         pointer = pointer_model(
             _pointer_key(new.project_id),
@@ -305,10 +368,21 @@ class ConnectionStore:
                 pointer_model.connectionId == replacing.id
             )
         moves = replacing is not None and replacing.repository_url != new.repository_url
+        by_id = self._models.connection_pointer(
+            _connection_key(new.id), currentRepositoryUrl=new.repository_url
+        )
 
         # pynamodb sends deletes before puts; the roles list mirrors that request order, which
         # is the order of the cancellation reasons.
-        roles = ["old_item", "item", "pointer"] if moves else ["item", "pointer"]
+        roles = (
+            ["old_item", "old_by_id", "item", "pointer", "by_id"]
+            if moves
+            else [
+                "item",
+                "pointer",
+                "by_id",
+            ]
+        )
         try:
             with TransactWrite(connection=self._connection) as transaction:
                 if replacing is not None and moves:
@@ -317,8 +391,12 @@ class ConnectionStore:
                         condition=(item_model.projectId == replacing.project_id)
                         & (item_model.id == replacing.id),
                     )
+                    transaction.delete(
+                        self._models.connection_pointer(_connection_key(replacing.id))
+                    )
                 transaction.save(item, condition=item_condition)
                 transaction.save(pointer, condition=pointer_condition)
+                transaction.save(by_id)
         except TransactWriteError as error:
             failed = _failed_roles(error, roles)
             if failed.get("item") == "ConditionalCheckFailed":
@@ -336,8 +414,8 @@ class ConnectionStore:
 
         False when the connection is already gone (deleted or replaced meanwhile).
         """
-        item_model, pointer_model = self._models
-        roles = ["item", "pointer"]
+        item_model, pointer_model, _, _ = self._models
+        roles = ["item", "pointer", "by_id"]
         try:
             with TransactWrite(connection=self._connection) as transaction:
                 transaction.delete(
@@ -350,6 +428,7 @@ class ConnectionStore:
                     condition=(pointer_model.currentRepositoryUrl == stored.repository_url)
                     & (pointer_model.connectionId == stored.id),
                 )
+                transaction.delete(self._models.connection_pointer(_connection_key(stored.id)))
         except TransactWriteError as error:
             failed = _failed_roles(error, roles)
             if failed.get("item") == "ConditionalCheckFailed":
@@ -376,6 +455,101 @@ class ConnectionStore:
         try:
             item_model(repository_url).update(
                 actions=[item_model.lastSyncAt.set(at)], condition=condition
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(error) from error
+        return True
+
+    def record_delivery(
+        self, stored: StoredConnection, delivery_id: str, *, at: datetime, expires_at: datetime
+    ) -> DeliveryOutcome:
+        """Accept a verified delivery once: one transaction that records the delivery id
+        (unless an unexpired record exists) and sets lastSyncAt on the still-active item."""
+        _require_aware(at)
+        item_model, delivery_model = self._models.item, self._models.delivery
+        record = delivery_model(
+            _delivery_key(stored.id, delivery_id), expiresAt=int(expires_at.timestamp())
+        )
+        roles = ["item", "delivery"]
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.update(
+                    item_model(stored.repository_url),
+                    actions=[item_model.lastSyncAt.set(at)],
+                    condition=(item_model.id == stored.id) & (item_model.isActive == True),  # noqa: E712
+                )
+                transaction.save(
+                    record,
+                    condition=delivery_model.repositoryUrl.does_not_exist()
+                    | (delivery_model.expiresAt < int(at.timestamp())),
+                )
+        except TransactWriteError as error:
+            failed = _failed_roles(error, roles)
+            if failed.get("item") == "ConditionalCheckFailed":
+                return DeliveryOutcome.CONNECTION_GONE
+            if failed.get("delivery") == "ConditionalCheckFailed":
+                return DeliveryOutcome.DUPLICATE
+            if "TransactionConflict" in failed.values():
+                # A parallel copy of the same delivery is being recorded right now.
+                return DeliveryOutcome.DUPLICATE
+            raise _unavailable(error, failed) from error
+        return DeliveryOutcome.RECORDED
+
+    def forget_delivery(self, connection_id: str, delivery_id: str) -> None:
+        """Drop a delivery record so the provider's retry is processed (publish failed)."""
+        with _dynamodb_failures():
+            self._models.delivery(_delivery_key(connection_id, delivery_id)).delete()
+
+    def record_health(
+        self, stored: StoredConnection, *, status: str, reason: str, at: datetime
+    ) -> bool:
+        """Set the health fields; False when the connection is gone or was replaced."""
+        _require_aware(at)
+        item_model = self._models.item
+        try:
+            item_model(stored.repository_url).update(
+                actions=[
+                    item_model.healthStatus.set(status),
+                    item_model.healthReason.set(reason),
+                    item_model.lastHealthCheckAt.set(at),
+                ],
+                condition=item_model.id == stored.id,
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(error) from error
+        return True
+
+    def replace_webhook(
+        self,
+        stored: StoredConnection,
+        *,
+        access_token: bytes,
+        webhook_secret: bytes,
+        webhook_id: str,
+        previous_secret_expires_at: datetime,
+        at: datetime,
+    ) -> bool:
+        """Store a re-created hook and its new secret (health repair), only if nobody
+        changed the connection since ``stored`` was read (updatedAt is the version)."""
+        for moment in (at, previous_secret_expires_at):
+            _require_aware(moment)
+        item_model = self._models.item
+        try:
+            item_model(stored.repository_url).update(
+                actions=[
+                    item_model.accessToken.set(access_token),
+                    item_model.webhookSecret.set(webhook_secret),
+                    item_model.previousWebhookSecret.set(stored.webhook_secret),
+                    item_model.previousSecretExpiresAt.set(previous_secret_expires_at),
+                    item_model.webhookId.set(webhook_id),
+                    item_model.updatedAt.set(at),
+                ],
+                condition=(item_model.id == stored.id)
+                & (item_model.updatedAt == stored.updated_at),
             )
         except UpdateError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
@@ -465,9 +639,17 @@ def _pointer_key(project_id: str) -> str:
     return f"{POINTER_KEY_PREFIX}{project_id}"
 
 
+def _connection_key(connection_id: str) -> str:
+    return f"{CONNECTION_KEY_PREFIX}{connection_id}"
+
+
+def _delivery_key(connection_id: str, delivery_id: str) -> str:
+    return f"{DELIVERY_KEY_PREFIX}{connection_id}#{delivery_id}"
+
+
 def _require_repository_key(repository_url: str) -> None:
-    if repository_url.startswith(POINTER_KEY_PREFIX):
-        raise ValueError("a repository URL cannot use the project pointer key prefix")
+    if repository_url.startswith(_RESERVED_PREFIXES):
+        raise ValueError("a repository URL cannot use a reserved key prefix")
 
 
 def _require_aware(moment: datetime | None) -> None:
