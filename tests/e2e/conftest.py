@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +17,8 @@ import pytest
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REPOCONN = Path(sys.executable).with_name("repoconn")
+# The console script `make dev` runs.
+REPOCONN = REPO_ROOT / ".venv" / "bin" / "repoconn"
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 

@@ -11,7 +11,7 @@ The environment is process-wide: one LocalStack per process.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -52,14 +52,12 @@ class LocalStack:
         sim_port: int = DEFAULT_SIM_PORT,
         template_path: str | Path | None = None,
         parameter_overrides: Mapping[str, str] | None = None,
-        environ: MutableMapping[str, str] | None = None,
         access_log: TextIO | None = None,
     ) -> None:
         self._port = port
         self._sim_port = sim_port
         self._template_path = template_path
         self._parameters = {**LOCAL_PARAMETERS, **(parameter_overrides or {})}
-        self._environ = os.environ if environ is None else environ
         self._access_log = access_log
         self.aws = EmbeddedAws(template_path=template_path, host=LOCAL_HOST)
         self.simulator = ProviderSimulator()
@@ -77,7 +75,7 @@ class LocalStack:
             gateway = LocalGateway.from_template(
                 self._template_path,
                 parameter_overrides=self._parameters,
-                authorizer=LocalJwtAuthorizer.from_env(self._environ),
+                authorizer=LocalJwtAuthorizer.from_env(),
                 host=LOCAL_HOST,
                 port=self._port,
                 region=resources.region,
@@ -85,9 +83,10 @@ class LocalStack:
             )
             self._running.append(gateway.stop)
             self.gateway = gateway
-            self._environ.update(self.environment(resources, gateway.base_url))
+            # The handlers run in this process and read os.environ, as in a Lambda sandbox.
+            os.environ.update(self.environment(resources, gateway.base_url))
             for name in _REAL_CREDENTIAL_HINTS:
-                self._environ.pop(name, None)
+                os.environ.pop(name, None)
             wiring.reset()
             api_url = gateway.start()
         except BaseException:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from repoconn_core.settings import settings
 
 if TYPE_CHECKING:
+    from repoconn_core.cipher import SecretCipher
     from repoconn_core.connect import ConnectRepository
     from repoconn_core.queries import ConnectionQueries
     from repoconn_core.store import ConnectionStore
@@ -35,18 +36,26 @@ def connection_queries() -> ConnectionQueries:
 
 
 @cache
-def connect_repository() -> ConnectRepository:
+def secret_cipher() -> SecretCipher:
     import boto3
-    from repoconn_providers.registry import client_for
 
-    from repoconn_core.cipher import SecretCipher
-    from repoconn_core.connect import ConnectRepository
+    from repoconn_core import cipher
 
     config = settings()
     kms = boto3.client("kms", region_name=config.aws_region, endpoint_url=config.aws_endpoint_url)
+    return cipher.SecretCipher(kms, config.kms_key_id)
+
+
+@cache
+def connect_repository() -> ConnectRepository:
+    from repoconn_providers.registry import client_for
+
+    from repoconn_core.connect import ConnectRepository
+
+    config = settings()
     return ConnectRepository(
         store=connection_store(),
-        cipher=SecretCipher(kms, config.kms_key_id),
+        cipher=secret_cipher(),
         client_for=lambda endpoint: client_for(endpoint, config),
         endpoints=config.provider_endpoints(),
         webhook_base_url=config.webhook_base_url,
@@ -57,5 +66,6 @@ def connect_repository() -> ConnectRepository:
 def reset() -> None:
     """Forget every cached part (tests and the local gateway call this after changing env)."""
     settings.cache_clear()
-    for builder in (connection_store, connection_queries, connect_repository):
-        builder.cache_clear()
+    for builder in list(globals().values()):
+        if callable(builder) and hasattr(builder, "cache_clear") and builder is not settings:
+            builder.cache_clear()
