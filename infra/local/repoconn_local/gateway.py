@@ -38,7 +38,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from repoconn_local.events import http_api_event
-from repoconn_local.function_host import FunctionHost, Outcome
+from repoconn_local.function_host import FunctionHost, Invocation, Outcome
 from repoconn_local.jwt_local import AuthDenied, LocalJwtAuthorizer
 from repoconn_local.proxy_response import (
     HttpResponse,
@@ -179,7 +179,7 @@ class LocalGateway:
         request_id = event["requestContext"]["requestId"]
         return _with_request_id(self._response(route.function.logical_id, invocation), request_id)
 
-    def _response(self, function: str, invocation: Any) -> HttpResponse:
+    def _response(self, function: str, invocation: Invocation) -> HttpResponse:
         if invocation.outcome is Outcome.INTEGRATION_TIMEOUT:
             self.log(f"{function}: integration timed out (API Gateway answers 503)")
             return gateway_error(503, "Service Unavailable")
