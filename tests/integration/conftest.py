@@ -24,6 +24,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("PUT", ""): "functions.upsert_connection.app",
     ("GET", ""): "functions.get_connection.app",
     ("GET", "/exists"): "functions.connection_exists.app",
+    ("DELETE", ""): "functions.disconnect_connection.app",
 }
 
 

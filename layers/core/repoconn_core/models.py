@@ -95,3 +95,8 @@ class Problem(BaseModel):
     detail: str
     code: str
     errors: list[dict[str, object]] | None = None
+
+
+class DisconnectResponse(BaseModel):
+    deleted: bool
+    webhookRemoved: bool

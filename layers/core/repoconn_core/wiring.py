@@ -16,6 +16,7 @@ from repoconn_core.settings import settings
 if TYPE_CHECKING:
     from repoconn_core.cipher import SecretCipher
     from repoconn_core.connect import ConnectRepository
+    from repoconn_core.disconnect import DisconnectRepository
     from repoconn_core.queries import ConnectionQueries
     from repoconn_core.store import ConnectionStore
 
@@ -60,6 +61,21 @@ def connect_repository() -> ConnectRepository:
         endpoints=config.provider_endpoints(),
         webhook_base_url=config.webhook_base_url,
         secret_grace=timedelta(seconds=config.webhook_secret_grace_seconds),
+    )
+
+
+@cache
+def disconnect_repository() -> DisconnectRepository:
+    from repoconn_providers.registry import client_for
+
+    from repoconn_core.disconnect import DisconnectRepository
+
+    config = settings()
+    return DisconnectRepository(
+        store=connection_store(),
+        cipher=secret_cipher(),
+        client_for=lambda endpoint: client_for(endpoint, config),
+        endpoints=config.provider_endpoints(),
     )
 
 
