@@ -331,9 +331,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response = gateway_error(400, "Bad Request", {"connection": "close"})
         else:
             response = gateway.handle(request)
-        self._write(response)
         elapsed = (time.monotonic() - began) * 1000
+        # Logged before the response leaves, so a client that got its answer finds the line.
         gateway.log(f"{self.command} {raw_path} {response.status} {elapsed:.0f}ms")
+        self._write(response)
 
     def _read_request(self, raw_path: str, query: str) -> _Request:
         headers: dict[str, str] = {}
