@@ -106,7 +106,15 @@ def _dev(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    urls = stack.start()
+    try:
+        urls = stack.start()
+    except OSError as error:
+        # Almost always a port in use (another `make dev`?): say which knob moves it.
+        print(
+            f"repoconn dev: cannot start ({error}); choose other ports with PORT=... SIM_PORT=...",
+            file=sys.stderr,
+        )
+        return 1
     try:
         print(_banner(urls.api, urls.simulator, urls.aws), file=sys.stderr, flush=True)
         stopping.wait()
