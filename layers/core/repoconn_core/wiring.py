@@ -85,3 +85,24 @@ def reset() -> None:
     for builder in list(globals().values()):
         if callable(builder) and hasattr(builder, "cache_clear") and builder is not settings:
             builder.cache_clear()
+
+
+if TYPE_CHECKING:
+    from repoconn_core.health import HealthCheck
+
+
+@cache
+def health_check() -> HealthCheck:
+    from repoconn_providers.registry import client_for
+
+    from repoconn_core.health import HealthCheck
+
+    config = settings()
+    return HealthCheck(
+        store=connection_store(),
+        cipher=secret_cipher(),
+        client_for=lambda endpoint: client_for(endpoint, config),
+        endpoints=config.provider_endpoints(),
+        webhook_base_url=config.webhook_base_url,
+        secret_grace=timedelta(seconds=config.webhook_secret_grace_seconds),
+    )

@@ -1,0 +1,459 @@
+"""Scheduled health check of every active connection — and repair of a missing webhook.
+
+One pass, in order, for each active connection (scanned page by page, at most
+``max_workers`` checks in flight):
+
+decrypt the token (one KMS Decrypt) → preflight it with the provider → read the stored hook →
+record ``healthStatus`` / ``healthReason`` / ``lastHealthCheckAt``.
+
+Status rules (``verdict_for_hook`` and ``verdict_for_error`` hold them, as pure functions):
+
+- healthy: the token is accepted and the hook exists and is active;
+- degraded: the hook exists but the provider disabled it; or the provider was unavailable or
+  rate-limited the check — then only the health fields change, nothing else;
+- failed: the provider rejects the token, the token lacks permissions, the repository is
+  gone, or the stored token cannot be decrypted any more. Each needs a person to reconnect.
+
+Repair: a hook that no longer exists at the provider (or was never stored) is re-created with
+a fresh secret — adopting a hook that already points at our callback URL, else creating one —
+both secrets are re-encrypted under one data key, and the item is updated only if nobody
+changed it since the scan (``replace_webhook`` compares ``updatedAt``). If a connect or
+disconnect won that race, a hook this check created is deleted again unless the winner now
+points at it (a racing connect finds hooks by callback URL and may have adopted ours).
+
+Rate limits: once a provider endpoint (its API base URL) rate-limits a call, the remaining
+connections on that endpoint are skipped for this run — their health fields stay as they are —
+so the check never burns the budget the users' own connects need.
+
+A failure while checking one connection never stops the run; unexpected exceptions are logged
+with the connection's ids (never a token or secret) and counted as errors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from aws_lambda_powertools import Logger
+from pydantic import SecretStr
+
+from repoconn_core.cipher import StoredSecretUnreadable
+from repoconn_core.connect import (
+    ACCESS_TOKEN,
+    WEBHOOK_SECRET,
+    FieldCipher,
+    new_webhook_secret,
+    utc_now,
+)
+from repoconn_core.errors import (
+    DomainError,
+    InsufficientPermissions,
+    InvalidToken,
+    ProviderRateLimited,
+    ProviderUnavailable,
+    RepositoryNotFound,
+)
+from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef, WebhookClient
+from repoconn_core.repository_url import parse_repository_url
+from repoconn_core.store import StoredConnection
+
+log = Logger(child=True)
+
+DEFAULT_MAX_WORKERS = 4
+DEFAULT_PAGE_SIZE = 100
+# Stop starting new checks when less than this is left of the Lambda's time: one check makes
+# up to five provider calls, and a run that is killed mid-way publishes no metrics at all.
+DEFAULT_STOP_MARGIN = timedelta(seconds=30)
+# Provider error details name the missing scope or role, which helps whoever reads the reason;
+# they never carry a token (see repoconn_providers.http.scrub), but they can be long.
+MAX_DETAIL_CHARS = 300
+
+
+class HealthStatus(StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: HealthStatus
+    reason: str
+
+
+HEALTHY = Verdict(HealthStatus.HEALTHY, "access token accepted and webhook active")
+HOOK_REPAIRED = Verdict(HealthStatus.HEALTHY, "webhook was missing and has been re-created")
+HOOK_DISABLED = Verdict(HealthStatus.DEGRADED, "webhook is disabled at the provider")
+PROVIDER_RATE_LIMITED = Verdict(
+    HealthStatus.DEGRADED, "provider rate-limited the health check; checked again next run"
+)
+TOKEN_REJECTED = Verdict(HealthStatus.FAILED, "access token rejected by the provider")
+REPOSITORY_NOT_FOUND = Verdict(
+    HealthStatus.FAILED, "repository not found at the provider or not visible to the token"
+)
+SECRETS_UNREADABLE = Verdict(
+    HealthStatus.FAILED, "stored credentials could not be decrypted; reconnect the repository"
+)
+
+
+def verdict_for_hook(hook: Hook, *, repaired: bool = False) -> Verdict:
+    """What an existing hook says about the connection (the token was already accepted)."""
+    if not hook.active:
+        return HOOK_DISABLED
+    return HOOK_REPAIRED if repaired else HEALTHY
+
+
+def verdict_for_error(error: DomainError) -> Verdict | None:
+    """The verdict a provider or cipher error implies; None when it says nothing about the
+    connection itself (our own dependencies failing, a bug) — then nothing is recorded."""
+    if isinstance(error, InvalidToken):
+        return TOKEN_REJECTED
+    if isinstance(error, InsufficientPermissions):
+        return Verdict(HealthStatus.FAILED, f"insufficient permissions: {_detail(error)}")
+    if isinstance(error, RepositoryNotFound):
+        return REPOSITORY_NOT_FOUND
+    if isinstance(error, StoredSecretUnreadable):
+        return SECRETS_UNREADABLE
+    if isinstance(error, ProviderRateLimited):
+        return PROVIDER_RATE_LIMITED
+    if isinstance(error, ProviderUnavailable):
+        return Verdict(
+            HealthStatus.DEGRADED,
+            f"provider unavailable ({_detail(error)}); checked again next run",
+        )
+    return None
+
+
+def _detail(error: DomainError) -> str:
+    detail = error.detail.strip()
+    return detail if len(detail) <= MAX_DETAIL_CHARS else detail[: MAX_DETAIL_CHARS - 1] + "…"
+
+
+def callback_url_for(webhook_base_url: str, connection_id: str) -> str:
+    """The URL a connection's hook delivers to (the same one ConnectRepository registers)."""
+    return f"{webhook_base_url.rstrip('/')}/webhooks/{connection_id}"
+
+
+class HealthStore(Protocol):
+    def scan_connections(self, page_size: int = ...) -> Iterator[StoredConnection]: ...
+
+    def get(self, repository_url: str) -> StoredConnection | None: ...
+
+    def record_health(
+        self, stored: StoredConnection, *, status: str, reason: str, at: datetime
+    ) -> bool: ...
+
+    def replace_webhook(
+        self,
+        stored: StoredConnection,
+        *,
+        access_token: bytes,
+        webhook_secret: bytes,
+        webhook_id: str,
+        previous_secret_expires_at: datetime,
+        at: datetime,
+    ) -> bool: ...
+
+
+class Outcome(StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+    # Not checked: its provider endpoint rate-limited an earlier check in this run.
+    SKIPPED = "skipped"
+    # Changed or removed by a connect/disconnect while being checked; nothing recorded.
+    SUPERSEDED = "superseded"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    outcome: Outcome
+    repaired: bool = False
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """What one run did. ``healthy + degraded + failed`` connections got new health fields."""
+
+    healthy: int = 0
+    degraded: int = 0
+    failed: int = 0
+    repaired: int = 0
+    skipped: int = 0
+    superseded: int = 0
+    errors: int = 0
+    # False when the run stopped early to finish within the function's time limit.
+    completed: bool = True
+
+    @property
+    def checked(self) -> int:
+        return self.healthy + self.degraded + self.failed
+
+    def as_dict(self) -> dict[str, int | bool]:
+        return {
+            "checked": self.checked,
+            "healthy": self.healthy,
+            "degraded": self.degraded,
+            "failed": self.failed,
+            "repaired": self.repaired,
+            "skipped": self.skipped,
+            "superseded": self.superseded,
+            "errors": self.errors,
+            "completed": self.completed,
+        }
+
+
+class _RateLimitedEndpoints:
+    """API base URLs that rate-limited a call in this run; shared by the worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._endpoints: set[str] = set()
+
+    def add(self, endpoint: ProviderEndpoint) -> None:
+        with self._lock:
+            self._endpoints.add(endpoint.api_base_url)
+
+    def __contains__(self, endpoint: ProviderEndpoint) -> bool:
+        with self._lock:
+            return endpoint.api_base_url in self._endpoints
+
+
+@dataclass(frozen=True)
+class _NewHook:
+    hook: Hook
+    created: bool
+
+
+class HealthCheck:
+    def __init__(
+        self,
+        *,
+        store: HealthStore,
+        cipher: FieldCipher,
+        client_for: Callable[[ProviderEndpoint], WebhookClient],
+        endpoints: Mapping[str, ProviderEndpoint],
+        webhook_base_url: str,
+        clock: Callable[[], datetime] = utc_now,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        secret_grace: timedelta = timedelta(hours=1),
+        stop_margin: timedelta = DEFAULT_STOP_MARGIN,
+        new_secret: Callable[[], SecretStr] = new_webhook_secret,
+    ) -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self._store = store
+        self._cipher = cipher
+        self._client_for = client_for
+        self._endpoints = endpoints
+        self._webhook_base_url = webhook_base_url.rstrip("/")
+        self._clock = clock
+        self._max_workers = max_workers
+        self._page_size = page_size
+        self._secret_grace = secret_grace
+        self._stop_margin_ms = int(stop_margin.total_seconds() * 1000)
+        self._new_secret = new_secret
+
+    def run(self, *, time_left_ms: Callable[[], int] | None = None) -> HealthReport:
+        """Check every active connection once. ``time_left_ms`` (Lambda's
+        ``context.get_remaining_time_in_millis``) lets the run stop starting new checks
+        before the function times out."""
+        outcomes: Counter[Outcome] = Counter()
+        repaired = 0
+        completed = True
+        limited = _RateLimitedEndpoints()
+
+        def tally(done: set[Future[CheckResult]]) -> None:
+            nonlocal repaired
+            for future in done:
+                result = future.result()  # _check_safely never raises
+                outcomes[result.outcome] += 1
+                repaired += result.repaired
+
+        with ThreadPoolExecutor(self._max_workers, thread_name_prefix="health-check") as pool:
+            in_flight: set[Future[CheckResult]] = set()
+            # The scan is lazy (one page at a time) and a new check is submitted only when a
+            # slot is free, so memory holds one page plus max_workers connections at most.
+            for stored in self._store.scan_connections(page_size=self._page_size):
+                if not stored.is_active:
+                    continue
+                if time_left_ms is not None and time_left_ms() < self._stop_margin_ms:
+                    completed = False
+                    log.warning("health check stopped early to finish within the time limit")
+                    break
+                if len(in_flight) >= self._max_workers:
+                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    tally(done)
+                in_flight.add(pool.submit(self._check_safely, stored, limited))
+            tally(wait(in_flight).done)
+
+        return HealthReport(
+            healthy=outcomes[Outcome.HEALTHY],
+            degraded=outcomes[Outcome.DEGRADED],
+            failed=outcomes[Outcome.FAILED],
+            repaired=repaired,
+            skipped=outcomes[Outcome.SKIPPED],
+            superseded=outcomes[Outcome.SUPERSEDED],
+            errors=outcomes[Outcome.ERROR],
+            completed=completed,
+        )
+
+    # One connection --------------------------------------------------------------------------
+
+    def _check_safely(
+        self, stored: StoredConnection, limited: _RateLimitedEndpoints
+    ) -> CheckResult:
+        try:
+            return self._check(stored, limited)
+        except DomainError as error:
+            # Our own dependencies (DynamoDB, KMS throttling) or a URL no longer configured.
+            log.warning(
+                "health check of a connection failed",
+                extra={**_ids(stored), "code": error.code},
+            )
+        except Exception:
+            # Tracebacks carry messages, never locals; no message here holds a secret.
+            log.exception("health check of a connection failed unexpectedly", extra=_ids(stored))
+        return CheckResult(Outcome.ERROR)
+
+    def _check(self, stored: StoredConnection, limited: _RateLimitedEndpoints) -> CheckResult:
+        repo = parse_repository_url(stored.repository_url, self._endpoints)
+        if repo.endpoint in limited:
+            log.info("skipped: the provider rate-limited this run", extra=_ids(stored))
+            return CheckResult(Outcome.SKIPPED)
+
+        repaired = False
+        verdict: Verdict | None
+        try:
+            token = self._decrypt_token(stored)
+            client = self._client_for(repo.endpoint)
+            client.preflight(repo, token)
+            hook = client.get_hook(repo, token, stored.webhook_id) if stored.webhook_id else None
+            if hook is None:
+                hook = self._repair(client, repo, token, stored)
+                if hook is None:
+                    return CheckResult(Outcome.SUPERSEDED)
+                repaired = True
+            verdict = verdict_for_hook(hook, repaired=repaired)
+        except DomainError as error:
+            verdict = verdict_for_error(error)
+            if verdict is None:
+                raise
+            if isinstance(error, ProviderRateLimited):
+                limited.add(repo.endpoint)
+        return self._record(stored, verdict, repaired)
+
+    def _decrypt_token(self, stored: StoredConnection) -> SecretStr:
+        return self._cipher.decrypt_fields(
+            {ACCESS_TOKEN: stored.access_token},
+            project_id=stored.project_id,
+            repository_url=stored.repository_url,
+        )[ACCESS_TOKEN]
+
+    def _record(self, stored: StoredConnection, verdict: Verdict, repaired: bool) -> CheckResult:
+        recorded = self._store.record_health(
+            stored, status=verdict.status.value, reason=verdict.reason, at=self._clock()
+        )
+        if not recorded:
+            # Deleted or replaced by another project's connect since the scan read it.
+            return CheckResult(Outcome.SUPERSEDED, repaired=repaired)
+        log.info(
+            "connection checked",
+            extra={**_ids(stored), "healthStatus": verdict.status.value, "repaired": repaired},
+        )
+        return CheckResult(Outcome(verdict.status.value), repaired=repaired)
+
+    # Repair ----------------------------------------------------------------------------------
+
+    def _repair(
+        self, client: WebhookClient, repo: RepositoryRef, token: SecretStr, stored: StoredConnection
+    ) -> Hook | None:
+        """Re-create the missing hook with a new secret and store it; None when a connect or
+        disconnect changed the connection meanwhile (then the item is theirs, not ours)."""
+        secret = self._new_secret()
+        new = self._recreate_hook(client, repo, token, stored, secret)
+        try:
+            now = self._clock()
+            blobs = self._cipher.encrypt_fields(
+                project_id=stored.project_id,
+                repository_url=stored.repository_url,
+                fields={ACCESS_TOKEN: token, WEBHOOK_SECRET: secret},
+            )
+            stored_it = self._store.replace_webhook(
+                stored,
+                access_token=blobs[ACCESS_TOKEN],
+                webhook_secret=blobs[WEBHOOK_SECRET],
+                webhook_id=new.hook.id,
+                # Deliveries signed with the old secret may still be in flight.
+                previous_secret_expires_at=now + self._secret_grace,
+                at=now,
+            )
+        except BaseException:
+            if new.created:
+                self._delete_created_hook(client, repo, token, stored, new.hook)
+            raise
+        if stored_it:
+            log.info(
+                "webhook re-created",
+                extra={**_ids(stored), "webhookId": new.hook.id, "adopted": not new.created},
+            )
+            return new.hook
+        if new.created and not self._adopted_by_winner(stored, new.hook):
+            self._delete_created_hook(client, repo, token, stored, new.hook)
+        log.info("connection changed during repair; left to the change", extra=_ids(stored))
+        return None
+
+    def _recreate_hook(
+        self,
+        client: WebhookClient,
+        repo: RepositoryRef,
+        token: SecretStr,
+        stored: StoredConnection,
+        secret: SecretStr,
+    ) -> _NewHook:
+        """Adopt a hook already pointing at our callback URL (an earlier repair that failed
+        to store, or a provider that restored it), else create one — never a second hook."""
+        callback_url = callback_url_for(self._webhook_base_url, stored.id)
+        found = client.find_hook(repo, token, callback_url)
+        if found is not None:
+            return _NewHook(client.update_hook(repo, token, found.id, callback_url, secret), False)
+        return _NewHook(client.create_hook(repo, token, callback_url, secret), True)
+
+    def _adopted_by_winner(self, stored: StoredConnection, hook: Hook) -> bool:
+        # A racing reconnect looks hooks up by callback URL, so it may have found ours and
+        # stored it: deleting it then would break the connection the winner just made.
+        current = self._store.get(stored.repository_url)
+        return current is not None and current.id == stored.id and current.webhook_id == hook.id
+
+    def _delete_created_hook(
+        self,
+        client: WebhookClient,
+        repo: RepositoryRef,
+        token: SecretStr,
+        stored: StoredConnection,
+        hook: Hook,
+    ) -> None:
+        try:
+            client.delete_hook(repo, token, hook.id)
+        except Exception:
+            # Best effort: a leftover hook only delivers to a callback that refuses it.
+            log.warning(
+                "could not delete the hook created by a repair; clean up by hand",
+                extra={**_ids(stored), "webhookId": hook.id},
+            )
+
+
+def _ids(stored: StoredConnection) -> dict[str, str]:
+    return {
+        "connectionId": stored.id,
+        "projectId": stored.project_id,
+        "repositoryUrl": stored.repository_url,
+    }
