@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from repoconn_core.cipher import StoredSecretUnreadable
+from repoconn_core.connect import callback_url_for
 from repoconn_core.errors import (
     ConcurrentModification,
     DependencyUnavailable,
@@ -20,7 +21,6 @@ from repoconn_core.health import (
     HealthReport,
     HealthStatus,
     Verdict,
-    callback_url_for,
     verdict_for_error,
     verdict_for_hook,
 )

@@ -69,9 +69,43 @@ class ConnectResult:
 
 
 @dataclass(frozen=True)
-class _EnsuredHook:
+class EnsuredHook:
     hook: Hook
     created: bool
+
+
+def callback_url_for(webhook_base_url: str, connection_id: str) -> str:
+    """The URL a connection's hook delivers to."""
+    return f"{webhook_base_url.rstrip('/')}/webhooks/{connection_id}"
+
+
+def adopt_or_create_hook(
+    client: WebhookClient,
+    repo: RepositoryRef,
+    token: SecretStr,
+    callback_url: str,
+    secret: SecretStr,
+) -> EnsuredHook:
+    """Adopt a hook already pointing at our callback URL (an earlier attempt that failed to
+    store, or a provider that restored it), else create one — never a second hook."""
+    found = client.find_hook(repo, token, callback_url)
+    if found is not None:
+        return EnsuredHook(client.update_hook(repo, token, found.id, callback_url, secret), False)
+    return EnsuredHook(client.create_hook(repo, token, callback_url, secret), created=True)
+
+
+def delete_hook_quietly(
+    client: WebhookClient, repo: RepositoryRef, token: SecretStr, hook: Hook, **ids: str
+) -> None:
+    """Best-effort removal of a hook this process created; the original failure (or the
+    winning concurrent change) is what matters. A leftover hook is logged for clean-up."""
+    try:
+        client.delete_hook(repo, token, hook.id)
+    except Exception:
+        log.warning(
+            "could not delete a hook created by a failed change; clean up by hand",
+            extra={**ids, "repositoryUrl": repo.canonical_url, "webhookId": hook.id},
+        )
 
 
 class ConnectRepository:
@@ -118,7 +152,7 @@ class ConnectRepository:
 
         connection_id = existing.id if existing else self._new_id()
         secret = self._new_secret()
-        callback_url = f"{self._webhook_base_url}/webhooks/{connection_id}"
+        callback_url = callback_url_for(self._webhook_base_url, connection_id)
         ensured = self._ensure_hook(client, repo, token, existing, callback_url, secret)
         try:
             new = self._build_connection(
@@ -127,7 +161,7 @@ class ConnectRepository:
             self._store.save(new, replacing=current)
         except BaseException:
             if ensured.created:
-                self._delete_created_hook(client, repo, token, ensured.hook)
+                delete_hook_quietly(client, repo, token, ensured.hook, connectionId=connection_id)
             raise
 
         if current is not None and current.repository_url != repo.canonical_url:
@@ -149,20 +183,16 @@ class ConnectRepository:
         existing: StoredConnection | None,
         callback_url: str,
         secret: SecretStr,
-    ) -> _EnsuredHook:
+    ) -> EnsuredHook:
         """Update the hook we know, else adopt one already pointing at us, else create one —
         so reconnecting never leaves a second hook behind."""
         if existing is not None and existing.webhook_id:
             try:
                 hook = client.update_hook(repo, token, existing.webhook_id, callback_url, secret)
-                return _EnsuredHook(hook, created=False)
+                return EnsuredHook(hook, created=False)
             except HookNotFound:
                 log.info("stored hook is gone at the provider; looking for ours by URL")
-        found = client.find_hook(repo, token, callback_url)
-        if found is not None:
-            hook = client.update_hook(repo, token, found.id, callback_url, secret)
-            return _EnsuredHook(hook, created=False)
-        return _EnsuredHook(client.create_hook(repo, token, callback_url, secret), created=True)
+        return adopt_or_create_hook(client, repo, token, callback_url, secret)
 
     def _build_connection(
         self,
@@ -171,7 +201,7 @@ class ConnectRepository:
         repo: RepositoryRef,
         token: SecretStr,
         secret: SecretStr,
-        ensured: _EnsuredHook,
+        ensured: EnsuredHook,
         existing: StoredConnection | None,
     ) -> StoredConnection:
         now = self._clock()
@@ -203,18 +233,6 @@ class ConnectRepository:
             previous_webhook_secret=existing.webhook_secret,
             previous_secret_expires_at=now + self._secret_grace,
         )
-
-    def _delete_created_hook(
-        self, client: WebhookClient, repo: RepositoryRef, token: SecretStr, hook: Hook
-    ) -> None:
-        try:
-            client.delete_hook(repo, token, hook.id)
-        except Exception:
-            # Best effort: the original failure is what the caller must see.
-            log.warning(
-                "could not delete the hook created by a failed connect",
-                extra={"repositoryUrl": repo.canonical_url, "webhookId": hook.id},
-            )
 
     def _remove_replaced_hook(self, old: StoredConnection) -> None:
         """The project moved to another repository: remove the old hook, best effort."""

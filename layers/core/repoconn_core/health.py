@@ -48,6 +48,9 @@ from repoconn_core.connect import (
     ACCESS_TOKEN,
     WEBHOOK_SECRET,
     FieldCipher,
+    adopt_or_create_hook,
+    callback_url_for,
+    delete_hook_quietly,
     new_webhook_secret,
     utc_now,
 )
@@ -135,11 +138,6 @@ def _detail(error: DomainError) -> str:
     return detail if len(detail) <= MAX_DETAIL_CHARS else detail[: MAX_DETAIL_CHARS - 1] + "…"
 
 
-def callback_url_for(webhook_base_url: str, connection_id: str) -> str:
-    """The URL a connection's hook delivers to (the same one ConnectRepository registers)."""
-    return f"{webhook_base_url.rstrip('/')}/webhooks/{connection_id}"
-
-
 class HealthStore(Protocol):
     def scan_connections(self, page_size: int = ...) -> Iterator[StoredConnection]: ...
 
@@ -224,12 +222,6 @@ class _RateLimitedEndpoints:
     def __contains__(self, endpoint: ProviderEndpoint) -> bool:
         with self._lock:
             return endpoint.api_base_url in self._endpoints
-
-
-@dataclass(frozen=True)
-class _NewHook:
-    hook: Hook
-    created: bool
 
 
 class HealthCheck:
@@ -379,7 +371,9 @@ class HealthCheck:
         """Re-create the missing hook with a new secret and store it; None when a connect or
         disconnect changed the connection meanwhile (then the item is theirs, not ours)."""
         secret = self._new_secret()
-        new = self._recreate_hook(client, repo, token, stored, secret)
+        new = adopt_or_create_hook(
+            client, repo, token, callback_url_for(self._webhook_base_url, stored.id), secret
+        )
         try:
             now = self._clock()
             blobs = self._cipher.encrypt_fields(
@@ -398,7 +392,7 @@ class HealthCheck:
             )
         except BaseException:
             if new.created:
-                self._delete_created_hook(client, repo, token, stored, new.hook)
+                delete_hook_quietly(client, repo, token, new.hook, **_ids(stored))
             raise
         if stored_it:
             log.info(
@@ -407,48 +401,15 @@ class HealthCheck:
             )
             return new.hook
         if new.created and not self._adopted_by_winner(stored, new.hook):
-            self._delete_created_hook(client, repo, token, stored, new.hook)
+            delete_hook_quietly(client, repo, token, new.hook, **_ids(stored))
         log.info("connection changed during repair; left to the change", extra=_ids(stored))
         return None
-
-    def _recreate_hook(
-        self,
-        client: WebhookClient,
-        repo: RepositoryRef,
-        token: SecretStr,
-        stored: StoredConnection,
-        secret: SecretStr,
-    ) -> _NewHook:
-        """Adopt a hook already pointing at our callback URL (an earlier repair that failed
-        to store, or a provider that restored it), else create one — never a second hook."""
-        callback_url = callback_url_for(self._webhook_base_url, stored.id)
-        found = client.find_hook(repo, token, callback_url)
-        if found is not None:
-            return _NewHook(client.update_hook(repo, token, found.id, callback_url, secret), False)
-        return _NewHook(client.create_hook(repo, token, callback_url, secret), True)
 
     def _adopted_by_winner(self, stored: StoredConnection, hook: Hook) -> bool:
         # A racing reconnect looks hooks up by callback URL, so it may have found ours and
         # stored it: deleting it then would break the connection the winner just made.
         current = self._store.get(stored.repository_url)
         return current is not None and current.id == stored.id and current.webhook_id == hook.id
-
-    def _delete_created_hook(
-        self,
-        client: WebhookClient,
-        repo: RepositoryRef,
-        token: SecretStr,
-        stored: StoredConnection,
-        hook: Hook,
-    ) -> None:
-        try:
-            client.delete_hook(repo, token, hook.id)
-        except Exception:
-            # Best effort: a leftover hook only delivers to a callback that refuses it.
-            log.warning(
-                "could not delete the hook created by a repair; clean up by hand",
-                extra={**_ids(stored), "webhookId": hook.id},
-            )
 
 
 def _ids(stored: StoredConnection) -> dict[str, str]:
