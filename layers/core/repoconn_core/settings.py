@@ -58,6 +58,10 @@ class Settings(BaseModel):
     secret_cache_ttl_seconds: int = 300
     event_bus_name: str = "default"
 
+    health_check_max_workers: int = Field(default=4, ge=1, le=32)
+    health_check_page_size: int = Field(default=100, ge=1, le=1000)
+    health_check_stop_margin_seconds: int = Field(default=30, ge=0)
+
     @field_validator("self_hosted_providers", mode="before")
     @classmethod
     def _parse_json(cls, value: object) -> object:
