@@ -310,6 +310,12 @@ class _Server(ThreadingHTTPServer):
         self.gateway = gateway
         super().__init__(address, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (reset, broken pipe) is routine, not a gateway fault.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
