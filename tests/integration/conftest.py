@@ -131,3 +131,60 @@ def admin(*projects: str) -> dict[str, object]:
 
 def member(*projects: str) -> dict[str, object]:
     return {"sub": "member-1", "cognito:groups": ["Member"], "custom:projects": list(projects)}
+
+
+# Webhook receiver: the EventBridge bus it publishes to, with an SQS queue to read events back.
+
+TEST_EVENT_BUS = "repoconn-test-events"
+
+
+@dataclass
+class EventBusTap:
+    """An SQS queue subscribed (by a rule) to everything the service puts on the test bus."""
+
+    sqs: Any
+    queue_url: str
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event delivered since the last call, as EventBridge sent it to the queue."""
+        found: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+@pytest.fixture
+def event_bus(api: Api, monkeypatch: pytest.MonkeyPatch) -> EventBusTap:
+    """The handlers' EVENT_BUS_NAME points at a moto bus whose events land in an SQS queue."""
+    import boto3
+
+    from tests.conftest import AWS_REGION
+
+    events = boto3.client("events", region_name=AWS_REGION)
+    sqs = boto3.client("sqs", region_name=AWS_REGION)
+    events.create_event_bus(Name=TEST_EVENT_BUS)
+    queue_url = sqs.create_queue(QueueName="repoconn-test-deliveries")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(
+        Name="all-deliveries",
+        EventBusName=TEST_EVENT_BUS,
+        EventPattern=json.dumps({"source": ["repository-connections"]}),
+    )
+    events.put_targets(
+        Rule="all-deliveries",
+        EventBusName=TEST_EVENT_BUS,
+        Targets=[{"Id": "deliveries-queue", "Arn": queue_arn}],
+    )
+    monkeypatch.setenv("EVENT_BUS_NAME", TEST_EVENT_BUS)
+    wiring.reset()
+    return EventBusTap(sqs, queue_url)

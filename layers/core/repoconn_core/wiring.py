@@ -88,6 +88,40 @@ def reset() -> None:
 
 
 if TYPE_CHECKING:
+    from repoconn_core.receive import ReceiveWebhook
+
+
+@cache
+def receive_webhook() -> ReceiveWebhook:
+    import boto3
+    from botocore.config import Config
+    from repoconn_providers import signatures
+
+    from repoconn_core.publisher import EventBridgePublisher
+    from repoconn_core.receive import ReceiveWebhook, SecretCache
+
+    config = settings()
+    # The provider waits ~10 s for an answer (GitHub, GitLab): fail fast and let it retry.
+    events = boto3.client(
+        "events",
+        region_name=config.aws_region,
+        endpoint_url=config.aws_endpoint_url,
+        config=Config(
+            connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}
+        ),
+    )
+    return ReceiveWebhook(
+        store=connection_store(),
+        cipher=secret_cipher(),
+        publisher=EventBridgePublisher(events, config.event_bus_name),
+        verify=signatures.verify_delivery,
+        identify=signatures.identify,
+        secret_cache=SecretCache(timedelta(seconds=config.secret_cache_ttl_seconds)),
+        max_body_bytes=config.webhook_max_body_bytes,
+    )
+
+
+if TYPE_CHECKING:
     from repoconn_core.health import HealthCheck
 
 

@@ -1,0 +1,216 @@
+"""Verifying and identifying incoming webhook deliveries. Pure standard library, no I/O.
+
+Each provider authenticates a delivery differently:
+
+- GitHub signs the raw body: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>``
+  (https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries). The
+  legacy SHA-1 ``X-Hub-Signature`` it also sends is ignored.
+- Bitbucket Cloud signs the raw body the same way, but in ``X-Hub-Signature`` (sha256,
+  despite GitHub's use of that name for SHA-1;
+  https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/).
+- GitLab does not sign by default: it echoes the hook's secret token in ``X-Gitlab-Token``
+  (https://docs.gitlab.com/user/project/integrations/webhooks/#validate-requests-with-a-secret-token).
+  Hooks with a signing token also send Standard Webhooks headers (``webhook-id``,
+  ``webhook-timestamp``, ``webhook-signature: v1,<base64>``; https://www.standardwebhooks.com/),
+  which are verified whenever present.
+
+Every accepted secret (current, and the previous one inside its grace window) is compared
+with ``hmac.compare_digest`` and all of them are always tried, so neither the timing nor the
+answer tells which one matched. Header names are looked up case-insensitively: API Gateway
+hands them over lower-cased.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+GITHUB = "GitHub"
+GITLAB = "GitLab"
+BITBUCKET = "Bitbucket"
+
+# Standard Webhooks: "reject the request if the timestamp is more than 5 minutes away".
+STANDARD_WEBHOOKS_TOLERANCE_SECONDS = 5 * 60
+_WHSEC_PREFIX = "whsec_"
+_SHA256_PREFIX = "sha256="
+# Provider ids are UUIDs/GUIDs; anything else is hashed so a key never grows or breaks.
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9{}._:-]{1,128}$")
+_MAX_EVENT_KIND = 64
+_EVENT_KIND_JUNK = re.compile(r"[^a-z0-9:._-]+")
+
+
+class Secret(Protocol):
+    """Anything with a masked value, such as pydantic's SecretStr."""
+
+    def get_secret_value(self) -> str: ...
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value by case-insensitive name, or None."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+# Verification -----------------------------------------------------------------------------
+
+
+def verify_github(headers: Mapping[str, str], body: bytes, secrets: Sequence[Secret]) -> bool:
+    """``X-Hub-Signature-256`` is ``sha256=`` + hex HMAC-SHA256 of the raw body."""
+    return _verify_hub_signature(header(headers, "X-Hub-Signature-256"), body, secrets)
+
+
+def verify_bitbucket(headers: Mapping[str, str], body: bytes, secrets: Sequence[Secret]) -> bool:
+    """Bitbucket Cloud's ``X-Hub-Signature`` is ``sha256=`` + hex HMAC-SHA256 of the raw body."""
+    return _verify_hub_signature(header(headers, "X-Hub-Signature"), body, secrets)
+
+
+def verify_gitlab(
+    headers: Mapping[str, str], body: bytes, secrets: Sequence[Secret], *, now: datetime
+) -> bool:
+    """``X-Gitlab-Token`` must equal a secret; a ``webhook-signature``, when sent, must also
+    verify with that same secret (Standard Webhooks)."""
+    token = header(headers, "X-Gitlab-Token")
+    if token is None:
+        return False
+    signature = header(headers, "webhook-signature")
+    signed: bytes | None = None
+    if signature is not None:
+        signed = _standard_webhooks_content(headers, body, now)
+        if signed is None:
+            return False
+    # Digests of equal length: compare_digest then takes the same time whatever the token's
+    # length, so a guess does not learn the secret's length.
+    token_digest = hashlib.sha256(token.encode("utf-8")).digest()
+    matched = False
+    for secret in secrets:
+        value = secret.get_secret_value()
+        ok = hmac.compare_digest(token_digest, hashlib.sha256(value.encode("utf-8")).digest())
+        if signature is not None and signed is not None:
+            ok = _standard_webhooks_match(signature, signed, value) and ok
+        matched = ok or matched  # every secret is tried: no early exit reveals which matched
+    return matched
+
+
+def verify_delivery(
+    service_type: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: Sequence[Secret],
+    now: datetime,
+) -> bool:
+    """The provider's own check for ``service_type`` (``GitHub`` | ``GitLab`` | ``Bitbucket``)."""
+    if not secrets:
+        return False
+    if service_type == GITHUB:
+        return verify_github(headers, body, secrets)
+    if service_type == GITLAB:
+        return verify_gitlab(headers, body, secrets, now=now)
+    if service_type == BITBUCKET:
+        return verify_bitbucket(headers, body, secrets)
+    return False
+
+
+def _verify_hub_signature(given: str | None, body: bytes, secrets: Sequence[Secret]) -> bool:
+    if given is None or not given.startswith(_SHA256_PREFIX):
+        return False
+    # Hex is case-insensitive; providers send lower case, but a receiver should not care.
+    given_bytes = given.strip().lower().encode("utf-8")
+    matched = False
+    for secret in secrets:
+        key = secret.get_secret_value().encode("utf-8")
+        expected = (_SHA256_PREFIX + hmac.new(key, body, hashlib.sha256).hexdigest()).encode()
+        matched = hmac.compare_digest(expected, given_bytes) or matched
+    return matched
+
+
+def _standard_webhooks_content(
+    headers: Mapping[str, str], body: bytes, now: datetime
+) -> bytes | None:
+    """``{webhook-id}.{webhook-timestamp}.{body}``, or None when the id or timestamp is missing
+    or the timestamp is more than 5 minutes away from ``now`` (replay protection)."""
+    message_id = header(headers, "webhook-id")
+    timestamp = header(headers, "webhook-timestamp")
+    if not message_id or not timestamp or not timestamp.isascii() or not timestamp.isdigit():
+        return None
+    if abs(now.timestamp() - int(timestamp)) > STANDARD_WEBHOOKS_TOLERANCE_SECONDS:
+        return None
+    return f"{message_id}.{timestamp}.".encode() + body
+
+
+def _standard_webhooks_match(signature_header: str, signed: bytes, secret: str) -> bool:
+    key = _standard_webhooks_key(secret)
+    if key is None:
+        return False
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
+    matched = False
+    # Several space-separated "version,signature" pairs while the sender rotates keys.
+    for candidate in signature_header.split(" "):
+        version, _, value = candidate.partition(",")
+        if version != "v1" or not value:
+            continue
+        matched = hmac.compare_digest(expected, value.encode("utf-8")) or matched
+    return matched
+
+
+def _standard_webhooks_key(secret: str) -> bytes | None:
+    """A ``whsec_`` secret is base64 key material after the prefix; any other secret is used
+    as its UTF-8 bytes (ours are URL-safe text)."""
+    if not secret.startswith(_WHSEC_PREFIX):
+        return secret.encode("utf-8")
+    try:
+        return base64.b64decode(secret[len(_WHSEC_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+# Identification ---------------------------------------------------------------------------
+
+
+def delivery_id(service_type: str, headers: Mapping[str, str], body: bytes) -> str:
+    """The provider's id of this delivery, stable across its retries.
+
+    GitHub ``X-GitHub-Delivery`` (kept on redelivery); GitLab ``Idempotency-Key`` (the same on
+    every retry of one event), else ``X-Gitlab-Event-UUID``; Bitbucket ``X-Request-UUID``.
+    Without one, the SHA-256 of the body stands in, so an identical body is still a duplicate.
+    """
+    names = {
+        GITHUB: ("X-GitHub-Delivery",),
+        GITLAB: ("Idempotency-Key", "X-Gitlab-Event-UUID"),
+        BITBUCKET: ("X-Request-UUID",),
+    }.get(service_type, ())
+    for name in names:
+        value = (header(headers, name) or "").strip()
+        if not value:
+            continue
+        if _PLAIN_ID.fullmatch(value):
+            return value
+        return "sha256-" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return "sha256-" + hashlib.sha256(body).hexdigest()
+
+
+def event_kind(service_type: str, headers: Mapping[str, str]) -> str:
+    """The provider's event name, normalised: GitHub ``push``, GitLab ``Push Hook`` →
+    ``push``, Bitbucket ``repo:push``; ``unknown`` without the header."""
+    name = {GITHUB: "X-GitHub-Event", GITLAB: "X-Gitlab-Event", BITBUCKET: "X-Event-Key"}.get(
+        service_type
+    )
+    raw = (header(headers, name) if name else None) or ""
+    kind = raw.strip().lower()
+    if service_type == GITLAB and kind.endswith(" hook"):
+        kind = kind[: -len(" hook")]
+    kind = _EVENT_KIND_JUNK.sub("_", kind).strip("_")[:_MAX_EVENT_KIND]
+    return kind or "unknown"
+
+
+def identify(service_type: str, headers: Mapping[str, str], body: bytes) -> tuple[str, str]:
+    """``(delivery id, event kind)`` of a delivery."""
+    return delivery_id(service_type, headers, body), event_kind(service_type, headers)
