@@ -309,3 +309,32 @@ def test_cors_preflight_from_the_frontend_origin_is_allowed(local_run: LocalRun)
     assert response.headers["access-control-allow-origin"] == ORIGIN
     assert "PUT" in response.headers["access-control-allow-methods"].split(",")
     assert response.headers["access-control-allow-headers"] == "authorization,content-type"
+
+
+def test_a_signed_delivery_from_the_provider_reaches_the_receiver_through_the_gateway(
+    local_run: LocalRun,
+) -> None:
+    # given a connected repository and its hook at the simulator
+    local_run.reset_simulator()
+    project, repo = _unique("p"), _unique("widgets")
+    admin = local_run.token("alice", project, admin=True)
+    connected = _connect(local_run, admin, project, f"https://github.com/acme/{repo}").json()
+    [hook] = _hooks(local_run)
+
+    # when the simulator delivers a push, signed as GitHub signs it, to the hook's URL
+    delivery = requests.post(
+        f"{local_run.simulator}/_sim/hooks/{hook['provider']}/{hook['id']}/deliver",
+        json={"event": "push", "payload": {"ref": "refs/heads/main"}},
+        timeout=30,
+    )
+
+    # then the public webhook route (no JWT) accepted it and the connection's last sync moved on
+    assert delivery.status_code == 200
+    result = delivery.json()
+    assert result["status"] == 202
+    assert {name: result["body"][name] for name in ("accepted", "duplicate")} == {
+        "accepted": True,
+        "duplicate": False,
+    }
+    after = requests.get(_connection_url(local_run, project), headers=_bearer(admin), timeout=10)
+    assert after.json()["lastSyncAt"] > connected["lastSyncAt"]
