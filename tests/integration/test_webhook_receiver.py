@@ -499,19 +499,6 @@ def test_logs_carry_neither_the_secret_nor_the_body(
 
 # Replays -------------------------------------------------------------------------------------
 
-# KNOWN STORE DEFECT (store.py is not this module's to change): record_delivery reads the
-# transaction's cancellation reasons as [item, delivery], but pynamodb sends puts before
-# updates, so DynamoDB returns them as [delivery, item]. A duplicate therefore comes back as
-# CONNECTION_GONE (answered 401) and a vanished connection as DUPLICATE. The fix is
-# `roles = ["delivery", "item"]` in ConnectionStore.record_delivery. Strict: these tests turn
-# red once it lands, which is the cue to delete this marker.
-STORE_REPORTS_DUPLICATES_AS_GONE = pytest.mark.xfail(
-    strict=True,
-    reason="store.record_delivery maps cancellation reasons in the wrong order (see comment)",
-)
-
-
-@STORE_REPORTS_DUPLICATES_AS_GONE
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_replayed_delivery_is_acknowledged_as_duplicate_and_published_once(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str
@@ -535,7 +522,6 @@ def test_replayed_delivery_is_acknowledged_as_duplicate_and_published_once(
     assert last_sync_at(api) == synced
 
 
-@STORE_REPORTS_DUPLICATES_AS_GONE
 def test_parallel_copies_of_one_delivery_are_processed_once(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap
 ) -> None:

@@ -102,6 +102,7 @@ CONNECT_TIMEOUT_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 5.0
 MAX_RETRY_ATTEMPTS = 2
 THROTTLED_RETRY_AFTER = 2
+DELIVERY_CONFLICT_ATTEMPTS = 3
 UNAVAILABLE_RETRY_AFTER = 10
 _THROTTLING_CODES = frozenset(
     {
@@ -472,30 +473,39 @@ class ConnectionStore:
         record = delivery_model(
             _delivery_key(stored.id, delivery_id), expiresAt=int(expires_at.timestamp())
         )
-        roles = ["item", "delivery"]
-        try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.update(
-                    item_model(stored.repository_url),
-                    actions=[item_model.lastSyncAt.set(at)],
-                    condition=(item_model.id == stored.id) & (item_model.isActive == True),  # noqa: E712
-                )
-                transaction.save(
-                    record,
-                    condition=delivery_model.repositoryUrl.does_not_exist()
-                    | (delivery_model.expiresAt < int(at.timestamp())),
-                )
-        except TransactWriteError as error:
-            failed = _failed_roles(error, roles)
-            if failed.get("item") == "ConditionalCheckFailed":
-                return DeliveryOutcome.CONNECTION_GONE
-            if failed.get("delivery") == "ConditionalCheckFailed":
-                return DeliveryOutcome.DUPLICATE
-            if "TransactionConflict" in failed.values():
-                # A parallel copy of the same delivery is being recorded right now.
-                return DeliveryOutcome.DUPLICATE
-            raise _unavailable(error, failed) from error
-        return DeliveryOutcome.RECORDED
+        # pynamodb sends condition checks, deletes, puts, then updates: the cancellation
+        # reasons come back in that order.
+        roles = ["delivery", "item"]
+        for attempt in range(1, DELIVERY_CONFLICT_ATTEMPTS + 1):
+            try:
+                with TransactWrite(connection=self._connection) as transaction:
+                    transaction.save(
+                        record,
+                        condition=delivery_model.repositoryUrl.does_not_exist()
+                        | (delivery_model.expiresAt < int(at.timestamp())),
+                    )
+                    transaction.update(
+                        item_model(stored.repository_url),
+                        actions=[item_model.lastSyncAt.set(at)],
+                        condition=(item_model.id == stored.id) & (item_model.isActive == True),  # noqa: E712
+                    )
+            except TransactWriteError as error:
+                failed = _failed_roles(error, roles)
+                if failed.get("item") == "ConditionalCheckFailed":
+                    return DeliveryOutcome.CONNECTION_GONE
+                if failed.get("delivery") in {"ConditionalCheckFailed", "TransactionConflict"}:
+                    # Recorded already, or a parallel copy is being recorded right now.
+                    return DeliveryOutcome.DUPLICATE
+                if (
+                    failed.get("item") == "TransactionConflict"
+                    and attempt < DELIVERY_CONFLICT_ATTEMPTS
+                ):
+                    # Another delivery for the same connection is updating lastSyncAt at this
+                    # moment: a different delivery, so try again rather than drop it.
+                    continue
+                raise _unavailable(error, failed) from error
+            return DeliveryOutcome.RECORDED
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def forget_delivery(self, connection_id: str, delivery_id: str) -> None:
         """Drop a delivery record so the provider's retry is processed (publish failed)."""

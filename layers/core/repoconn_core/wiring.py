@@ -139,4 +139,7 @@ def health_check() -> HealthCheck:
         endpoints=config.provider_endpoints(),
         webhook_base_url=config.webhook_base_url,
         secret_grace=timedelta(seconds=config.webhook_secret_grace_seconds),
+        max_workers=config.health_check_max_workers,
+        page_size=config.health_check_page_size,
+        stop_margin=timedelta(seconds=config.health_check_stop_margin_seconds),
     )
