@@ -76,8 +76,13 @@ def _wait_until_ready(
 
 @pytest.fixture(scope="session")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
-    port, sim_port = _free_port(), _free_port()
-    environ = {**os.environ, "PORT": str(port), "SIM_PORT": str(sim_port)}
+    port, sim_port, aws_port = _free_port(), _free_port(), _free_port()
+    environ = {
+        **os.environ,
+        "PORT": str(port),
+        "SIM_PORT": str(sim_port),
+        "AWS_PORT": str(aws_port),
+    }
     log = tmp_path_factory.mktemp("repoconn-dev") / "output.log"
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -1,5 +1,5 @@
 """One health-check pass against the running local stack, from another process, as
-``python -m repoconn_local.health_cli`` runs it: a hook deleted in the simulator is repaired
+``repoconn health-check`` runs it: a hook deleted in the simulator is repaired
 and GET shows the health fields. Other tests share the stack, so only this test's own
 connection is asserted on, never the run's totals."""
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import REPO_ROOT, LocalRun
+from tests.e2e.conftest import REPO_ROOT, REPOCONN, LocalRun
 
 pytestmark = pytest.mark.e2e
 
@@ -59,9 +59,8 @@ def test_one_local_pass_repairs_a_deleted_hook_and_get_shows_it(local_run: Local
     # when one health-check pass runs in its own process against the stack
     result = subprocess.run(
         [
-            str(PYTHON),
-            "-m",
-            "repoconn_local.health_cli",
+            str(REPOCONN),
+            "health-check",
             "--aws-endpoint-url",
             aws_endpoint(local_run),
             "--simulator-url",

@@ -1,4 +1,5 @@
-"""The ``repoconn`` console script: ``repoconn dev`` (what ``make dev`` runs), ``repoconn token``.
+"""The ``repoconn`` console script: ``repoconn dev`` (what ``make dev`` runs), ``repoconn token``,
+``repoconn health-check`` (one health-check pass against a running ``repoconn dev``).
 
 ``repoconn dev`` serves the API until Ctrl-C (or SIGTERM) and logs to the terminal: the
 gateway's access log and the simulator on stderr, the functions' Powertools JSON on stdout.
@@ -18,11 +19,17 @@ from collections.abc import Sequence
 from types import FrameType
 
 from repoconn_local.jwt_local import DEFAULT_TTL_SECONDS, mint_token
-from repoconn_local.local_ports import DEFAULT_PORT, DEFAULT_SIM_PORT
+from repoconn_local.local_ports import DEFAULT_AWS_PORT, DEFAULT_PORT, DEFAULT_SIM_PORT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["health-check"]:
+        # Its own parser and imports (moto, the handlers): `repoconn token` must stay light.
+        from repoconn_local import health_cli
+
+        return health_cli.main(arguments[1:], prog="repoconn health-check")
+    args = _parser().parse_args(arguments)
     if args.command == "token":
         return _token(args)
     return _dev(args)
@@ -49,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"provider simulator port (env SIM_PORT, default {DEFAULT_SIM_PORT})",
     )
     dev.add_argument(
+        "--aws-port",
+        type=int,
+        default=_env_int("AWS_PORT", DEFAULT_AWS_PORT),
+        help=f"embedded AWS (moto) port (env AWS_PORT, default {DEFAULT_AWS_PORT})",
+    )
+    dev.add_argument(
         "--parameter-overrides",
         nargs="+",
         default=[],
@@ -56,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
         help="template parameters, as for sam (e.g. CorsAllowOrigin=http://localhost:3001)",
     )
 
+    commands.add_parser(
+        "health-check",
+        help="run one health-check pass against a running 'repoconn dev' (--help for options)",
+    )
     token = commands.add_parser("token", help="print a bearer token the local API accepts")
     token.add_argument("--sub", required=True, help="the caller's subject (user id)")
     token.add_argument("--admin", action="store_true", help="member of the admin group")
@@ -98,7 +115,12 @@ def _dev(args: argparse.Namespace) -> int:
     # Imported here: `repoconn token` must not pay for moto and boto3.
     from repoconn_local.stack import LocalStack
 
-    stack = LocalStack(port=args.port, sim_port=args.sim_port, parameter_overrides=overrides)
+    stack = LocalStack(
+        port=args.port,
+        sim_port=args.sim_port,
+        aws_port=args.aws_port,
+        parameter_overrides=overrides,
+    )
     stopping = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -111,7 +133,8 @@ def _dev(args: argparse.Namespace) -> int:
     except OSError as error:
         # Almost always a port in use (another `make dev`?): say which knob moves it.
         print(
-            f"repoconn dev: cannot start ({error}); choose other ports with PORT=... SIM_PORT=...",
+            f"repoconn dev: cannot start ({error}); "
+            "choose other ports with PORT=... SIM_PORT=... AWS_PORT=...",
             file=sys.stderr,
         )
         return 1

@@ -7,7 +7,8 @@ module points *this* process's environment at those servers, as ``LocalStack`` d
 own, and invokes the real HealthCheckFunction handler once with a scheduled event — the
 same code, wiring and settings the deployed function runs.
 
-    python -m repoconn_local.health_cli --aws-endpoint-url http://127.0.0.1:PORT
+    repoconn health-check            # against `make dev` on its default ports
+    python -m repoconn_local.health_cli --aws-endpoint-url http://127.0.0.1:AWS_PORT
 
 Output: the function's own logs and metrics (JSON, stdout), then the report as the last line.
 The environment is process-wide, so run this in its own process (the CLI does).
@@ -36,7 +37,7 @@ from repoconn_local.embedded_aws import (
 )
 from repoconn_local.function_host import import_function_module
 from repoconn_local.lambda_runtime import LocalLambdaContext
-from repoconn_local.local_ports import DEFAULT_PORT, DEFAULT_SIM_PORT, LOCAL_HOST
+from repoconn_local.local_ports import DEFAULT_AWS_PORT, DEFAULT_PORT, DEFAULT_SIM_PORT, LOCAL_HOST
 from repoconn_local.simulator_bitbucket import BitbucketApi
 from repoconn_local.simulator_github import GitHubApi
 from repoconn_local.simulator_gitlab import GitLabApi
@@ -139,8 +140,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``repoconn health-check`` (shared with ``python -m``)."""
     parser.add_argument(
         "--aws-endpoint-url",
-        required=True,
-        help="the stack's embedded AWS, as printed by 'repoconn dev' (embedded AWS (moto) ...)",
+        default=f"http://{LOCAL_HOST}:{DEFAULT_AWS_PORT}",
+        help="the stack's embedded AWS, as printed by 'repoconn dev' (embedded AWS (moto) ...)"
+        f" (default http://{LOCAL_HOST}:{DEFAULT_AWS_PORT})",
     )
     parser.add_argument(
         "--simulator-url",
@@ -162,9 +164,11 @@ def address_from(args: argparse.Namespace) -> LocalStackAddress:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, prog: str = "python -m repoconn_local.health_cli"
+) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m repoconn_local.health_cli",
+        prog=prog,
         description="Run one health-check pass against a running 'repoconn dev' stack.",
     )
     add_arguments(parser)

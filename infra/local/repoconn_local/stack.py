@@ -21,7 +21,7 @@ from repoconn_core import wiring
 from repoconn_local.embedded_aws import EmbeddedAws, EmbeddedAwsResources
 from repoconn_local.gateway import LocalGateway
 from repoconn_local.jwt_local import LocalJwtAuthorizer
-from repoconn_local.local_ports import DEFAULT_PORT, DEFAULT_SIM_PORT, LOCAL_HOST
+from repoconn_local.local_ports import DEFAULT_AWS_PORT, DEFAULT_PORT, DEFAULT_SIM_PORT, LOCAL_HOST
 from repoconn_local.simulator import ProviderSimulator
 
 # Template parameters without a Default that the local gateway needs: the frontend's dev
@@ -50,6 +50,7 @@ class LocalStack:
         *,
         port: int = DEFAULT_PORT,
         sim_port: int = DEFAULT_SIM_PORT,
+        aws_port: int = DEFAULT_AWS_PORT,
         template_path: str | Path | None = None,
         parameter_overrides: Mapping[str, str] | None = None,
         access_log: TextIO | None = None,
@@ -59,7 +60,7 @@ class LocalStack:
         self._template_path = template_path
         self._parameters = {**LOCAL_PARAMETERS, **(parameter_overrides or {})}
         self._access_log = access_log
-        self.aws = EmbeddedAws(template_path=template_path, host=LOCAL_HOST)
+        self.aws = EmbeddedAws(template_path=template_path, host=LOCAL_HOST, port=aws_port)
         self.simulator = ProviderSimulator()
         self.gateway: LocalGateway | None = None
         self.urls: LocalStackUrls | None = None
