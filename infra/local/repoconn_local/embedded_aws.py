@@ -9,6 +9,7 @@ purpose, so a local run can never touch a real account even when the shell has r
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ class EmbeddedAws:
     ) -> None:
         self._template_path = template_path
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._host, self._port = host, port
         self._region = region
         self._table_name = table_name
         self._key_alias = key_alias
@@ -74,6 +76,7 @@ class EmbeddedAws:
     def start(self) -> EmbeddedAwsResources:
         # werkzeug (under moto) logs every AWS call at INFO; the gateway's access log is enough.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        _require_free_port(self._host, self._port)
         self._server.start()
         host, port = self._server.get_host_and_port()
         endpoint_url = f"http://{host}:{port}"
@@ -107,3 +110,12 @@ class EmbeddedAws:
             aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
+
+
+def _require_free_port(host: str, port: int) -> None:
+    """Raise OSError when the port is taken: moto's server thread would otherwise die
+    quietly and leave start() waiting forever."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, port))
