@@ -86,6 +86,12 @@ def install_problem_handlers(app: ApiGatewayResolver, logger: Logger) -> None:
         fields = ", ".join(sorted({".".join(item["loc"][1:]) or "body" for item in errors}))
         return domain_problem(ValidationFailed(f"Invalid or missing fields: {fields}.", errors))
 
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_text(_: UnicodeDecodeError) -> Response[str]:
+        # API Gateway hands a body that is not UTF-8 over base64-encoded; Powertools' body
+        # parsing then fails decoding it, before any validation (found by contract fuzzing).
+        return domain_problem(MalformedBody("The request body must be a UTF-8 JSON object."))
+
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:
         return problem_response(404, "route_not_found", "Not found", "No such route.")

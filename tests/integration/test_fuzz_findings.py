@@ -1,0 +1,43 @@
+"""What contract fuzzing (tests/fuzz, ``make fuzz``) found, pinned as ordinary tests: each one
+reproduces a generated request that broke the contract, through the real handler."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any
+
+from repoconn_local.events import http_api_event
+from repoconn_local.lambda_runtime import LocalLambdaContext
+
+from tests.integration.conftest import ROUTES, Api, admin
+
+CONNECTION_ROUTE = "/projects/{projectId}/repository-connection"
+
+
+def _invoke(method: str, event: dict[str, Any]) -> dict[str, Any]:
+    module = importlib.import_module(ROUTES[(method, "")])
+    result: dict[str, Any] = module.lambda_handler(
+        event, LocalLambdaContext(function_name=module.__name__)
+    )
+    return result
+
+
+def test_a_put_body_that_is_not_utf8_is_a_400_problem_not_a_500(api: Api) -> None:
+    # Given a PUT whose body is not UTF-8, which API Gateway hands over base64-encoded
+    event = http_api_event(
+        "PUT",
+        "/projects/p1/repository-connection",
+        route_key=f"PUT {CONNECTION_ROUTE}",
+        path_parameters={"projectId": "p1"},
+        headers={"content-type": "application/json"},
+        body=b"\xff\xfe \x80",
+        claims=admin("p1"),
+    )
+    assert event["isBase64Encoded"] is True
+    # When the upsert handler receives it
+    response = _invoke("PUT", event)
+    # Then it is refused as a malformed body, in problem+json
+    assert response["statusCode"] == 400
+    assert response["headers"]["Content-Type"] == "application/problem+json"
+    assert json.loads(response["body"])["code"] == "malformed_body"
