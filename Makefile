@@ -10,8 +10,11 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 # SAM CLI pins its own boto3/pydantic: it lives in uv's tool cache, never in the app's venv.
 SAM   := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
+# checkov likewise runs from its own tool environment (its settings: .checkov.yaml).
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(UV) tool run --from checkov==$(CHECKOV_VERSION) checkov
 
-.PHONY: help venv dev test test-unit test-integration lint format build validate openapi clean
+.PHONY: help venv dev test test-unit test-integration lint format build test-build validate openapi clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -51,9 +54,13 @@ format: venv ## apply ruff's formatting and safe fixes
 build: venv ## sam build: python3.13/arm64 artifacts in .aws-sam/build
 	$(SAM) build
 
-validate: venv ## sam validate --lint and cfn-lint
+test-build: venv ## inspect .aws-sam/build (run make build first): arm64 cp313 wheels, no test code
+	$(PY) -m pytest tests/build
+
+validate: venv ## sam validate --lint, cfn-lint and checkov
 	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
 	$(VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV) --config-file .checkov.yaml
 
 clean: ## remove environments and build output
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -46,3 +46,6 @@ cp -R "$package_dir" "$target/"
 # Console scripts (bin/) are not on a layer's PATH and name the build machine's interpreter.
 rm -rf "$target/bin"
 find "$target" -name __pycache__ -type d -prune -exec rm -rf {} +
+# Test suites some wheels ship (certifi/tests) are dead weight in a Lambda; so is uv's lock file.
+find "$target" -mindepth 1 -name tests -type d -prune -exec rm -rf {} +
+rm -f "$target/.lock"
