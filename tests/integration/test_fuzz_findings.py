@@ -41,3 +41,21 @@ def test_a_put_body_that_is_not_utf8_is_a_400_problem_not_a_500(api: Api) -> Non
     assert response["statusCode"] == 400
     assert response["headers"]["Content-Type"] == "application/problem+json"
     assert json.loads(response["body"])["code"] == "malformed_body"
+
+
+def test_a_put_body_sent_as_text_plain_is_a_400_problem_not_a_500(api: Api) -> None:
+    # Given a JSON-looking PUT body declared as text/plain
+    event = http_api_event(
+        "PUT",
+        "/projects/p1/repository-connection",
+        route_key=f"PUT {CONNECTION_ROUTE}",
+        path_parameters={"projectId": "p1"},
+        headers={"content-type": "text/plain"},
+        body=json.dumps({"repositoryUrl": "https://github.com/acme/api", "accessToken": "t"}),
+        claims=admin("p1"),
+    )
+    # When the upsert handler receives it
+    response = _invoke("PUT", event)
+    # Then it is refused as a body that is not JSON, in problem+json
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["code"] == "malformed_body"

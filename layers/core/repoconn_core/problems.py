@@ -14,7 +14,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from repoconn_core.errors import (
     DomainError,
@@ -91,6 +94,14 @@ def install_problem_handlers(app: ApiGatewayResolver, logger: Logger) -> None:
         # API Gateway hands a body that is not UTF-8 over base64-encoded; Powertools' body
         # parsing then fails decoding it, before any validation (found by contract fuzzing).
         return domain_problem(MalformedBody("The request body must be a UTF-8 JSON object."))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _not_json(_: RequestUnsupportedContentType) -> Response[str]:
+        # Powertools parses only JSON and form bodies; anything else (text/plain, ...) is a
+        # body that is not JSON to us: 400, as the contract says (found by contract fuzzing).
+        return domain_problem(
+            MalformedBody("The request body must be JSON sent as application/json.")
+        )
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:
