@@ -23,6 +23,9 @@ DEFAULT_REGION = "us-east-1"
 # The same names the service uses by default (repoconn_core.settings.Settings).
 DEFAULT_TABLE_NAME = "repository-connections"
 DEFAULT_KEY_ALIAS = "alias/repository-connections"
+# samconfig.toml's default stack name, for names the template derives from ${AWS::StackName}.
+LOCAL_STACK_NAME = "repository-connections"
+EVENT_BUS_TYPE = "AWS::Events::EventBus"
 CONNECTIONS_TABLE_LOGICAL_ID = "ConnectionsTable"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -38,6 +41,8 @@ class EmbeddedAwsResources:
     kms_key_id: str
     kms_key_arn: str
     kms_alias: str
+    # The template's EventBus, where the receiver publishes verified deliveries.
+    event_bus_name: str = "default"
 
     def environment(self) -> dict[str, str]:
         """The variables that point boto3 (and the service's settings) at this server."""
@@ -49,6 +54,7 @@ class EmbeddedAwsResources:
             "TABLE_NAME": self.table_name,
             # The template hands the functions the key's ARN (!GetAtt ConnectionsKey.Arn).
             "KMS_KEY_ID": self.kms_key_arn,
+            "EVENT_BUS_NAME": self.event_bus_name,
         }
 
 
@@ -89,6 +95,7 @@ class EmbeddedAws:
         kms = self._client("kms", endpoint_url)
         key_id = create_kms_key(kms, self._key_alias, template)
         key_arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+        event_bus_name = _create_event_bus(self._client("events", endpoint_url), template)
         self.resources = EmbeddedAwsResources(
             endpoint_url=endpoint_url,
             region=self._region,
@@ -96,6 +103,7 @@ class EmbeddedAws:
             kms_key_id=key_id,
             kms_key_arn=key_arn,
             kms_alias=self._key_alias,
+            event_bus_name=event_bus_name,
         )
         return self.resources
 
@@ -119,3 +127,26 @@ def _require_free_port(host: str, port: int) -> None:
         return
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, port))
+
+
+def _create_event_bus(events_client: Any, template: dict[str, Any]) -> str:
+    """Create the template's AWS::Events::EventBus; its name, or "default" when it has none.
+
+    The template names the bus ``!Sub ${AWS::StackName}-events``; locally the stack name is
+    LOCAL_STACK_NAME. The function environment the template sets (EVENT_BUS_NAME: !Ref EventBus)
+    then points at the same bus here as in AWS.
+    """
+    buses = [
+        resource.get("Properties", {})
+        for resource in (template.get("Resources") or {}).values()
+        if isinstance(resource, dict) and resource.get("Type") == EVENT_BUS_TYPE
+    ]
+    if not buses:
+        return "default"
+    name = buses[0].get("Name")
+    if isinstance(name, dict) and isinstance(name.get("Fn::Sub"), str):
+        name = name["Fn::Sub"].replace("${AWS::StackName}", LOCAL_STACK_NAME)
+    if not isinstance(name, str) or "${" in name:
+        raise ValueError(f"the template's event bus name {buses[0]['Name']!r} is not local-ready")
+    events_client.create_event_bus(Name=name)
+    return name

@@ -1,0 +1,88 @@
+"""The local run's embedded AWS holds the template's EventBus, and the functions' environment
+names it, so verified deliveries are published where they would be in AWS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from repoconn_local.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, EmbeddedAwsResources
+
+# template.yaml: Name: !Sub ${AWS::StackName}-events, with samconfig's default stack name.
+LOCAL_BUS = "repository-connections-events"
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Iterator[EmbeddedAwsResources]:
+    """One embedded AWS for the module. moto's server keeps its state in this process's moto
+    backends, so the state is reset before the server stops: nothing leaks into later tests."""
+    aws = EmbeddedAws(port=0)
+    resources = aws.start()
+    try:
+        yield resources
+    finally:
+        requests.post(f"{resources.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
+        aws.stop()
+
+
+def _client(service: str, resources: EmbeddedAwsResources) -> Any:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=resources.endpoint_url,
+        region_name=resources.region,
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def test_the_templates_event_bus_exists_and_the_environment_names_it(
+    embedded: EmbeddedAwsResources,
+) -> None:
+    # when
+    buses = _client("events", embedded).list_event_buses()["EventBuses"]
+
+    # then
+    assert sorted(bus["Name"] for bus in buses) == ["default", LOCAL_BUS]
+    assert embedded.event_bus_name == LOCAL_BUS
+    assert embedded.environment()["EVENT_BUS_NAME"] == LOCAL_BUS
+
+
+def test_an_event_put_on_the_named_bus_reaches_a_rule_on_it(
+    embedded: EmbeddedAwsResources,
+) -> None:
+    # given a queue subscribed to everything the service publishes on the local bus
+    events, sqs = _client("events", embedded), _client("sqs", embedded)
+    bus = embedded.environment()["EVENT_BUS_NAME"]
+    queue_url = sqs.create_queue(QueueName="local-deliveries")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(
+        Name="deliveries",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": ["repository-connections"]}),
+    )
+    events.put_targets(
+        Rule="deliveries", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}]
+    )
+
+    # when
+    result = events.put_events(
+        Entries=[
+            {
+                "Source": "repository-connections",
+                "DetailType": "push",
+                "Detail": json.dumps({"connectionId": "c-1"}),
+                "EventBusName": bus,
+            }
+        ]
+    )
+
+    # then
+    assert result["FailedEntryCount"] == 0
+    [message] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)["Messages"]
+    assert json.loads(message["Body"])["detail"] == {"connectionId": "c-1"}
