@@ -30,7 +30,10 @@ def _endpoints() -> dict[str, ProviderEndpoint]:
         "metadata.google.internal": {"serviceType": "GitHub", "apiUrl": "http://x.example"},
     }
     settings = Settings(
-        self_hosted_providers={h: SelfHostedProvider.model_validate(p) for h, p in hosted.items()}
+        self_hosted_providers={h: SelfHostedProvider.model_validate(p) for h, p in hosted.items()},
+        # Loopback API URLs are refused at startup outside local runs (network_policy); the URL
+        # rules refuse these repository hosts in every mode, so the local mode is the harder case.
+        allow_loopback_provider_api=True,
     )
     return settings.provider_endpoints()
 

@@ -7,8 +7,9 @@ import os
 from collections.abc import Mapping
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from repoconn_core.network_policy import api_url_refusal
 from repoconn_core.providers import ProviderEndpoint, ServiceType
 
 PUBLIC_HOSTS: dict[str, ServiceType] = {
@@ -78,6 +79,24 @@ class Settings(BaseModel):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _provider_api_addresses(self) -> Settings:
+        # An API base URL whose host is an IP literal (any spelling) or a loopback name must be
+        # an address the provider clients may contact (network_policy): refused here, at cold
+        # start, rather than on the first connect. DNS names are checked when resolved.
+        urls = {
+            "github_api_url": self.github_api_url,
+            "gitlab_api_url": self.gitlab_api_url,
+            "bitbucket_api_url": self.bitbucket_api_url,
+        }
+        for host, provider in self.self_hosted_providers.items():
+            urls[f"self_hosted_providers[{host}].apiUrl"] = provider.api_url
+        for name, url in urls.items():
+            reason = api_url_refusal(url, allow_loopback=self.allow_loopback_provider_api)
+            if reason is not None:
+                raise ValueError(f"{name}: the API host is a {reason.value} address")
+        return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
