@@ -99,3 +99,14 @@ class HookNotFound(DomainError):
     """The provider says the hook does not exist (any more). Internal: never reaches a client."""
 
     status, code, title = 404, "hook_not_found", "Webhook not found at the provider"
+
+
+class ProviderAddressRefused(ProviderUnavailable):
+    """The provider's API host resolved — or a GET redirected — to an address the service never
+    contacts (loopback, private, link-local, metadata, ...; see ``network_policy``), or asked for
+    plain HTTP outside a local run. Nothing was sent. For the caller this is an unreachable
+    provider (502 ``provider_unavailable``) with one fixed detail; which address and why is
+    only logged, so a response never maps the service's network."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"{service}: provider address not allowed")

@@ -22,6 +22,13 @@ Retry policy (see ``RetryPolicy``):
 * Every attempt shares one time budget, so retries cannot outlast API Gateway's 30-second
   integration timeout.
 
+Addresses (SSRF): every connection — to the base URL and to each hop of a followed GET
+redirect — is opened by ``address_guard.PinnedAddressAdapter``: the host is resolved once,
+every address checked against ``repoconn_core.network_policy`` (no loopback, private,
+link-local, metadata, ... addresses; loopback only in local runs), and the socket connected to
+the checked address, so nothing is sent to a refused address and a changed DNS answer cannot
+slip in between check and use. A refusal is ``ProviderAddressRefused`` and is never retried.
+
 Secrets: tokens arrive as ``SecretStr`` and are unwrapped only while building the request's
 ``Authorization`` header. No exception message or log line carries a header, a request or
 response body, or a URL's credentials (``redact_url``).
@@ -42,8 +49,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import ProviderRateLimited, ProviderUnavailable
-from requests.adapters import HTTPAdapter
+from repoconn_core.errors import ProviderAddressRefused, ProviderRateLimited, ProviderUnavailable
+
+from repoconn_providers.address_guard import (
+    AddressGuard,
+    AddressRefused,
+    Connector,
+    PinnedAddressAdapter,
+    Resolver,
+    system_connector,
+    system_resolver,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +154,8 @@ class ProviderHttp:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         pool_maxsize: int = 10,
+        resolver: Resolver = system_resolver,
+        connector: Connector = system_connector,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.username is not None or parts.password is not None:
@@ -167,8 +185,13 @@ class ProviderHttp:
         session.trust_env = False
         session.verify = True
         session.max_redirects = 3
+        # Every socket is opened by the address guard: resolve once, check, connect to the
+        # checked address (tests inject the resolver and connector; nothing else does).
+        guard = AddressGuard(allow_plain_http_loopback, resolver, connector)
         # urllib3-level retries off: the retry policy above is the only one.
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_maxsize, max_retries=0)
+        adapter = PinnedAddressAdapter(
+            guard, pool_connections=1, pool_maxsize=pool_maxsize, max_retries=0
+        )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -231,6 +254,21 @@ class ProviderHttp:
             timeout = (connect_timeout, min(read_timeout, max(0.5, remaining)))
             try:
                 response = self._send(method, url, token, json, params, headers, timeout)
+            except AddressRefused as refused:
+                # Not retried: the next resolution would be judged the same way, and the host
+                # must not get another chance to answer differently. Logged with the host and
+                # reason; the caller's detail names neither.
+                logger.warning(
+                    "provider address refused",
+                    extra={
+                        "service": self.service,
+                        "method": method,
+                        "host": refused.host,
+                        "address": refused.address,
+                        "reason": refused.reason.value,
+                    },
+                )
+                raise ProviderAddressRefused(self.service) from None
             except requests.exceptions.SSLError:
                 # A certificate problem will not fix itself on retry.
                 logger.warning(
