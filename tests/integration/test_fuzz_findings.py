@@ -7,6 +7,7 @@ import importlib
 import json
 from typing import Any
 
+import pytest
 from repoconn_local.events import http_api_event
 from repoconn_local.lambda_runtime import LocalLambdaContext
 
@@ -59,3 +60,17 @@ def test_a_put_body_sent_as_text_plain_is_a_400_problem_not_a_500(api: Api) -> N
     # Then it is refused as a body that is not JSON, in problem+json
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["code"] == "malformed_body"
+
+
+@pytest.mark.parametrize("token", ["tok\u2713en", "tok\u00e9n", "tok\x00en", "tok\x7fen"])
+def test_an_access_token_that_is_not_printable_ascii_is_422_without_echo(
+    api: Api, token: str
+) -> None:
+    # Given a token no provider issues (non-ASCII or a control character)
+    body = {"repositoryUrl": "https://github.com/acme/api", "accessToken": token}
+    # When an admin connects with it
+    response = api.call("PUT", "p1", body=body, claims=admin("p1"))
+    # Then it is a validation problem that does not repeat the token
+    assert response.status == 422
+    assert response.json()["code"] == "validation_failed"
+    assert token not in response.text

@@ -41,6 +41,10 @@ class ConnectRequest(BaseModel):
         # provider with a confusing 401; say so here instead.
         if any(ch.isspace() for ch in value.get_secret_value()):
             raise ValueError("accessToken must not contain whitespace")
+        # Provider tokens are printable ASCII; anything else cannot even be sent in an HTTP
+        # header (a non-Latin-1 character was a 500 before: found by contract fuzzing).
+        if not all("!" <= ch <= "~" for ch in value.get_secret_value()):
+            raise ValueError("accessToken must be printable ASCII")
         return value
 
 
