@@ -620,6 +620,20 @@ def test_unknown_path_and_known_path_with_other_method_are_404(api: str) -> None
     assert CALLS == []
 
 
+@pytest.mark.parametrize("method", ["TRACE", "QUERY"])
+def test_a_method_no_route_can_have_is_api_gateways_404_not_an_html_501(
+    api: str, method: str
+) -> None:
+    # when a known path is called with a method outside HTTP API's route methods
+    response = requests.request(
+        method, f"{api}/projects/p1/repository-connection", headers=_bearer(), timeout=5
+    )
+    # then the gateway answers it like any unrouted request, and no handler ran
+    assert response.status_code == 404
+    assert response.json() == {"message": "Not Found"}
+    assert CALLS == []
+
+
 def test_body_over_the_payload_limit_is_413_without_reading_it(api: str) -> None:
     # when a request announces one byte more than API Gateway accepts
     connection = http.client.HTTPConnection("127.0.0.1", int(api.rsplit(":", 1)[1]), timeout=5)

@@ -52,6 +52,9 @@ from repoconn_local.template_schema import DEFAULT_TEMPLATE_PATH, load_template
 # HTTP API's maximum payload size ("Payload size: 10 MB", API Gateway quotas for HTTP APIs).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# Methods no route can have: answered by the gateway (404, no route matches) in API Gateway's
+# JSON rather than http.server's HTML 501 (found by contract fuzzing).
+OTHER_METHODS = ("TRACE", "CONNECT", "QUERY")
 # Hop-by-hop and framing headers are the server's to set, never the function's.
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 
@@ -410,5 +413,5 @@ class _RequestHandler(BaseHTTPRequestHandler):
         """Silenced: the default line holds the query string; the gateway logs its own."""
 
 
-for _method in METHODS:
+for _method in METHODS + OTHER_METHODS:
     setattr(_RequestHandler, f"do_{_method}", _RequestHandler._serve)
