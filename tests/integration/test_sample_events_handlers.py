@@ -1,0 +1,69 @@
+"""The events/ samples, fed to the real handlers (moto + the provider simulator), are answered
+as such requests would be in AWS: the samples are usable with `sam local invoke` as they are."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+from repoconn_local.lambda_runtime import LocalLambdaContext
+
+from tests.integration.conftest import Api, EventBusTap
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def _invoke(function: str, sample: str) -> Any:
+    module = importlib.import_module(f"functions.{function}.app")
+    event = json.loads((EVENTS / sample).read_text(encoding="utf-8"))
+    return module.lambda_handler(event, LocalLambdaContext(function_name=function))
+
+
+def test_the_read_samples_find_no_connection_yet(api: Api) -> None:
+    # when
+    exists = _invoke("connection_exists", "connection_exists.json")
+    found = _invoke("get_connection", "get_connection.json")
+
+    # then
+    assert (exists["statusCode"], json.loads(exists["body"])) == (200, {"exists": False})
+    assert (found["statusCode"], json.loads(found["body"])["code"]) == (
+        404,
+        "connection_not_found",
+    )
+
+
+def test_the_upsert_sample_connects_its_repository_and_disconnect_removes_it(api: Api) -> None:
+    # when
+    created = _invoke("upsert_connection", "upsert_connection.json")
+    read = _invoke("get_connection", "get_connection.json")
+    removed = _invoke("disconnect_connection", "disconnect_connection.json")
+
+    # then
+    assert created["statusCode"] == 201
+    assert json.loads(created["body"])["repositoryUrl"] == "https://github.com/acme/widgets"
+    assert json.loads(read["body"])["id"] == json.loads(created["body"])["id"]
+    assert (removed["statusCode"], json.loads(removed["body"])["deleted"]) == (200, True)
+
+
+def test_the_webhook_sample_for_an_unknown_connection_is_rejected_without_publishing(
+    api: Api, event_bus: EventBusTap
+) -> None:
+    # when
+    response = _invoke("receive_webhook", "receive_webhook.json")
+
+    # then
+    assert (response["statusCode"], json.loads(response["body"])["code"]) == (
+        401,
+        "invalid_signature",
+    )
+    assert event_bus.events() == []
+
+
+def test_the_scheduled_sample_runs_one_health_pass_over_an_empty_table(api: Api) -> None:
+    # when
+    report = _invoke("health_check", "health_check.json")
+
+    # then
+    assert report["healthy"] == report["failed"] == report["errors"] == 0
