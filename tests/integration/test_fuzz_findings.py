@@ -74,3 +74,21 @@ def test_an_access_token_that_is_not_printable_ascii_is_422_without_echo(
     assert response.status == 422
     assert response.json()["code"] == "validation_failed"
     assert token not in response.text
+
+
+def test_a_multipart_put_without_boundary_is_a_400_problem_not_a_500(api: Api) -> None:
+    # Given a PUT declared multipart/form-data without a boundary (Powertools cannot parse it)
+    event = http_api_event(
+        "PUT",
+        "/projects/p1/repository-connection",
+        route_key=f"PUT {CONNECTION_ROUTE}",
+        path_parameters={"projectId": "p1"},
+        headers={"content-type": "multipart/form-data"},
+        body=json.dumps({"repositoryUrl": "https://github.com/acme/api", "accessToken": "t"}),
+        claims=admin("p1"),
+    )
+    # When the upsert handler receives it
+    response = _invoke("PUT", event)
+    # Then it is refused as a body that is not JSON, in problem+json
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["code"] == "malformed_body"

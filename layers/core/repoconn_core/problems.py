@@ -103,6 +103,19 @@ def install_problem_handlers(app: ApiGatewayResolver, logger: Logger) -> None:
             MalformedBody("The request body must be JSON sent as application/json.")
         )
 
+    @app.exception_handler(ValueError)
+    def _value_error(error: ValueError) -> Response[str]:
+        # Powertools parses multipart/form-data bodies itself and raises a bare ValueError for
+        # a malformed one (no boundary) before any validation (found by contract fuzzing). The
+        # contract takes JSON only, so a multipart request that fails is a malformed body; any
+        # other ValueError is a bug and gets the catch-all 500.
+        content_type = (app.current_event.headers.get("content-type") or "").lower()
+        if content_type.startswith("multipart/"):
+            return domain_problem(
+                MalformedBody("The request body must be JSON sent as application/json.")
+            )
+        return _unexpected(error)
+
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:
         return problem_response(404, "route_not_found", "Not found", "No such route.")
