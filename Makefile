@@ -68,5 +68,9 @@ validate: venv ## sam validate --lint, cfn-lint and checkov
 	$(VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV) --config-file .checkov.yaml
 
+.PHONY: bench
+bench: venv $(DYNAMODB_LOCAL_JAR) ## hot paths against their baselines -> docs/benchmarks.md, .json
+	PYTHONPATH=.:layers/core:layers/providers:infra/local $(PY) -m bench
+
 clean: ## remove environments and build output
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

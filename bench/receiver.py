@@ -1,0 +1,156 @@
+"""5. Receiver: verified GitHub deliveries per second in one warm container.
+
+The real ``lambda_handler`` of POST /webhooks/{connectionId} in this process, one delivery
+after another (a container serves one request at a time), each a signed push of a few KB
+with its own delivery id, against DynamoDB Local and moto's EventBridge. Baseline in the same
+run: a bare loop of HMAC-SHA256 verification + ``json.loads`` of the same bodies.
+
+Both are timed per round by the wall clock and by this process's CPU time. The wall-clock
+rate includes waiting for the backends (two consistent GetItems, one TransactWriteItems and
+one PutEvents per delivery, each a loopback round trip to another process); the CPU rate is
+what the container itself spends per delivery, i.e. its rate if its dependencies answered
+instantly. Peak memory: tracemalloc's peak above the level before the loop (a separate pass,
+as tracing slows everything down) and the process's max RSS before and after the timed
+rounds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import resource
+import time
+import tracemalloc
+import uuid
+from typing import Any
+
+from bench import stats
+from bench.backends import Endpoints
+from bench.inprocess import (
+    AwsCallLog,
+    Call,
+    counts,
+    expect,
+    github_delivery,
+    push_payload,
+    receive_call,
+    sim_hook_secret,
+    upsert_call,
+)
+
+TARGET_PER_SECOND = 500
+
+
+def _deliveries(connection_id: str, secret: str, body: bytes, count: int) -> list[Call]:
+    return [
+        receive_call(connection_id, github_delivery(secret, body, str(uuid.uuid4())), body)
+        for _ in range(count)
+    ]
+
+
+def _bare(secret: bytes, signatures: list[tuple[bytes, str]]) -> None:
+    for body, signature in signatures:
+        expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            raise AssertionError("baseline signature mismatch")
+        json.loads(body)
+
+
+def _timed(run: Any) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _run_all(calls: list[Call]) -> None:
+    for call in calls:
+        response = call()
+        if response["statusCode"] != 202:
+            raise RuntimeError(f"delivery not accepted: {response}")
+
+
+def _max_rss_kib() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[str, Any]:
+    rounds, per_round = options["rounds"], options["per_round"]
+    created = json.loads(
+        expect(upsert_call("receiver-0", "https://github.com/bench-receiver/repo-0")(), 201)["body"]
+    )
+    connection_id = created["id"]
+    secret = sim_hook_secret(endpoints.simulator, connection_id)
+    body = push_payload()
+    bare_input = [
+        (body, "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest())
+    ] * per_round
+
+    _run_all(_deliveries(connection_id, secret, body, options["warmup"]))  # cache, JIT, pools
+    batches = [_deliveries(connection_id, secret, body, per_round) for _ in range(rounds)]
+    rss_before = _max_rss_kib()
+    handler_wall: list[float] = []
+    handler_cpu: list[float] = []
+    bare_wall: list[float] = []
+    bare_cpu: list[float] = []
+    log.clear()
+    for batch in batches:
+        wall, cpu = _timed(lambda: _bare(secret.encode(), bare_input))
+        bare_wall.append(wall)
+        bare_cpu.append(cpu)
+        wall, cpu = _timed(lambda: _run_all(batch))  # noqa: B023
+        handler_wall.append(wall)
+        handler_cpu.append(cpu)
+    rss_after = _max_rss_kib()
+    aws_per_delivery = {
+        service: {op: n / (rounds * per_round) for op, n in ops.items()}
+        for service, ops in counts(log).items()
+    }
+
+    memory_batch = _deliveries(connection_id, secret, body, options["memory_deliveries"])
+    tracemalloc.start()
+    baseline_current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    _run_all(memory_batch)
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    def rate(seconds: list[float]) -> dict[str, Any]:
+        return stats.summary([per_round / s for s in seconds])
+
+    wall_ratio = stats.ratio([h / b for h, b in zip(handler_wall, bare_wall, strict=True)])
+    cpu_ratio = stats.ratio([h / b for h, b in zip(handler_cpu, bare_cpu, strict=True)])
+    wall_rate, cpu_rate = rate(handler_wall), rate(handler_cpu)
+    return {
+        "rounds": [rounds, per_round],
+        "body_bytes": len(body),
+        "handler_per_second_wall": wall_rate,
+        "handler_per_second_cpu": cpu_rate,
+        "baseline_per_second_wall": rate(bare_wall),
+        "baseline_per_second_cpu": rate(bare_cpu),
+        "cost_ratio_wall": wall_ratio,
+        "cost_ratio_cpu": cpu_ratio,
+        "aws_calls_per_delivery": aws_per_delivery,
+        "memory": {
+            "deliveries": len(memory_batch),
+            "tracemalloc_peak_above_start_kib": (peak - baseline_current) / 1024,
+            "tracemalloc_retained_after_kib": (current - baseline_current) / 1024,
+            "max_rss_before_kib": rss_before,
+            "max_rss_after_kib": rss_after,
+            "max_rss_growth_kib": rss_after - rss_before,
+        },
+        "targets": {
+            "receiver_wall": {
+                "metric": "deliveries/s per warm container, wall clock, local backends",
+                "target": f">= {TARGET_PER_SECOND}",
+                "value": wall_rate["p50"],
+                "met": wall_rate["p50"] >= TARGET_PER_SECOND,
+            },
+            "receiver_cpu": {
+                "metric": "deliveries/s per warm container, CPU time of the container",
+                "target": f">= {TARGET_PER_SECOND}",
+                "value": cpu_rate["p50"],
+                "met": cpu_rate["p50"] >= TARGET_PER_SECOND,
+            },
+        },
+    }
