@@ -1,0 +1,199 @@
+"""Calls per operation, through the real handlers (the ``api`` fixture: settings from the
+environment, parts built by wiring, AWS on moto, providers on the simulator).
+
+The read routes are the frontend's hot path: one DynamoDB Query on the GSI and nothing else.
+A connect costs exactly one KMS GenerateDataKey, first time and on a reconnect of the same
+repository. A warm webhook receiver makes no KMS call at all (decrypted secrets are cached per
+container). ``make bench`` measures the same counts against DynamoDB Local; this test keeps
+them from regressing.
+
+The handlers' cipher and event publisher use their own boto3 clients from wiring, created on
+first use from boto3's default session: the KMS counter is registered on that session's
+events before the first handler call, so every client created afterwards reports to it.
+DynamoDB calls are pynamodb's, counted by ``dynamodb_calls``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from repoconn_core import wiring
+from repoconn_local.events import http_api_event
+from repoconn_local.lambda_runtime import LocalLambdaContext
+from repoconn_local.simulator import ProviderSimulator
+
+from tests.integration.conftest import Api, EventBusTap, admin, member
+
+REPOSITORY = "https://github.com/acme/call-counts"
+TOKEN = "tok-good-call-counts-0123"
+PUSH = {"ref": "refs/heads/main", "before": "0" * 40, "after": "9f2c" * 10, "commits": []}
+
+
+@pytest.fixture
+def kms_operations(api: Api) -> Iterator[list[str]]:
+    """KMS operations of every boto3 client the handlers create from now on, in order."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    calls: list[str] = []
+
+    def record(event_name: str, **_: Any) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+
+    session.events.register("before-call.kms", record)
+    yield calls
+    session.events.unregister("before-call.kms", record)
+
+
+def provider_requests(sim: ProviderSimulator) -> list[str]:
+    response = requests.get(f"{sim.base_url}/_sim/requests", timeout=5)
+    response.raise_for_status()
+    return [f"{entry['method']} {entry['path']}" for entry in response.json()["requests"]]
+
+
+def clear_provider_requests(sim: ProviderSimulator) -> None:
+    requests.delete(f"{sim.base_url}/_sim/requests", timeout=5).raise_for_status()
+
+
+def connect(api: Api, project: str = "p1", expect: int = 201) -> dict[str, Any]:
+    response = api.call(
+        "PUT",
+        project,
+        body={"repositoryUrl": REPOSITORY, "accessToken": TOKEN},
+        claims=admin(project),
+    )
+    assert response.status == expect, response.text
+    return dict(response.json())
+
+
+def deliver(sim: ProviderSimulator, connection_id: str) -> int:
+    """A signed GitHub push with a fresh delivery id, through the real receiver handler."""
+    (hook,) = [
+        hook
+        for hook in requests.get(f"{sim.base_url}/_sim/hooks", timeout=5).json()["hooks"]
+        if hook["url"].endswith(f"/webhooks/{connection_id}")
+    ]
+    body = json.dumps(PUSH).encode()
+    signature = hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
+    event = http_api_event(
+        "POST",
+        f"/webhooks/{connection_id}",
+        route_key="POST /webhooks/{connectionId}",
+        path_parameters={"connectionId": connection_id},
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-GitHub-Hook-ID": str(hook["id"]),
+            "X-Hub-Signature-256": f"sha256={signature}",
+        },
+        body=body,
+    )
+    handler = importlib.import_module("functions.receive_webhook.app").lambda_handler
+    response = handler(event, LocalLambdaContext(function_name="receive_webhook"))
+    return int(response["statusCode"])
+
+
+# Reads -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["", "/exists"], ids=["get", "exists"])
+def test_a_read_is_exactly_one_dynamodb_query_and_nothing_else(
+    api: Api,
+    sim: ProviderSimulator,
+    kms_operations: list[str],
+    dynamodb_calls: list[str],
+    suffix: str,
+) -> None:
+    # given a connected project and warm read handlers
+    connect(api)
+    api.call("GET", "p1", suffix, claims=member("p1"))
+    dynamodb_calls.clear()
+    kms_operations.clear()
+    clear_provider_requests(sim)
+
+    # when the frontend asks
+    response = api.call("GET", "p1", suffix, claims=member("p1"))
+
+    # then one GSI query answered it: no KMS, no provider
+    assert response.status == 200
+    assert dynamodb_calls == ["Query"]
+    assert kms_operations == []
+    assert provider_requests(sim) == []
+
+
+@pytest.mark.parametrize("suffix", ["", "/exists"], ids=["get", "exists"])
+def test_the_first_read_of_a_fresh_container_is_one_query_too(
+    api: Api, kms_operations: list[str], dynamodb_calls: list[str], suffix: str
+) -> None:
+    # given a connected project, and then a container that has served nothing yet
+    connect(api)
+    wiring.reset()
+    dynamodb_calls.clear()
+    kms_operations.clear()
+
+    # when
+    response = api.call("GET", "p1", suffix, claims=member("p1"))
+
+    # then no DescribeTable or other warm-up call precedes the query
+    assert response.status == 200
+    assert dynamodb_calls == ["Query"]
+    assert kms_operations == []
+
+
+# Writes ------------------------------------------------------------------------------------
+
+
+def test_a_first_connect_costs_exactly_one_generate_data_key(
+    api: Api, sim: ProviderSimulator, kms_operations: list[str]
+) -> None:
+    # when
+    connect(api)
+
+    # then
+    assert kms_operations == ["GenerateDataKey"]
+
+
+def test_a_reconnect_of_the_same_repository_costs_exactly_one_generate_data_key(
+    api: Api, sim: ProviderSimulator, kms_operations: list[str]
+) -> None:
+    # given
+    connect(api)
+    kms_operations.clear()
+
+    # when
+    connect(api, expect=200)
+
+    # then the rotated-out secret is kept as ciphertext: nothing is decrypted
+    assert kms_operations == ["GenerateDataKey"]
+
+
+# Webhook receiver --------------------------------------------------------------------------
+
+
+def test_a_warm_receiver_makes_no_kms_call(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, kms_operations: list[str]
+) -> None:
+    # given a connection and a receiver that has verified one delivery (one Decrypt)
+    connection_id = connect(api)["id"]
+    kms_operations.clear()
+    assert deliver(sim, connection_id) == 202
+    assert kms_operations == ["Decrypt"]
+    kms_operations.clear()
+
+    # when more deliveries arrive
+    statuses = [deliver(sim, connection_id) for _ in range(3)]
+
+    # then each is verified with the cached secret
+    assert statuses == [202, 202, 202]
+    assert kms_operations == []
