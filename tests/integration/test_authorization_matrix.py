@@ -1,0 +1,311 @@
+"""The authorization matrix: every route x every kind of caller, through the local gateway.
+
+Each cell is one request over real HTTP to ``LocalGateway`` (template.yaml's routes, its JWT
+authorizer emulation, the real handlers in-process) backed by moto and the provider simulator
+(the ``api`` and ``sim`` fixtures). Before each cell the project is connected through the same
+gateway by its admin, so a success is a real success (GET finds the connection, DELETE removes
+it — each cell has its own fresh AWS, hence its own fresh connection) and a refusal can be
+shown to change nothing.
+
+Callers: the bad-token columns all carry an *admin's* claims for the project and exactly one
+defect, so a 401 there can only come from that defect. The webhook receiver has no JWT
+authorizer — the delivery signature is its credential — so every column gets the same
+``401 invalid_signature`` for an unsigned body, whatever bearer token rides along.
+
+Expected answers:
+
+- ``GATEWAY_401``: API Gateway's own ``{"message":"Unauthorized"}``; no function ran.
+- ``FORBIDDEN``: problem+json ``403 forbidden`` from the function.
+- ``UNSIGNED``: problem+json ``401 invalid_signature`` from the webhook receiver.
+- ``OK``: the route's success answer (PUT of the connected repository again → 200 updated).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import jwt
+import pytest
+import requests
+from repoconn_core.settings import Settings
+from repoconn_local.gateway import LocalGateway
+from repoconn_local.jwt_local import ALGORITHM, LocalJwtAuthorizer, mint_token
+from repoconn_local.routes import route_table
+from repoconn_local.stack import LOCAL_PARAMETERS
+from repoconn_local.template_schema import load_template
+
+from tests.integration.conftest import Api, sim_hooks
+
+SECRET = "authorization-matrix-signing-secret-32-bytes-or-more"
+OTHER_SECRET = "a-different-signing-secret-the-gateway-does-not-know"
+PROJECT = "p-matrix"
+OTHER_PROJECT = "p-elsewhere"
+REPOSITORY = "https://github.com/acme/matrix"
+PROVIDER_TOKEN = "tok-matrix-provider-token"
+
+
+class Expect(Enum):
+    GATEWAY_401 = "401 from the JWT authorizer"
+    FORBIDDEN = "403 forbidden"
+    UNSIGNED = "401 invalid_signature"
+    OK = "the route's success"
+
+
+G401, F403, S401, OK = Expect.GATEWAY_401, Expect.FORBIDDEN, Expect.UNSIGNED, Expect.OK
+
+CALLERS = (
+    "no token",
+    "malformed token",
+    "wrong signature",
+    "expired",
+    "wrong audience",
+    "wrong issuer",
+    "member of another project",
+    "member",
+    "admin of another project",
+    "admin",
+)
+
+# Columns in CALLERS order: no token, bad = malformed token, sig = wrong signature, exp = expired,
+# aud = wrong audience, iss = wrong issuer, m-x = member of another project, mem = member,
+# a-x = admin of another project, adm = admin.
+# fmt: off
+MATRIX: dict[str, tuple[Expect, ...]] = {
+    # route key                                                no    bad   sig   exp   aud   iss   m-x   mem   a-x   adm  # noqa: E501
+    "PUT /projects/{projectId}/repository-connection":        (G401, G401, G401, G401, G401, G401, F403, F403, F403, OK),  # noqa: E501
+    "GET /projects/{projectId}/repository-connection":        (G401, G401, G401, G401, G401, G401, F403, OK,   F403, OK),  # noqa: E501
+    "GET /projects/{projectId}/repository-connection/exists": (G401, G401, G401, G401, G401, G401, F403, OK,   F403, OK),  # noqa: E501
+    "DELETE /projects/{projectId}/repository-connection":     (G401, G401, G401, G401, G401, G401, F403, F403, F403, OK),  # noqa: E501
+    "POST /webhooks/{connectionId}":                          (S401, S401, S401, S401, S401, S401, S401, S401, S401, S401),  # noqa: E501
+}
+# fmt: on
+
+CELLS = [
+    pytest.param(route, caller, expected, id=f"{route} | {caller}")
+    for route, row in MATRIX.items()
+    for caller, expected in zip(CALLERS, row, strict=True)
+]
+
+# What API Gateway's authorizer says in www-authenticate for each bad token (none without one).
+AUTHORIZER_REASON = {
+    "no token": None,
+    "malformed token": "the token is malformed",
+    "wrong signature": "signature is invalid",
+    "expired": "the token has expired",
+    "wrong audience": "the token does not have a valid audience",
+    "wrong issuer": "the token does not have a valid issuer",
+}
+
+
+# -- callers -----------------------------------------------------------------------------------
+
+
+def _with_claims(token: str, **changes: Any) -> str:
+    """``token`` re-signed with the matrix secret after changing some claims."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return jwt.encode({**claims, **changes}, SECRET, algorithm=ALGORITHM)
+
+
+def bearer(caller: str, settings: Settings) -> dict[str, str]:
+    """The Authorization header ``caller`` sends (none for "no token")."""
+
+    def mint(sub: str, admin: bool, projects: list[str], **options: Any) -> str:
+        return mint_token(
+            sub, admin, projects, settings=settings, secret=options.pop("secret", SECRET), **options
+        )
+
+    admin_token = mint("admin-1", True, [PROJECT])
+    tokens: dict[str, Callable[[], str | None]] = {
+        "no token": lambda: None,
+        "malformed token": lambda: "not.a-jwt",
+        "wrong signature": lambda: mint("admin-1", True, [PROJECT], secret=OTHER_SECRET),
+        "expired": lambda: mint("admin-1", True, [PROJECT], now=time.time() - 7200, ttl=3600),
+        "wrong audience": lambda: _with_claims(admin_token, aud="another-api"),
+        "wrong issuer": lambda: _with_claims(admin_token, iss="https://issuer.attacker.test/"),
+        "member of another project": lambda: mint("member-2", False, [OTHER_PROJECT]),
+        "member": lambda: mint("member-1", False, [PROJECT]),
+        "admin of another project": lambda: mint("admin-2", True, [OTHER_PROJECT]),
+        "admin": lambda: admin_token,
+    }
+    token = tokens[caller]()
+    return {} if token is None else {"Authorization": f"Bearer {token}"}
+
+
+# -- the gateway and the state each cell needs -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[LocalGateway]:
+    local = LocalGateway.from_template(
+        parameter_overrides=LOCAL_PARAMETERS,
+        authorizer=LocalJwtAuthorizer(secret=SECRET),
+        access_log=io.StringIO(),
+    )
+    local.start()
+    yield local
+    local.stop()
+
+
+@dataclass(frozen=True)
+class Connected:
+    """A project connected by its admin through the gateway, as the cell finds it."""
+
+    info: dict[str, Any]
+    hooks: list[dict[str, Any]]
+
+    @property
+    def id(self) -> str:
+        return str(self.info["id"])
+
+
+class MatrixClient:
+    def __init__(self, gateway: LocalGateway, settings: Settings) -> None:
+        self.base_url = gateway.base_url
+        self.settings = settings
+
+    def project(self, method: str, suffix: str = "", **kwargs: Any) -> requests.Response:
+        url = f"{self.base_url}/projects/{PROJECT}/repository-connection{suffix}"
+        return requests.request(method, url, timeout=30, **kwargs)
+
+    def connect(self, headers: dict[str, str]) -> requests.Response:
+        body = {"repositoryUrl": REPOSITORY, "accessToken": PROVIDER_TOKEN}
+        return self.project("PUT", json=body, headers=headers)
+
+    def as_admin(self) -> dict[str, str]:
+        return bearer("admin", self.settings)
+
+    def stored_info(self) -> dict[str, Any] | None:
+        response = self.project("GET", headers=self.as_admin())
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200
+        return dict(response.json())
+
+
+@pytest.fixture
+def client(api: Api, sim: Any, gateway: LocalGateway, app_settings: Settings) -> MatrixClient:
+    # ``api`` sets the handlers' environment (moto, simulator) and resets their cached wiring.
+    return MatrixClient(gateway, app_settings)
+
+
+@pytest.fixture
+def connected(client: MatrixClient, sim: Any) -> Connected:
+    response = client.connect(client.as_admin())
+    assert response.status_code == 201, response.text
+    return Connected(dict(response.json()), sim_hooks(sim))
+
+
+# -- one request per route ---------------------------------------------------------------------
+
+
+def send(
+    route: str, client: MatrixClient, connected: Connected, headers: dict[str, str]
+) -> requests.Response:
+    if route.startswith("PUT "):
+        return client.connect(headers)
+    if route == "GET /projects/{projectId}/repository-connection":
+        return client.project("GET", headers=headers)
+    if route.endswith("/exists"):
+        return client.project("GET", "/exists", headers=headers)
+    if route.startswith("DELETE "):
+        return client.project("DELETE", headers=headers)
+    # An unsigned GitHub-shaped delivery: every header but the signature.
+    delivery = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        **headers,
+    }
+    return requests.post(
+        f"{client.base_url}/webhooks/{connected.id}",
+        data=json.dumps({"ref": "refs/heads/main"}),
+        headers=delivery,
+        timeout=30,
+    )
+
+
+def assert_success(route: str, response: requests.Response, connected: Connected) -> None:
+    if route.startswith("PUT "):
+        # the same repository again: an update of the same connection
+        assert response.status_code == 200
+        assert response.json()["id"] == connected.id
+    elif route.endswith("/exists"):
+        assert response.status_code == 200
+        assert response.json() == {"exists": True}
+    elif route.startswith("GET "):
+        assert response.status_code == 200
+        assert response.json() == connected.info
+    else:
+        assert route.startswith("DELETE ")
+        assert response.status_code == 200
+        assert response.json() == {"deleted": True, "webhookRemoved": True}
+
+
+def assert_problem(response: requests.Response, status: int, code: str) -> None:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["status"], problem["code"]) == (status, code)
+    assert {"type", "title", "detail"} <= set(problem)
+
+
+def assert_gateway_401(response: requests.Response, caller: str) -> None:
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"message": "Unauthorized"}
+    reason = AUTHORIZER_REASON[caller]
+    if reason is None:
+        assert "www-authenticate" not in response.headers
+    else:
+        assert f'error_description="{reason}"' in response.headers["www-authenticate"]
+
+
+# -- the matrix --------------------------------------------------------------------------------
+
+
+def test_the_matrix_covers_every_route_of_the_template_and_every_caller() -> None:
+    routes = {route.route_key for route in route_table(load_template(), LOCAL_PARAMETERS).routes}
+
+    assert set(MATRIX) == routes
+    assert all(len(row) == len(CALLERS) for row in MATRIX.values())
+    assert len(CELLS) == len(routes) * len(CALLERS) == 50
+    print(
+        f"authorization matrix: {len(CELLS)} cells ({len(routes)} routes x {len(CALLERS)} callers)"
+    )
+
+
+@pytest.mark.parametrize(("route", "caller", "expected"), CELLS)
+def test_each_caller_gets_the_expected_answer_from_each_route(
+    client: MatrixClient,
+    connected: Connected,
+    sim: Any,
+    route: str,
+    caller: str,
+    expected: Expect,
+) -> None:
+    # given the project is connected (by its admin, through the gateway)
+    # when the caller sends the route's request
+    response = send(route, client, connected, bearer(caller, client.settings))
+    # then the answer is the one in the matrix
+    if expected is OK:
+        assert_success(route, response, connected)
+    elif expected is G401:
+        assert_gateway_401(response, caller)
+    elif expected is F403:
+        assert_problem(response, 403, "forbidden")
+    else:
+        assert_problem(response, 401, "invalid_signature")
+    # and a refusal changed nothing: same connection (lastSyncAt included), same hooks
+    if expected is not OK:
+        assert client.stored_info() == connected.info
+        assert sim_hooks(sim) == connected.hooks
+    elif route.startswith("DELETE "):
+        assert client.stored_info() is None
+        assert sim_hooks(sim) == []
