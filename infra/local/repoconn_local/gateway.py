@@ -322,6 +322,9 @@ class _Server(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, a keep-alive client waits for
+    # the delayed ACK (~40 ms on loopback) on every request (make bench, local gateway).
+    disable_nagle_algorithm = True
     server: _Server
 
     def _serve(self) -> None:
