@@ -76,15 +76,18 @@ def connect(api: Api, project: str = "p1", expect: int = 201) -> dict[str, Any]:
     return dict(response.json())
 
 
-def deliver(sim: ProviderSimulator, connection_id: str) -> int:
-    """A signed GitHub push with a fresh delivery id, through the real receiver handler."""
-    (hook,) = [
-        hook
-        for hook in requests.get(f"{sim.base_url}/_sim/hooks", timeout=5).json()["hooks"]
-        if hook["url"].endswith(f"/webhooks/{connection_id}")
-    ]
+def deliver(sim: ProviderSimulator, connection_id: str, secret: str | None = None) -> int:
+    """A signed GitHub push with a fresh delivery id, through the real receiver handler;
+    signed with the connection's current hook secret unless ``secret`` is given."""
+    if secret is None:
+        (hook,) = [
+            hook
+            for hook in requests.get(f"{sim.base_url}/_sim/hooks", timeout=5).json()["hooks"]
+            if hook["url"].endswith(f"/webhooks/{connection_id}")
+        ]
+        secret = str(hook["secret"])
     body = json.dumps(PUSH).encode()
-    signature = hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     event = http_api_event(
         "POST",
         f"/webhooks/{connection_id}",
@@ -94,7 +97,7 @@ def deliver(sim: ProviderSimulator, connection_id: str) -> int:
             "Content-Type": "application/json",
             "X-GitHub-Event": "push",
             "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-GitHub-Hook-ID": str(hook["id"]),
+            "X-GitHub-Hook-ID": "490000001",
             "X-Hub-Signature-256": f"sha256={signature}",
         },
         body=body,
@@ -197,3 +200,36 @@ def test_a_warm_receiver_makes_no_kms_call(
     # then each is verified with the cached secret
     assert statuses == [202, 202, 202]
     assert kms_operations == []
+
+
+def test_a_warm_receiver_reads_only_the_item_then_records_the_delivery(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, dynamodb_calls: list[str]
+) -> None:
+    # given a receiver that has resolved this connection id once (pointer, then item)
+    connection_id = connect(api)["id"]
+    dynamodb_calls.clear()
+    assert deliver(sim, connection_id) == 202
+    assert dynamodb_calls == ["GetItem", "GetItem", "TransactWriteItems"]
+    dynamodb_calls.clear()
+
+    # when the next delivery arrives
+    assert deliver(sim, connection_id) == 202
+
+    # then the id's repository is known: one consistent read of the item, one transaction
+    assert dynamodb_calls == ["GetItem", "TransactWriteItems"]
+
+
+def test_a_warm_receiver_still_rejects_a_deleted_connection(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap
+) -> None:
+    # given a receiver that knows the connection id, and its hook secret
+    connection_id = connect(api)["id"]
+    assert deliver(sim, connection_id) == 202
+    (hook,) = requests.get(f"{sim.base_url}/_sim/hooks", timeout=5).json()["hooks"]
+
+    # when the connection is deleted and a delivery signed with the old secret arrives
+    assert api.call("DELETE", "p1", claims=admin("p1")).status == 200
+    status = deliver(sim, connection_id, secret=str(hook["secret"]))
+
+    # then it is rejected as any unknown connection is
+    assert status == 401

@@ -10,9 +10,10 @@ connection all raise the same ``DeliveryRejected`` with the same detail, so a ca
 probe which connection ids exist.
 
 Decrypted secrets are cached per container, keyed by connection id *and* the item's
-``updatedAt``: every delivery reads the item anyway (two consistent GetItems), so a rotation
-is seen at once and the warm path, good or bad signature, costs no KMS call. A stream of
-forged deliveries therefore cannot turn into a stream of KMS Decrypts.
+``updatedAt``: every delivery reads the item anyway (a consistent GetItem; the first one for
+an id also reads its pointer, see ``ConnectionStore.get_by_id``), so a rotation is seen at
+once and the warm path, good or bad signature, costs no KMS call. A stream of forged
+deliveries therefore cannot turn into a stream of KMS Decrypts.
 
 The provider layer's verification functions are passed in (see ``wiring.receive_webhook``):
 this module imports neither boto3 nor ``repoconn_providers``.

@@ -45,6 +45,8 @@ item (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Transac
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -103,6 +105,8 @@ READ_TIMEOUT_SECONDS = 5.0
 MAX_RETRY_ATTEMPTS = 2
 THROTTLED_RETRY_AFTER = 2
 DELIVERY_CONFLICT_ATTEMPTS = 3
+# Connection ids whose repository URL a store remembers (see get_by_id); ~100 bytes each.
+KNOWN_CONNECTION_IDS = 4096
 UNAVAILABLE_RETRY_AFTER = 10
 _THROTTLING_CODES = frozenset(
     {
@@ -279,6 +283,11 @@ class ConnectionStore:
             read_timeout_seconds=READ_TIMEOUT_SECONDS,
             max_retry_attempts=MAX_RETRY_ATTEMPTS,
         )
+        # Connection id -> the repository URL keying its item, learnt from consistent pointer
+        # reads. A connection keeps one repository for life (another repository is a new
+        # connection with a new id), so the mapping never goes stale; only the item can go.
+        self._repository_by_id: OrderedDict[str, str] = OrderedDict()
+        self._repository_by_id_lock = threading.Lock()
 
     # Reads ------------------------------------------------------------------------------
 
@@ -316,7 +325,21 @@ class ConnectionStore:
         return _stored(item)
 
     def get_by_id(self, connection_id: str) -> StoredConnection | None:
-        """The connection with this id (consistent): its pointer, then the item."""
+        """The connection with this id (consistent): its pointer, then the item.
+
+        The webhook receiver's hot path: once an id's pointer has been read, later calls read
+        only the item (one consistent GetItem instead of two) and check that it still carries
+        this id; if it does not (deleted, replaced), the pointer is read again as the first
+        time, so the answer is the same as without the shortcut.
+        """
+        with self._repository_by_id_lock:
+            known = self._repository_by_id.get(connection_id)
+        if known is not None:
+            item = self._get_item(known)
+            if item is not None and item.id == connection_id:
+                return _stored(item)
+            with self._repository_by_id_lock:
+                self._repository_by_id.pop(connection_id, None)
         with _dynamodb_failures():
             try:
                 pointer = self._models.connection_pointer.get(
@@ -327,6 +350,10 @@ class ConnectionStore:
         item = self._get_item(pointer.currentRepositoryUrl)
         if item is None or item.id != connection_id:
             return None
+        with self._repository_by_id_lock:
+            self._repository_by_id[connection_id] = pointer.currentRepositoryUrl
+            while len(self._repository_by_id) > KNOWN_CONNECTION_IDS:
+                self._repository_by_id.popitem(last=False)
         return _stored(item)
 
     def scan_connections(self, page_size: int = 100) -> Iterator[StoredConnection]:
