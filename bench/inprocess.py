@@ -54,18 +54,36 @@ class AwsCallLog:
     """
 
     calls: list[tuple[str, str]] = field(default_factory=list)
+    # (service, operation) -> seconds from before-call to after-call (the round trip plus
+    # botocore's own work), per call.
+    seconds: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
     def install(self) -> None:
         from botocore import handlers
 
         handlers.BUILTIN_HANDLERS.append(("before-call", self._record))
+        handlers.BUILTIN_HANDLERS.append(("after-call", self._finish))
 
-    def _record(self, event_name: str, **_: Any) -> None:
+    def _record(self, event_name: str, context: dict[str, Any], **_: Any) -> None:
         _event, service, operation = event_name.split(".", 2)
         self.calls.append((service, operation))
+        context["bench_started"] = time.perf_counter()
+
+    def _finish(self, event_name: str, context: dict[str, Any], **_: Any) -> None:
+        started = context.get("bench_started")
+        if started is not None:
+            _event, service, operation = event_name.split(".", 2)
+            self.seconds.setdefault((service, operation), []).append(time.perf_counter() - started)
 
     def clear(self) -> None:
         self.calls.clear()
+        self.seconds.clear()
+
+    def mean_ms(self) -> dict[str, float]:
+        return {
+            f"{service} {operation}": 1000 * sum(values) / len(values)
+            for (service, operation), values in self.seconds.items()
+        }
 
     def by_service(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}

@@ -102,6 +102,7 @@ def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[
         handler_wall.append(wall)
         handler_cpu.append(cpu)
     rss_after = _max_rss_kib()
+    aws_mean_ms = log.mean_ms()
     aws_per_delivery = {
         service: {op: n / (rounds * per_round) for op, n in ops.items()}
         for service, ops in counts(log).items()
@@ -131,6 +132,7 @@ def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[
         "cost_ratio_wall": wall_ratio,
         "cost_ratio_cpu": cpu_ratio,
         "aws_calls_per_delivery": aws_per_delivery,
+        "aws_call_mean_ms": aws_mean_ms,
         "memory": {
             "deliveries": len(memory_batch),
             "tracemalloc_peak_above_start_kib": (peak - baseline_current) / 1024,

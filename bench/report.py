@@ -302,6 +302,12 @@ def _receiver(result: dict[str, Any]) -> list[str]:
     lines.append(f"AWS calls per delivery: {calls}.")
     lines.append("")
     lines.append(
+        "Mean time per AWS call as the container sees it (botocore before-call to after-call): "
+        + ", ".join(f"{name} {ms:.2f} ms" for name, ms in result["aws_call_mean_ms"].items())
+        + "."
+    )
+    lines.append("")
+    lines.append(
         f"Memory over {memory['deliveries']} deliveries: tracemalloc peak "
         f"{memory['tracemalloc_peak_above_start_kib']:,.0f} KiB above the level before, "
         f"{memory['tracemalloc_retained_after_kib']:,.0f} KiB still held after (the secret "
