@@ -68,6 +68,13 @@ validate: venv ## sam validate --lint, cfn-lint and checkov
 	$(VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV) --config-file .checkov.yaml
 
+openapi: venv ## docs/openapi.json from the handlers' models and template.yaml's routes
+	$(PY) -m repoconn_local.openapi
+
+.PHONY: fuzz
+fuzz: venv ## contract fuzzing: schemathesis vs docs/openapi.json on the local stack
+	$(PY) -m pytest tests/fuzz
+
 .PHONY: bench
 bench: venv $(DYNAMODB_LOCAL_JAR) ## hot paths against their baselines -> docs/benchmarks.md, .json
 	PYTHONPATH=.:layers/core:layers/providers:infra/local $(PY) -m bench

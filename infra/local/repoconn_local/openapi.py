@@ -1,0 +1,599 @@
+"""docs/openapi.json, generated from the handlers and template.yaml (``make openapi``).
+
+    python -m repoconn_local.openapi            # write docs/openapi.json
+    python -m repoconn_local.openapi --check    # exit 1 when the committed file is stale
+
+Where each part comes from:
+
+- **paths, methods, parameters, request and success bodies**: each function's own Powertools
+  resolver (``app.get_openapi_json_schema()``), i.e. the handler's signature and the pydantic
+  models in ``repoconn_core.models``; the documents of all functions are merged.
+- **which operations exist**: template.yaml's ``HttpApi`` events (routes.py reads them as the
+  local gateway does). Every template route must have exactly that operation in its function's
+  resolver and no resolver may declare an operation the template does not route to it — a
+  mismatch is an error, not a silently incomplete document.
+- **security**: the route's authorizer in the template. A JWT route gets the HTTP bearer
+  scheme named after the template's authorizer; a route without one (the webhook receiver)
+  gets an explicit empty ``security``.
+- **errors**: ``ROUTE_ERRORS`` below, per route: the problem+json ``Problem`` model (its
+  ``status`` and ``code`` narrowed per response), plus API Gateway's own ``{"message": ...}``
+  answers (401 from the JWT authorizer, 404 for a path no route matches, 413 for a body over
+  10 MB, 503 for an integration time-out) as ``GatewayError`` under ``application/json``.
+  Powertools' default 422 (``HTTPValidationError``) is replaced: our resolver answers
+  validation errors as problem+json (repoconn_core.problems).
+
+The output is deterministic (sorted paths and components, fixed formatting), so a test can
+regenerate it and compare with the committed file (tests/unit/test_openapi_drift.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from repoconn_core.models import Problem
+
+from repoconn_local.function_host import import_function_module
+from repoconn_local.local_ports import DEFAULT_PORT, LOCAL_HOST
+from repoconn_local.routes import FUNCTION_TYPE, Route, route_table
+from repoconn_local.template_schema import DEFAULT_TEMPLATE_PATH, load_template
+
+REPO_ROOT = DEFAULT_TEMPLATE_PATH.parent
+DEFAULT_OUTPUT = REPO_ROOT / "docs" / "openapi.json"
+PROBLEM_JSON = "application/problem+json"
+APPLICATION_JSON = "application/json"
+COMPONENT_REF = "#/components/schemas/{model}"
+# Powertools' stock validation-error models; our resolver never answers with them.
+POWERTOOLS_VALIDATION_MODELS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+
+
+class OpenApiError(ValueError):
+    """The template and the handlers disagree, or a route has no error table."""
+
+
+@dataclass(frozen=True)
+class RouteErrors:
+    """A route's error answers: status → the problem codes the service may send with it."""
+
+    problems: Mapping[int, Sequence[str]]
+    # Extra success answers and the body schema they share with the documented 200.
+    also_success: Mapping[int, str] = field(default_factory=dict)
+
+
+CONNECTION = "/projects/{projectId}/repository-connection"
+WEBHOOK = "/webhooks/{connectionId}"
+
+# README's status table, per route. route_not_found: the path reached the function but not
+# its resolver's route (e.g. a percent-encoded "/" in projectId).
+ROUTE_ERRORS: dict[str, RouteErrors] = {
+    f"PUT {CONNECTION}": RouteErrors(
+        problems={
+            400: ["malformed_body"],
+            401: ["unauthenticated"],
+            403: ["forbidden"],
+            404: ["route_not_found"],
+            409: ["repository_already_connected", "concurrent_modification"],
+            422: [
+                "validation_failed",
+                "invalid_repository_url",
+                "service_type_mismatch",
+                "invalid_token",
+                "insufficient_permissions",
+                "repository_not_found",
+            ],
+            502: ["provider_unavailable"],
+            503: ["provider_rate_limited", "dependency_unavailable"],
+        },
+        also_success={201: "Connected: a first connection, or a replacement (new id)."},
+    ),
+    f"GET {CONNECTION}": RouteErrors(
+        problems={
+            401: ["unauthenticated"],
+            403: ["forbidden"],
+            404: ["connection_not_found", "route_not_found"],
+            422: ["validation_failed"],
+            503: ["dependency_unavailable"],
+        }
+    ),
+    f"GET {CONNECTION}/exists": RouteErrors(
+        problems={
+            401: ["unauthenticated"],
+            403: ["forbidden"],
+            404: ["route_not_found"],
+            422: ["validation_failed"],
+            503: ["dependency_unavailable"],
+        }
+    ),
+    f"DELETE {CONNECTION}": RouteErrors(
+        problems={
+            401: ["unauthenticated"],
+            403: ["forbidden"],
+            404: ["connection_not_found", "route_not_found"],
+            409: ["concurrent_modification"],
+            422: ["validation_failed"],
+            503: ["dependency_unavailable"],
+        }
+    ),
+    f"POST {WEBHOOK}": RouteErrors(
+        problems={
+            400: ["malformed_body"],
+            401: ["invalid_signature"],
+            404: ["route_not_found"],
+            413: ["payload_too_large"],
+            503: ["dependency_unavailable"],
+        },
+        also_success={202: "Verified and accepted (first delivery with this id)."},
+    ),
+}
+
+STATUS_TEXT = {
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflict",
+    413: "Payload too large",
+    422: "Unprocessable content",
+    502: "Bad gateway",
+    503: "Service unavailable",
+}
+
+# API Gateway's own answers ({"message": ...}), which the local gateway reproduces.
+GATEWAY_MESSAGES = {
+    401: "Unauthorized",
+    404: "Not Found",
+    413: "Request Entity Too Large",
+    503: "Service Unavailable",
+}
+GATEWAY_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "GatewayError",
+    "description": (
+        "API Gateway's own answer, sent before (or instead of) the function: 401 from the JWT "
+        "authorizer, 404 when no route matches the path, 413 for a body over the 10 MB payload "
+        "quota, 503 when the integration times out."
+    ),
+    "type": "object",
+    "properties": {"message": {"type": "string", "enum": sorted(GATEWAY_MESSAGES.values())}},
+    "required": ["message"],
+    "additionalProperties": False,
+}
+
+# The receiver hashes the raw body (functions/receive_webhook), so Powertools sees no body
+# model and no headers: what providers send is documented here.
+WEBHOOK_ACK_SCHEMA: dict[str, Any] = {
+    "title": "DeliveryAck",
+    "type": "object",
+    "properties": {
+        "accepted": {"type": "boolean", "const": True},
+        "duplicate": {"type": "boolean"},
+        "deliveryId": {"type": "string"},
+    },
+    "required": ["accepted", "duplicate", "deliveryId"],
+    "additionalProperties": False,
+}
+WEBHOOK_HEADERS = {
+    "X-GitHub-Event": "GitHub: event name (push, pull_request, ping).",
+    "X-GitHub-Delivery": "GitHub: delivery id (replay protection).",
+    "X-GitHub-Hook-ID": "GitHub: the hook's id.",
+    "X-Hub-Signature-256": "GitHub: sha256=HMAC of the body with the webhook secret.",
+    "X-Gitlab-Event": "GitLab: event name (Push Hook, Merge Request Hook).",
+    "X-Gitlab-Token": "GitLab: the webhook secret itself.",
+    "X-Gitlab-Event-UUID": "GitLab: delivery id.",
+    "Idempotency-Key": "GitLab: stable across retries of one delivery.",
+    "webhook-id": "GitLab signing token (Standard Webhooks): message id.",
+    "webhook-timestamp": "GitLab signing token (Standard Webhooks): Unix seconds.",
+    "webhook-signature": "GitLab signing token (Standard Webhooks): v1,<base64 HMAC>.",
+    "X-Event-Key": "Bitbucket: event key (repo:push, pullrequest:created).",
+    "X-Request-UUID": "Bitbucket: delivery id.",
+    "X-Hook-UUID": "Bitbucket: the hook's UUID.",
+    "X-Hub-Signature": "Bitbucket: sha256=HMAC of the body with the webhook secret.",
+}
+WEBHOOK_BODY: dict[str, Any] = {
+    "description": "The provider's event payload, exactly as signed.",
+    "required": True,
+    "content": {
+        APPLICATION_JSON: {"schema": {"type": "object"}},
+        # GitHub's form encoding: the JSON object in a `payload` field.
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "properties": {"payload": {"type": "string"}},
+                "required": ["payload"],
+            }
+        },
+    },
+}
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying (problem answers only).",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
+WWW_AUTHENTICATE_HEADER = {
+    "www-authenticate": {
+        "description": "Why the JWT authorizer refused the token (absent when there was none).",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def generate(template_path: str | Path | None = None) -> dict[str, Any]:
+    """The merged OpenAPI document for the HTTP routes of the template at ``template_path``."""
+    path = Path(template_path or DEFAULT_TEMPLATE_PATH).resolve()
+    return generate_from(load_template(path), path.parent)
+
+
+def generate_from(template: Mapping[str, Any], code_root: Path) -> dict[str, Any]:
+    """The merged OpenAPI document for ``template``'s HTTP routes, handlers under ``code_root``."""
+    routes = route_table(template, _placeholder_parameters(template)).routes
+    by_function: dict[str, list[Route]] = {}
+    for route in routes:
+        by_function.setdefault(route.function.logical_id, []).append(route)
+
+    paths: dict[str, dict[str, Any]] = {}
+    api_of_path: dict[str, str] = {}
+    schemas: dict[str, Any] = {}
+    security_schemes: dict[str, Any] = {}
+    for logical_id, module in _function_modules(template):
+        app = _resolver_of(import_function_module(module, code_root))
+        document = json.loads(app.get_openapi_json_schema()) if app is not None else {}
+        operations = _operations(document)
+        expected = {(r.method.lower(), r.path): r for r in by_function.get(logical_id, [])}
+        _require_same_routes(logical_id, module, set(operations), set(expected))
+        for key, operation in operations.items():
+            route = expected[key]
+            method, route_path = key
+            paths.setdefault(route_path, {})[method] = _operation(route, operation, module)
+            api_of_path[route_path] = route.api.logical_id
+            if route.authorizer is not None:
+                security_schemes[route.authorizer.name] = _bearer_scheme(route)
+        _merge_schemas(schemas, document.get("components", {}).get("schemas", {}))
+
+    for name in POWERTOOLS_VALIDATION_MODELS:
+        schemas.pop(name, None)
+    schemas["Problem"] = Problem.model_json_schema(ref_template=COMPONENT_REF)
+    schemas["GatewayError"] = GATEWAY_ERROR_SCHEMA
+    schemas["DeliveryAck"] = WEBHOOK_ACK_SCHEMA
+    _check_refs({"paths": paths}, schemas)
+
+    # In AWS each HttpApi has its own host: the API with most routes is the document's server,
+    # the paths of any other API (the webhook receiver's) name theirs.
+    apis = [route.api.logical_id for route in routes]
+    main_api = max(sorted(set(apis)), key=apis.count)
+    for route_path, api in api_of_path.items():
+        if api != main_api:
+            paths[route_path] = {"servers": _servers(api), **paths[route_path]}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Repository connections",
+            "version": _project_version(code_root),
+            "description": str(template.get("Description", "")).strip()
+            + " Generated by `make openapi` from the handlers and template.yaml; do not edit.",
+        },
+        "servers": _servers(main_api),
+        "paths": {name: _sorted_methods(paths[name]) for name in sorted(paths)},
+        "components": {
+            "schemas": {name: schemas[name] for name in sorted(schemas)},
+            "securitySchemes": {name: security_schemes[name] for name in sorted(security_schemes)},
+        },
+    }
+
+
+def render(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------------- template side
+
+
+def _placeholder_parameters(template: Mapping[str, Any]) -> dict[str, str]:
+    """Parameters without a Default (issuer, audience, CORS origins) do not change the paths;
+    route_table only needs some value to resolve them."""
+    parameters: Mapping[str, Any] = template.get("Parameters") or {}
+    return {
+        name: "https://openapi.invalid"
+        for name, declaration in parameters.items()
+        if isinstance(declaration, Mapping) and "Default" not in declaration
+    }
+
+
+def _function_modules(template: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(logical id, handler module) of every function in the template, routed or not."""
+    globals_: Mapping[str, Any] = (template.get("Globals") or {}).get("Function") or {}
+    modules: list[tuple[str, str]] = []
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if not isinstance(resource, Mapping) or resource.get("Type") != FUNCTION_TYPE:
+            continue
+        properties: Mapping[str, Any] = resource.get("Properties") or {}
+        code_uri = properties.get("CodeUri")
+        handler = properties.get("Handler", globals_.get("Handler"))
+        if not isinstance(code_uri, str) or not isinstance(handler, str):
+            raise OpenApiError(f"{logical_id}: needs a literal CodeUri and Handler")
+        package = ".".join(part for part in code_uri.strip("/").split("/") if part)
+        modules.append((logical_id, f"{package}.{handler.rsplit('.', 1)[0]}"))
+    return modules
+
+
+def _resolver_of(module: Any) -> APIGatewayHttpResolver | None:
+    app = getattr(module, "app", None)
+    return app if isinstance(app, APIGatewayHttpResolver) else None
+
+
+def _operations(document: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method, route_path): operation
+        for route_path, item in (document.get("paths") or {}).items()
+        for method, operation in item.items()
+    }
+
+
+def _require_same_routes(
+    logical_id: str,
+    module: str,
+    declared: set[tuple[str, str]],
+    routed: set[tuple[str, str]],
+) -> None:
+    def names(keys: set[tuple[str, str]]) -> str:
+        return ", ".join(f"{method.upper()} {path}" for method, path in sorted(keys))
+
+    if routed - declared:
+        raise OpenApiError(
+            f"{logical_id}: template.yaml routes {names(routed - declared)} to {module}, "
+            "whose resolver has no such operation"
+        )
+    if declared - routed:
+        raise OpenApiError(
+            f"{logical_id}: {module} declares {names(declared - routed)}, "
+            "which template.yaml does not route to it"
+        )
+
+
+# ---------------------------------------------------------------------------- per operation
+
+
+def _operation(route: Route, generated: Mapping[str, Any], module: str) -> dict[str, Any]:
+    errors = ROUTE_ERRORS.get(route.route_key)
+    if errors is None:
+        raise OpenApiError(f"{route.route_key}: no entry in ROUTE_ERRORS (openapi.py)")
+    operation = copy.deepcopy(dict(generated))
+    operation["operationId"] = _operation_id(route.function.logical_id)
+    operation["tags"] = ["webhooks" if route.authorizer is None else "connections"]
+    summary, description = _docstring(module)
+    operation["summary"] = summary
+    if description:
+        operation["description"] = description
+    operation["security"] = [{route.authorizer.name: []}] if route.authorizer else []
+    if route.path == WEBHOOK:
+        operation["parameters"] = [*operation.get("parameters", []), *_webhook_headers()]
+        operation["requestBody"] = copy.deepcopy(WEBHOOK_BODY)
+    responses = _success_responses(route, operation.get("responses", {}), errors)
+    responses.update(_error_responses(route, errors))
+    operation["responses"] = {str(status): responses[status] for status in sorted(responses)}
+    return {key: operation[key] for key in _OPERATION_KEY_ORDER if key in operation}
+
+
+_OPERATION_KEY_ORDER = (
+    "tags",
+    "summary",
+    "description",
+    "operationId",
+    "security",
+    "parameters",
+    "requestBody",
+    "responses",
+)
+
+
+def _operation_id(logical_id: str) -> str:
+    name = logical_id.removesuffix("Function")
+    return name[:1].lower() + name[1:]
+
+
+def _docstring(module: str) -> tuple[str, str]:
+    """The handler module's first docstring paragraph: its summary (after the route and
+    dash) and the paragraph as description."""
+    doc = (sys.modules[module].__doc__ or "").strip()
+    paragraph = " ".join(doc.split("\n\n", 1)[0].split())
+    summary = paragraph.split(" — ", 1)[1] if " — " in paragraph else paragraph
+    summary = summary.rstrip(".")
+    return summary[:1].upper() + summary[1:], paragraph
+
+
+def _webhook_headers() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "description": description,
+            "schema": {"type": "string"},
+        }
+        for name, description in WEBHOOK_HEADERS.items()
+    ]
+
+
+def _success_responses(
+    route: Route, generated: Mapping[str, Any], errors: RouteErrors
+) -> dict[int, Any]:
+    ok = copy.deepcopy(generated.get("200"))
+    if ok is None:
+        raise OpenApiError(f"{route.route_key}: the resolver documents no 200 answer")
+    if route.path == WEBHOOK:
+        ok["content"] = {APPLICATION_JSON: {"schema": {"$ref": _ref("DeliveryAck")}}}
+        ok["description"] = "A duplicate delivery (already accepted once): acknowledged again."
+    else:
+        ok["description"] = "OK" if not errors.also_success else "Updated: the same repository."
+    responses: dict[int, Any] = {200: ok}
+    for status, description in errors.also_success.items():
+        responses[status] = {**copy.deepcopy(ok), "description": description}
+    return responses
+
+
+def _error_responses(route: Route, errors: RouteErrors) -> dict[int, Any]:
+    gateway = {404, 503}
+    if route.authorizer is not None:
+        gateway.add(401)
+    if route.method in ("PUT", "POST", "PATCH"):
+        gateway.add(413)
+    responses: dict[int, Any] = {}
+    for status in sorted(set(errors.problems) | gateway):
+        content: dict[str, Any] = {}
+        codes = list(errors.problems.get(status, ()))
+        if codes:
+            content[PROBLEM_JSON] = {"schema": _problem_schema(status, codes)}
+        if status in gateway:
+            content[APPLICATION_JSON] = {
+                "schema": {
+                    "allOf": [
+                        {"$ref": _ref("GatewayError")},
+                        {"properties": {"message": {"const": GATEWAY_MESSAGES[status]}}},
+                    ]
+                }
+            }
+        response: dict[str, Any] = {
+            "description": _error_description(status, codes, status in gateway),
+            "content": content,
+        }
+        headers: dict[str, Any] = {}
+        if status == 503 and codes:
+            headers.update(RETRY_AFTER_HEADER)
+        if status == 401 and status in gateway:
+            headers.update(WWW_AUTHENTICATE_HEADER)
+        if headers:
+            response["headers"] = headers
+        responses[status] = response
+    return responses
+
+
+def _problem_schema(status: int, codes: Sequence[str]) -> dict[str, Any]:
+    return {
+        "allOf": [
+            {"$ref": _ref("Problem")},
+            {
+                "properties": {
+                    "status": {"const": status},
+                    "code": {"enum": list(codes)},
+                }
+            },
+        ]
+    }
+
+
+def _error_description(status: int, codes: Sequence[str], gateway: bool) -> str:
+    parts = [STATUS_TEXT.get(status, str(status)) + "."]
+    if codes:
+        parts.append("Problem codes: " + ", ".join(f"`{code}`" for code in codes) + ".")
+    if gateway:
+        parts.append(f'API Gateway: `{{"message": "{GATEWAY_MESSAGES[status]}"}}`.')
+    return " ".join(parts)
+
+
+def _bearer_scheme(route: Route) -> dict[str, Any]:
+    assert route.authorizer is not None
+    return {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": (
+            f"The HTTP API's JWT authorizer ({route.authorizer.name}): a token from the "
+            "configured issuer and audience in the Authorization header. Locally: "
+            "`repoconn token --sub ID [--admin] --project ID`."
+        ),
+    }
+
+
+def _servers(api: str) -> list[dict[str, Any]]:
+    """The local stack (every API on one port) and the deployed API's execute-api host."""
+    return [
+        {"url": f"http://{LOCAL_HOST}:{DEFAULT_PORT}", "description": "local stack (make dev)"},
+        {
+            "url": "https://{apiId}.execute-api.{region}.amazonaws.com",
+            "description": f"deployed {api} (see the stack's outputs)",
+            "variables": {
+                "apiId": {"default": "abcdef1234", "description": f"{api}'s id"},
+                "region": {"default": "us-east-1"},
+            },
+        },
+    ]
+
+
+# ---------------------------------------------------------------------------- merging
+
+
+def _merge_schemas(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    for name, schema in new.items():
+        if name in into and into[name] != schema:
+            raise OpenApiError(f"two functions define different schemas named {name}")
+        into[name] = schema
+
+
+def _check_refs(node: Any, schemas: Mapping[str, Any]) -> None:
+    if isinstance(node, Mapping):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.removeprefix("#/components/schemas/") not in schemas:
+            raise OpenApiError(f"dangling reference {ref}")
+        for value in node.values():
+            _check_refs(value, schemas)
+    elif isinstance(node, list):
+        for item in node:
+            _check_refs(item, schemas)
+
+
+def _ref(name: str) -> str:
+    return COMPONENT_REF.format(model=name)
+
+
+def _sorted_methods(item: Mapping[str, Any]) -> dict[str, Any]:
+    order = ("servers", "get", "put", "post", "delete", "patch")
+    return {key: item[key] for key in sorted(item, key=order.index)}
+
+
+def _project_version(root: Path) -> str:
+    with (root / "pyproject.toml").open("rb") as handle:
+        return str(tomllib.load(handle)["project"]["version"])
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m repoconn_local.openapi",
+        description="Write docs/openapi.json from the handlers and template.yaml.",
+    )
+    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE_PATH)
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--check", action="store_true", help="only compare; exit 1 if the file would change"
+    )
+    args = parser.parse_args(argv)
+    try:
+        text = render(generate(args.template))
+    except OpenApiError as error:
+        print(f"openapi: {error}", file=sys.stderr)
+        return 1
+    current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
+    if args.check:
+        if current != text:
+            print(f"openapi: {args.output} is stale; run `make openapi`", file=sys.stderr)
+            return 1
+        return 0
+    if current != text:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"openapi: wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""docs/openapi.json is generated (``make openapi``): it must match what the handlers and
+template.yaml say now, and the generator must refuse a template and handlers that disagree."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from repoconn_local.openapi import (
+    DEFAULT_OUTPUT,
+    OpenApiError,
+    generate,
+    generate_from,
+    render,
+)
+from repoconn_local.template_schema import DEFAULT_TEMPLATE_PATH, load_template
+
+CODE_ROOT = DEFAULT_TEMPLATE_PATH.parent
+JWT_ROUTES = {
+    ("get", "/projects/{projectId}/repository-connection"),
+    ("put", "/projects/{projectId}/repository-connection"),
+    ("delete", "/projects/{projectId}/repository-connection"),
+    ("get", "/projects/{projectId}/repository-connection/exists"),
+}
+WEBHOOK_ROUTE = ("post", "/webhooks/{connectionId}")
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return generate()
+
+
+def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method, path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method != "servers"
+    }
+
+
+def test_the_committed_document_is_what_make_openapi_generates(
+    document: dict[str, Any],
+) -> None:
+    # Given the document generated from the handlers and template.yaml now
+    expected = render(document)
+    # When it is compared with the committed docs/openapi.json
+    committed = DEFAULT_OUTPUT.read_text(encoding="utf-8") if DEFAULT_OUTPUT.exists() else ""
+    # Then they are the same
+    if committed != expected:
+        diff = "".join(
+            list(
+                difflib.unified_diff(
+                    committed.splitlines(keepends=True),
+                    expected.splitlines(keepends=True),
+                    "docs/openapi.json (committed)",
+                    "generated",
+                )
+            )[:60]
+        )
+        pytest.fail(f"docs/openapi.json is stale: run `make openapi` and commit it.\n{diff}")
+
+
+def test_every_template_route_is_an_operation_and_nothing_else(
+    document: dict[str, Any],
+) -> None:
+    assert set(_operations(document)) == JWT_ROUTES | {WEBHOOK_ROUTE}
+
+
+def test_jwt_routes_need_the_bearer_scheme_and_the_webhook_route_needs_none(
+    document: dict[str, Any],
+) -> None:
+    operations = _operations(document)
+    schemes = document["components"]["securitySchemes"]
+    assert schemes == {
+        "JwtAuthorizer": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": schemes["JwtAuthorizer"]["description"],
+        }
+    }
+    for route in JWT_ROUTES:
+        assert operations[route]["security"] == [{"JwtAuthorizer": []}], route
+    assert operations[WEBHOOK_ROUTE]["security"] == []
+    assert "security" not in document
+
+
+def test_errors_are_problem_json_and_gateway_answers_are_documented_apart(
+    document: dict[str, Any],
+) -> None:
+    operations = _operations(document)
+    put = operations[("put", "/projects/{projectId}/repository-connection")]["responses"]
+    # Given the README's status table for PUT
+    assert set(put) == {
+        "200", "201", "400", "401", "403", "404", "409", "413", "422", "502", "503"
+    }  # fmt: skip
+    for status, response in put.items():
+        content = response.get("content", {})
+        if int(status) >= 400 and status != "413":  # 413 on PUT: only API Gateway sends it
+            problem = content["application/problem+json"]["schema"]["allOf"]
+            assert problem[0] == {"$ref": "#/components/schemas/Problem"}
+            assert problem[1]["properties"]["status"] == {"const": int(status)}
+    # API Gateway's own answers: the authorizer's 401, no route 404, 413, integration 503
+    for status in ("401", "404", "413", "503"):
+        gateway = put[status]["content"]["application/json"]["schema"]["allOf"][0]
+        assert gateway == {"$ref": "#/components/schemas/GatewayError"}
+    assert "Retry-After" in put["503"]["headers"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    # The webhook receiver has no authorizer, so its 401 is the receiver's own problem only
+    webhook_401 = operations[WEBHOOK_ROUTE]["responses"]["401"]["content"]
+    assert set(webhook_401) == {"application/problem+json"}
+
+
+def _template() -> dict[str, Any]:
+    return copy.deepcopy(load_template(DEFAULT_TEMPLATE_PATH))
+
+
+def test_a_template_route_without_a_handler_operation_is_refused() -> None:
+    # Given the template routes one more path to the get function than its resolver declares
+    template = _template()
+    events = template["Resources"]["GetConnectionFunction"]["Properties"]["Events"]
+    events["Extra"] = copy.deepcopy(events["Get"])
+    events["Extra"]["Properties"]["Path"] = "/projects/{projectId}/other"
+    # When / then the document is not generated
+    with pytest.raises(OpenApiError, match=r"GET /projects/\{projectId\}/other"):
+        generate_from(template, CODE_ROOT)
+
+
+def test_a_handler_operation_the_template_does_not_route_is_refused() -> None:
+    # Given the template no longer routes anything to the exists function
+    template = _template()
+    del template["Resources"]["ConnectionExistsFunction"]["Properties"]["Events"]
+    # When / then the document is not generated
+    with pytest.raises(OpenApiError, match="does not route to it"):
+        generate_from(template, CODE_ROOT)
+
+
+def test_the_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
+    from repoconn_local.openapi import main
+
+    stale = tmp_path / "openapi.json"
+    stale.write_text("{}\n", encoding="utf-8")
+    assert main(["--output", str(stale), "--check"]) == 1
+    assert main(["--output", str(stale)]) == 0
+    assert main(["--output", str(stale), "--check"]) == 0
