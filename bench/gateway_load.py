@@ -2,7 +2,8 @@
 free loopback ports, driven by locust (headless, closed loop, bounded by ``--run-time``) with
 GET /projects/{id}/repository-connection/exists for a connected project and a token from
 ``repoconn token``. Baseline: the same locust run against bench/trivial_server.py. The two
-targets alternate round by round; ratios per round.
+targets alternate round by round; ratios per round. A last pair of runs with one user gives
+each target's latency without queueing.
 """
 
 from __future__ import annotations
@@ -173,10 +174,14 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     gateway_runs: list[dict[str, float]] = []
     baseline_runs: list[dict[str, float]] = []
+    single = {**options, "users": 1, "seconds": options["single_user_seconds"]}
     with _repoconn_dev() as (api, token), _trivial_server() as trivial:
         for round_ in range(options["rounds"]):
             gateway_runs.append(_locust(api, token, f"gateway-{round_}", options))
             baseline_runs.append(_locust(trivial, token, f"baseline-{round_}", options))
+        # One user: the latency of a request on its own, without queueing behind others.
+        gateway_single = _locust(api, token, "gateway-1-user", single)
+        baseline_single = _locust(trivial, token, "baseline-1-user", single)
 
     def collect(runs: list[dict[str, float]]) -> dict[str, Any]:
         return {key: [run[key] for run in runs] for key in runs[0]}
@@ -200,5 +205,15 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         "p50_ratio": stats.ratio(
             [g["p50_ms"] / b["p50_ms"] for g, b in zip(gateway_runs, baseline_runs, strict=True)]
         ),
-        "failures": sum(run["failures"] for run in gateway_runs + baseline_runs),
+        "single_user": {
+            "seconds": single["seconds"],
+            "gateway": gateway_single,
+            "baseline": baseline_single,
+            "p50_ratio": gateway_single["p50_ms"] / baseline_single["p50_ms"],
+            "p99_ratio": gateway_single["p99_ms"] / baseline_single["p99_ms"],
+        },
+        "failures": sum(
+            run["failures"]
+            for run in [*gateway_runs, *baseline_runs, gateway_single, baseline_single]
+        ),
     }

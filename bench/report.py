@@ -344,8 +344,17 @@ def _gateway(result: dict[str, Any]) -> list[str]:
         "",
     ]
     lines += _table(["target", "requests/s", "p50 ms", "p99 ms"], rows)
+    single = result["single_user"]
     lines.append(
-        f"Cost ratio (baseline requests/s / gateway requests/s): "
+        f"One user ({single['seconds']} s each): `repoconn dev` p50 "
+        f"{_ms(single['gateway']['p50_ms'])} ms, p99 {_ms(single['gateway']['p99_ms'])} ms, "
+        f"{single['gateway']['requests_per_second']:,.0f} requests/s; baseline p50 "
+        f"{_ms(single['baseline']['p50_ms'])} ms, p99 {_ms(single['baseline']['p99_ms'])} ms; "
+        f"p50 ratio {_x(single['p50_ratio'])}, p99 ratio {_x(single['p99_ratio'])}."
+    )
+    lines.append("")
+    lines.append(
+        f"{result['users']} users - cost ratio (baseline requests/s / gateway requests/s): "
         f"{_ratio(result['throughput_cost_ratio'])}; p50 ratio {_ratio(result['p50_ratio'])}; "
         f"p99 ratio {_ratio(result['p99_ratio'])}."
     )
