@@ -499,6 +499,7 @@ def test_logs_carry_neither_the_secret_nor_the_body(
 
 # Replays -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_replayed_delivery_is_acknowledged_as_duplicate_and_published_once(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str
