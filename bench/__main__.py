@@ -26,14 +26,14 @@ from bench.paths import DOCS, WORK_DIR
 SECTIONS = ("cold", "warm", "receiver", "scale", "gateway", "artifacts")
 # (full, --quick) settings per section.
 SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "cold": ({"rounds": 15, "source_rounds": 5}, {"rounds": 3, "source_rounds": 1}),
+    "cold": ({"rounds": 15, "source_rounds": 3}, {"rounds": 3, "source_rounds": 1}),
     "warm": (
         {
-            "rounds": 7,
+            "rounds": 5,
             "per_round": 100,
             "warmup": 100,
-            "write_rounds": 5,
-            "write_per_round": 20,
+            "write_rounds": 4,
+            "write_per_round": 15,
             "write_warmup": 10,
         },
         {
@@ -46,13 +46,13 @@ SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
     ),
     "receiver": (
-        {"rounds": 5, "per_round": 200, "warmup": 50, "memory_deliveries": 200},
+        {"rounds": 4, "per_round": 150, "warmup": 30, "memory_deliveries": 150},
         {"rounds": 2, "per_round": 30, "warmup": 5, "memory_deliveries": 30},
     ),
     "scale": (
         {
             "levels": [10, 1_000, 10_000, 100_000],
-            "rounds": 7,
+            "rounds": 5,
             "per_round": 40,
             "warmup": 60,
             "threads": 2,
@@ -68,7 +68,7 @@ SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
     ),
     "gateway": (
-        {"users": 20, "seconds": 12, "rounds": 2, "single_user_seconds": 8},
+        {"users": 20, "seconds": 10, "rounds": 2, "single_user_seconds": 6},
         {"users": 5, "seconds": 3, "rounds": 1, "single_user_seconds": 3},
     ),
 }
