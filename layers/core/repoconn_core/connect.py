@@ -1,8 +1,9 @@
 """Connect (upsert) a project to a repository — the whole story in one place, in order:
 
-validate → authorise → refuse a repository another project owns (409) → preflight the token
-with the provider → ensure exactly one hook with a fresh secret → encrypt → conditional write
-→ remove the hook of a replaced repository.
+validate → authorise → take the project's lease (409 while another change runs, leases.py)
+→ refuse a repository another project owns (409) → preflight the token with the provider →
+ensure exactly one hook with a fresh secret → encrypt → conditional write → remove the hook
+of a replaced repository → release the lease.
 
 Failure rules: a hook this call *created* is deleted again if anything after it fails, so a
 failed connect leaves nothing behind at the provider. The write is one DynamoDB transaction
@@ -14,6 +15,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -41,6 +43,11 @@ class ConnectionWriter(Protocol):
     def current_for_project(self, project_id: str) -> StoredConnection | None: ...
 
     def save(self, new: StoredConnection, *, replacing: StoredConnection | None) -> None: ...
+
+
+class ProjectLock(Protocol):
+    def hold(self, project_id: str) -> AbstractContextManager[None]:
+        """Raises ConcurrentModification while another change to the project runs."""
 
 
 class FieldCipher(Protocol):
@@ -77,6 +84,11 @@ class EnsuredHook:
 def callback_url_for(webhook_base_url: str, connection_id: str) -> str:
     """The URL a connection's hook delivers to."""
     return f"{webhook_base_url.rstrip('/')}/webhooks/{connection_id}"
+
+
+def hold(leases: ProjectLock | None, project_id: str) -> AbstractContextManager[None]:
+    """The project's lease for a block, or nothing when the use case runs without leases."""
+    return nullcontext() if leases is None else leases.hold(project_id)
 
 
 def adopt_or_create_hook(
@@ -121,8 +133,12 @@ class ConnectRepository:
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         new_secret: Callable[[], SecretStr] = new_webhook_secret,
+        leases: ProjectLock | None = None,
     ) -> None:
+        """``leases``: None only where one request runs at a time (tests building the use
+        case for a single call); wiring always passes the project leases."""
         self._store = store
+        self._leases = leases
         self._cipher = cipher
         self._client_for = client_for
         self._endpoints = endpoints
@@ -138,7 +154,10 @@ class ConnectRepository:
         repo = parse_repository_url(request.repositoryUrl, self._endpoints)
         check_service_type(repo, request.serviceType)
         require_project_admin(principal, project_id)
+        with hold(self._leases, project_id):
+            return self._connect(project_id, repo, request.accessToken)
 
+    def _connect(self, project_id: str, repo: RepositoryRef, token: SecretStr) -> ConnectResult:
         current = self._store.current_for_project(project_id)
         existing = self._existing_connection(repo, current)
         if existing is not None and existing.project_id != project_id:
@@ -146,7 +165,6 @@ class ConnectRepository:
                 "This repository is already connected to another project."
             )
 
-        token = request.accessToken
         client = self._client_for(repo.endpoint)
         client.preflight(repo, token)
 

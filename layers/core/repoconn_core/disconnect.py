@@ -14,7 +14,7 @@ from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
-from repoconn_core.connect import ACCESS_TOKEN, ConnectionWriter, FieldCipher
+from repoconn_core.connect import ACCESS_TOKEN, ConnectionWriter, FieldCipher, ProjectLock, hold
 from repoconn_core.errors import ConcurrentModification, ConnectionNotFound, DomainError
 from repoconn_core.identity import Principal, require_project_admin
 from repoconn_core.providers import ProviderEndpoint, WebhookClient
@@ -41,14 +41,22 @@ class DisconnectRepository:
         cipher: FieldCipher,
         client_for: Callable[[ProviderEndpoint], WebhookClient],
         endpoints: Mapping[str, ProviderEndpoint],
+        leases: ProjectLock | None = None,
     ) -> None:
+        """``leases``: as for ConnectRepository; wiring always passes them."""
         self._store = store
+        self._leases = leases
         self._cipher = cipher
         self._client_for = client_for
         self._endpoints = endpoints
 
     def __call__(self, principal: Principal, project_id: str) -> DisconnectResult:
         require_project_admin(principal, project_id)
+        # The same lease as connect: a reconnect must not update the hook deleted here.
+        with hold(self._leases, project_id):
+            return self._disconnect(project_id)
+
+    def _disconnect(self, project_id: str) -> DisconnectResult:
         current = self._store.current_for_project(project_id)
         if current is None:
             raise ConnectionNotFound(f"Project {project_id} has no repository connection.")

@@ -18,6 +18,9 @@ Table layout (one table, see ConnectionsTable in template.yaml):
 - a *delivery record* per accepted webhook delivery, keyed ``delivery#<connectionId>#<id>``
   with ``expiresAt`` (epoch seconds, the table's TTL attribute). Replay protection reads
   ``expiresAt`` in its condition, so correctness never waits for TTL's lazy deletion.
+- a *project lease* while a connect or disconnect runs, keyed ``lease#<projectId>``, with
+  the holder's ``owner`` token and ``expiresAt`` (see leases.py for why; like a delivery
+  record, its condition reads ``expiresAt`` and TTL only tidies up).
 
 Why a project has at most one connection, even when two requests race
 ------------------------------------------------------------------------
@@ -64,7 +67,9 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
+    DeleteError,
     DoesNotExist,
+    PutError,
     PynamoDBException,
     TransactWriteError,
     UpdateError,
@@ -86,7 +91,13 @@ PROJECT_INDEX_NAME = "projectId-index"
 POINTER_KEY_PREFIX = "project#"
 CONNECTION_KEY_PREFIX = "connection#"
 DELIVERY_KEY_PREFIX = "delivery#"
-_RESERVED_PREFIXES = (POINTER_KEY_PREFIX, CONNECTION_KEY_PREFIX, DELIVERY_KEY_PREFIX)
+LEASE_KEY_PREFIX = "lease#"
+_RESERVED_PREFIXES = (
+    POINTER_KEY_PREFIX,
+    CONNECTION_KEY_PREFIX,
+    DELIVERY_KEY_PREFIX,
+    LEASE_KEY_PREFIX,
+)
 # Must equal NonKeyAttributes of projectId-index in template.yaml (a test compares them).
 SUMMARY_ATTRIBUTES = (
     "id",
@@ -236,11 +247,20 @@ class DeliveryRecord(Model):
     expiresAt = NumberAttribute()  # epoch seconds; also the table's TTL attribute
 
 
+class ProjectLease(Model):
+    """Who is changing a project's connection right now, until when (see leases.py)."""
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)  # "lease#<projectId>"
+    owner = UnicodeAttribute()
+    expiresAt = NumberAttribute()  # epoch seconds; also the table's TTL attribute
+
+
 class ConnectionModels(NamedTuple):
     item: type[ConnectionItem]
     pointer: type[ProjectPointer]
     connection_pointer: type[ConnectionPointer]
     delivery: type[DeliveryRecord]
+    lease: type[ProjectLease]
 
 
 class DeliveryOutcome(StrEnum):
@@ -269,6 +289,7 @@ def connection_models(table_name: str, region: str, host: str | None = None) -> 
         pointer=bind(ProjectPointer),
         connection_pointer=bind(ConnectionPointer),
         delivery=bind(DeliveryRecord),
+        lease=bind(ProjectLease),
     )
 
 
@@ -378,7 +399,7 @@ class ConnectionStore:
         _require_repository_key(new.repository_url)
         if replacing is not None and replacing.project_id != new.project_id:
             raise ValueError("replacing must be a connection of the same project")
-        item_model, pointer_model, _, _ = self._models
+        item_model, pointer_model = self._models.item, self._models.pointer
         item = _item(item_model, new)
         pointer = pointer_model(
             _pointer_key(new.project_id),
@@ -442,7 +463,7 @@ class ConnectionStore:
 
         False when the connection is already gone (deleted or replaced meanwhile).
         """
-        item_model, pointer_model, _, _ = self._models
+        item_model, pointer_model = self._models.item, self._models.pointer
         roles = ["item", "pointer", "by_id"]
         try:
             with TransactWrite(connection=self._connection) as transaction:
@@ -594,6 +615,38 @@ class ConnectionStore:
             raise _unavailable(error) from error
         return True
 
+    def acquire_lease(
+        self, project_id: str, owner: str, *, at: datetime, expires_at: datetime
+    ) -> bool:
+        """Take the project's lease for ``owner`` until ``expires_at`` (one conditional
+        PutItem); False while someone else holds an unexpired one."""
+        for moment in (at, expires_at):
+            _require_aware(moment)
+        lease_model = self._models.lease
+        lease = lease_model(
+            _lease_key(project_id), owner=owner, expiresAt=int(expires_at.timestamp())
+        )
+        try:
+            lease.save(
+                condition=lease_model.repositoryUrl.does_not_exist()
+                | (lease_model.expiresAt < int(at.timestamp()))
+            )
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(error) from error
+        return True
+
+    def release_lease(self, project_id: str, owner: str) -> None:
+        """Give the lease back (one DeleteItem), unless it expired and another owner has it."""
+        lease_model = self._models.lease
+        try:
+            lease_model(_lease_key(project_id)).delete(condition=lease_model.owner == owner)
+        except DeleteError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return
+            raise _unavailable(error) from error
+
     def _get_item(self, repository_url: str) -> ConnectionItem | None:
         with _dynamodb_failures():
             try:
@@ -682,6 +735,10 @@ def _connection_key(connection_id: str) -> str:
 
 def _delivery_key(connection_id: str, delivery_id: str) -> str:
     return f"{DELIVERY_KEY_PREFIX}{connection_id}#{delivery_id}"
+
+
+def _lease_key(project_id: str) -> str:
+    return f"{LEASE_KEY_PREFIX}{project_id}"
 
 
 def _require_repository_key(repository_url: str) -> None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from repoconn_core.cipher import SecretCipher
     from repoconn_core.connect import ConnectRepository
     from repoconn_core.disconnect import DisconnectRepository
+    from repoconn_core.leases import ProjectLeases
     from repoconn_core.queries import ConnectionQueries
     from repoconn_core.store import ConnectionStore
 
@@ -48,6 +49,13 @@ def secret_cipher() -> SecretCipher:
 
 
 @cache
+def project_leases() -> ProjectLeases:
+    from repoconn_core.leases import ProjectLeases
+
+    return ProjectLeases(connection_store())
+
+
+@cache
 def connect_repository() -> ConnectRepository:
     from repoconn_providers.registry import client_for
 
@@ -61,6 +69,7 @@ def connect_repository() -> ConnectRepository:
         endpoints=config.provider_endpoints(),
         webhook_base_url=config.webhook_base_url,
         secret_grace=timedelta(seconds=config.webhook_secret_grace_seconds),
+        leases=project_leases(),
     )
 
 
@@ -76,6 +85,7 @@ def disconnect_repository() -> DisconnectRepository:
         cipher=secret_cipher(),
         client_for=lambda endpoint: client_for(endpoint, config),
         endpoints=config.provider_endpoints(),
+        leases=project_leases(),
     )
 
 
