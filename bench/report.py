@@ -249,7 +249,8 @@ def _scale(result: dict[str, Any]) -> list[str]:
         rows,
     )
     lines.append(
-        f"Flatness, p50 with {reached[-1]:,} over p50 with {reached[0]:,}: "
+        f"Flatness, p50 with {reached[-1]:,} over p50 with {reached[0]:,} (all rounds; "
+        f"per-round ratios in brackets): "
         f"get {_ratio(flat['get']['p50'])}, exists {_ratio(flat['exists']['p50'])}, "
         f"raw query {_ratio(flat['raw_gsi_query']['p50'])}; p99: get "
         f"{_ratio(flat['get']['p99'])}, exists {_ratio(flat['exists']['p99'])}."
