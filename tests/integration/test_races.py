@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 from boto3.dynamodb.types import TypeDeserializer
 from pydantic import SecretStr
 from pynamodb.signals import pre_dynamodb_send
@@ -616,6 +617,58 @@ def test_the_state_check_notices_a_hook_the_table_does_not_know(
     # when the end state is checked, then the stray hook is reported
     with pytest.raises(AssertionError, match="provider hooks differ"):
         consistent_state(backend, sim)
+
+
+# Interleavings forced by hand ----------------------------------------------------------------
+
+
+class HookDeletedAfterSearch:
+    """A provider client whose found hook is deleted at the provider right after the search:
+    the moment between connect's find_hook and update_hook, made to happen every time."""
+
+    def __init__(self, client: WebhookClient, sim: ProviderSimulator) -> None:
+        self._client = client
+        self._sim = sim
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def find_hook(self, repo: Any, token: SecretStr, callback_url: str) -> Any:
+        found = self._client.find_hook(repo, token, callback_url)
+        if found is not None:
+            requests.post(
+                f"{self._sim.base_url}/_sim/hooks/github/{found.id}/delete", timeout=5
+            ).raise_for_status()
+        return found
+
+
+@pytest.mark.parametrize("backend", ["moto"], indirect=True)
+def test_a_hook_deleted_between_search_and_update_is_created_again(
+    backend: Backend, containers: Containers, settings: Settings, sim: ProviderSimulator
+) -> None:
+    # given a hook left at our callback URL by an earlier attempt, which the provider loses
+    # right after connect finds it
+    url = "https://github.com/acme/race-vanishing-hook"
+    endpoints = settings.provider_endpoints()
+    client = containers.client(endpoints["github.com"])
+    callback_url = callback_url_for(WEBHOOK_BASE_URL, "fixed-connection-id")
+    client.create_hook(parse_repository_url(url, endpoints), TOKEN, callback_url, SecretStr("old"))
+    connect = ConnectRepository(
+        store=backend.store,
+        cipher=backend.cipher,
+        client_for=lambda endpoint: HookDeletedAfterSearch(client, sim),
+        endpoints=endpoints,
+        webhook_base_url=WEBHOOK_BASE_URL,
+        new_id=lambda: "fixed-connection-id",
+        leases=ProjectLeases(backend.store),
+    )
+    # when the project connects
+    result = connect(principal("p1"), "p1", ConnectRequest(repositoryUrl=url, accessToken=TOKEN))
+    # then a new hook is created (not a 404 hook_not_found), and table and provider agree
+    assert result.created is True
+    [hook] = sim_hooks(sim)
+    assert hook["url"] == callback_url
+    consistent_state(backend, sim)
 
 
 # The store's own guarantees, without the lease -----------------------------------------------

@@ -102,7 +102,14 @@ def adopt_or_create_hook(
     store, or a provider that restored it), else create one — never a second hook."""
     found = client.find_hook(repo, token, callback_url)
     if found is not None:
-        return EnsuredHook(client.update_hook(repo, token, found.id, callback_url, secret), False)
+        try:
+            return EnsuredHook(
+                client.update_hook(repo, token, found.id, callback_url, secret), created=False
+            )
+        except HookNotFound:
+            # Deleted between our search and our update (by hand, at the provider): the hook
+            # is gone, so create one rather than answer 404 to a PUT.
+            log.info("the hook found by its callback URL is gone; creating one")
     return EnsuredHook(client.create_hook(repo, token, callback_url, secret), created=True)
 
 
