@@ -47,6 +47,8 @@ from repoconn_core.receive import ReceiveWebhook, SecretCache
 from repoconn_core.repository_url import parse_repository_url
 from repoconn_core.settings import Settings
 from repoconn_core.store import ConnectionStore, StoredConnection
+from repoconn_local import template_schema
+from repoconn_local.dynamodb_local import local_client
 from repoconn_local.simulator import ProviderSimulator
 from repoconn_providers import signatures
 from repoconn_providers.http import ProviderHttp
@@ -147,11 +149,70 @@ def atomic_moto_requests() -> Iterator[None]:
     lock.detach()
 
 
-@pytest.fixture(params=["moto", "dynamodb-local"])
-def backend(request: pytest.FixtureRequest) -> Backend:
-    built = _backend(request)
-    warm_up(built.store)
-    return built
+@pytest.fixture(scope="module", params=["moto", "dynamodb-local"])
+def backend_name(request: pytest.FixtureRequest) -> str:
+    """Module-scoped, so pytest runs all moto races, then all DynamoDB Local races."""
+    return str(request.param)
+
+
+@pytest.fixture
+def backend(backend_name: str, request: pytest.FixtureRequest) -> Backend:
+    if backend_name == "moto":
+        request.getfixturevalue("atomic_moto_requests")
+        store = request.getfixturevalue("store")
+        warm_up(store)
+        return Backend(
+            name="moto",
+            table_name=request.getfixturevalue("connections_table"),
+            dynamodb=request.getfixturevalue("dynamodb_client"),
+            cipher=request.getfixturevalue("cipher"),
+            store=store,
+        )
+    request.getfixturevalue("aws_env")
+    table: LocalTable = request.getfixturevalue("local_table")
+    table.empty()
+    kms, key_id = request.getfixturevalue("kms_server_key")
+    return Backend(
+        name="dynamodb-local",
+        table_name=table.name,
+        dynamodb=table.client,
+        cipher=SecretCipher(kms, key_id),
+        store=table.store,
+    )
+
+
+@dataclass(frozen=True)
+class LocalTable:
+    name: str
+    client: Any
+    store: ConnectionStore
+
+    def empty(self) -> None:
+        """Delete every item, so each race starts from an empty table."""
+        for page in self.client.get_paginator("scan").paginate(
+            TableName=self.name, ConsistentRead=True, ProjectionExpression="repositoryUrl"
+        ):
+            for item in page["Items"]:
+                self.client.delete_item(TableName=self.name, Key=item)
+
+
+@pytest.fixture(scope="module")
+def local_table(dynamodb_local: str, template: dict[str, Any]) -> Iterator[LocalTable]:
+    """One DynamoDB Local table and one warm store for all DynamoDB Local races of this
+    module (a table and six botocore clients per test would cost more than the races)."""
+    client = local_client(dynamodb_local)
+    name = f"repoconn-races-{uuid.uuid4().hex[:12]}"
+    template_schema.create_tables(client, template, {"ConnectionsTable": name})
+    store = ConnectionStore(name, AWS_REGION, host=dynamodb_local)
+    with pytest.MonkeyPatch.context() as env:
+        # pynamodb's clients take their credentials when they are built, here: fake ones.
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        for name_ in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            env.delenv(name_, raising=False)
+        warm_up(store)
+    yield LocalTable(name, client, store)
+    client.delete_table(TableName=name)
 
 
 def warm_up(store: ConnectionStore) -> None:
@@ -166,30 +227,6 @@ def warm_up(store: ConnectionStore) -> None:
     store.forget_delivery(nothing.id, "warm-up")
     store.release_lease(nothing.project_id, "nobody")
     assert store.delete(nothing) is False
-
-
-def _backend(request: pytest.FixtureRequest) -> Backend:
-    if request.param == "moto":
-        request.getfixturevalue("atomic_moto_requests")
-        return Backend(
-            name="moto",
-            table_name=request.getfixturevalue("connections_table"),
-            dynamodb=request.getfixturevalue("dynamodb_client"),
-            cipher=request.getfixturevalue("cipher"),
-            store=request.getfixturevalue("store"),
-        )
-    request.getfixturevalue("aws_env")  # fake credentials for pynamodb's own client
-    kms, key_id = request.getfixturevalue("kms_server_key")
-    table_name = request.getfixturevalue("dynamodb_local_table")
-    return Backend(
-        name="dynamodb-local",
-        table_name=table_name,
-        dynamodb=request.getfixturevalue("dynamodb_local_client"),
-        cipher=SecretCipher(kms, key_id),
-        store=ConnectionStore(
-            table_name, AWS_REGION, host=request.getfixturevalue("dynamodb_local")
-        ),
-    )
 
 
 @pytest.fixture
@@ -600,7 +637,7 @@ def test_reconnects_racing_replaces_and_another_project_keep_one_owner_each(
     }
 
 
-@pytest.mark.parametrize("backend", ["moto"], indirect=True)
+@pytest.mark.parametrize("backend_name", ["moto"], indirect=True)
 def test_the_state_check_notices_a_hook_the_table_does_not_know(
     backend: Backend, containers: Containers, settings: Settings, sim: ProviderSimulator
 ) -> None:
@@ -642,7 +679,7 @@ class HookDeletedAfterSearch:
         return found
 
 
-@pytest.mark.parametrize("backend", ["moto"], indirect=True)
+@pytest.mark.parametrize("backend_name", ["moto"], indirect=True)
 def test_a_hook_deleted_between_search_and_update_is_created_again(
     backend: Backend, containers: Containers, settings: Settings, sim: ProviderSimulator
 ) -> None:
