@@ -231,6 +231,8 @@ def warm_up(store: ConnectionStore) -> None:
 
 @pytest.fixture
 def settings(sim: ProviderSimulator) -> Settings:
+    # Not conftest's app_settings: that one pulls in moto's table and key, which must stay
+    # inactive while a race runs on DynamoDB Local.
     return Settings(
         webhook_base_url=WEBHOOK_BASE_URL,
         github_api_url=sim.github_api_url,
