@@ -30,6 +30,7 @@ see tests/dynamodb_local_fixtures.py, loaded below as a plugin.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +43,12 @@ from repoconn_core.store import ConnectionStore
 from repoconn_local import template_schema
 
 pytest_plugins = ["tests.dynamodb_local_fixtures"]
+
+# Powertools reads these when a handler module is first imported (Metrics() keeps the
+# namespace it saw then). Whichever test imports a handler first - the OpenAPI drift test
+# imports all of them - must not leave the rest of the session without a namespace.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "RepositoryConnectionsTest")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "repository-connections")
 
 AWS_REGION = "us-east-1"
 TEST_TABLE_NAME = "repoconn-test-connections"
