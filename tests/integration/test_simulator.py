@@ -1208,7 +1208,7 @@ def test_standalone_server_logs_requests_without_credentials() -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while True:
             try:
                 requests.get(f"{base}/_sim/health", timeout=1).raise_for_status()
@@ -1224,7 +1224,8 @@ def test_standalone_server_logs_requests_without_credentials() -> None:
         assert r.status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=10)
+        # Generous: on a loaded 2-core CI machine a fresh interpreter can be slow to wind down.
+        _, stderr = proc.communicate(timeout=60)
     # Then stderr logs the call and never the token
     assert "gitlab GET /gitlab/api/v4/projects/a%2Fb -> 200" in stderr
     assert token not in stderr
