@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -135,7 +136,10 @@ def create_table(endpoints: Endpoints, table_name: str) -> None:
 # Processes -----------------------------------------------------------------------------------
 
 
-def _wait(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
+def wait_until_ready(
+    ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str
+) -> None:
+    """Poll ``ready`` until it holds; fail at once if ``process`` exits, or after a while."""
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -143,7 +147,7 @@ def _wait(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str
         try:
             if ready():
                 return
-        except OSError:
+        except OSError:  # refused while starting (requests' errors are OSErrors too)
             pass
         try:
             process.wait(timeout=0.1)  # the poll interval; also notices an early exit
@@ -157,9 +161,9 @@ def _http_ok(url: str) -> bool:
         return int(response.status) == 200
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     if process.poll() is None:
-        process.terminate()
+        process.send_signal(sig)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -186,10 +190,10 @@ def python_server(name: str, args: list[str], health_path: str) -> Iterator[str]
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait(lambda: _http_ok(base + health_path), process, name)
+            wait_until_ready(lambda: _http_ok(base + health_path), process, name)
             yield base
         finally:
-            _stop(process)
+            stop_process(process)
 
 
 @contextmanager

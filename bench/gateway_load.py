@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,40 +22,16 @@ from typing import Any
 import requests
 
 from bench import stats
-from bench.backends import aws_environment, free_port
+from bench.backends import aws_environment, free_port, stop_process, wait_until_ready
 from bench.paths import ROOT, WORK_DIR
 
 BIN = Path(sys.executable).parent
 PROJECT = "gateway-1"
 PATH = f"/projects/{PROJECT}/repository-connection/exists"
-READY_TIMEOUT = 90.0
 
 
-def _wait_until(url: str, expected: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=1).status_code == expected:
-                return
-        except requests.ConnectionError:
-            pass
-        try:
-            process.wait(timeout=0.1)  # the poll interval; also notices an early exit
-        except subprocess.TimeoutExpired:
-            continue
-    raise RuntimeError(f"{what} did not answer within {READY_TIMEOUT:.0f} s")
-
-
-def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _answers(url: str, status: int) -> bool:
+    return requests.get(url, timeout=1).status_code == status
 
 
 @contextmanager
@@ -75,7 +50,7 @@ def _repoconn_dev() -> Iterator[tuple[str, str]]:
         )
         api = f"http://127.0.0.1:{port}"
         try:
-            _wait_until(api + PATH, 401, process, "repoconn dev")
+            wait_until_ready(lambda: _answers(api + PATH, 401), process, "repoconn dev")
             token = subprocess.run(  # noqa: S603 - the project's own console script
                 [str(BIN / "repoconn"), "token", "--sub", "bench", "--admin", "--project", PROJECT],
                 env=env,
@@ -97,7 +72,7 @@ def _repoconn_dev() -> Iterator[tuple[str, str]]:
                 raise RuntimeError(f"connect through the gateway failed: {connected.text}")
             yield api, token
         finally:
-            _stop(process)
+            stop_process(process, signal.SIGINT)
 
 
 @contextmanager
@@ -110,10 +85,10 @@ def _trivial_server() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until(url + PATH, 200, process, "trivial server")
+        wait_until_ready(lambda: _answers(url + PATH, 200), process, "trivial server")
         yield url
     finally:
-        _stop(process, signal.SIGTERM)
+        stop_process(process)
 
 
 def _locust(host: str, token: str, name: str, options: dict[str, Any]) -> dict[str, float]:
