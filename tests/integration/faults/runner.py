@@ -1,0 +1,59 @@
+"""Running one operation of the fault matrix: its starting state, the call, its answer."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from tests.integration.conftest import HttpResult
+from tests.integration.faults.scenarios import PROJECT, REPO_A, REPO_B, TOKEN_1, TOKEN_2, Answer
+from tests.integration.faults.world import World
+
+
+@dataclass(frozen=True)
+class Given:
+    connection_id: str | None = None
+    hook_id: str | None = None
+    delivery_id: str | None = None
+
+
+def prepare(world: World, op: str, provider: str) -> Given:
+    """The operation's starting state, built through the handlers with nothing armed."""
+    world.reset()
+    if op == "connect":
+        return Given()
+    created = world.put(PROJECT, REPO_A[provider], TOKEN_1)
+    assert created.status == 201, created.text
+    [hook] = world.hooks()
+    return Given(
+        connection_id=created.json()["id"],
+        hook_id=str(hook["id"]),
+        delivery_id=str(uuid.uuid4()) if op == "receive" else None,
+    )
+
+
+def perform(world: World, op: str, provider: str, given: Given, *, via_handler: bool) -> HttpResult:
+    if op == "receive":
+        assert given.hook_id is not None
+        return world.deliver(provider, given.hook_id, given.delivery_id)
+    if op == "disconnect":
+        return world.delete(PROJECT) if via_handler else world.delete_via_use_case(PROJECT)
+    url, token = {
+        "connect": (REPO_A[provider], TOKEN_1),
+        "reconnect": (REPO_A[provider], TOKEN_2),
+        "replace": (REPO_B[provider], TOKEN_2),
+    }[op]
+    if via_handler:
+        return world.put(PROJECT, url, token)
+    return world.put_via_use_case(PROJECT, url, token)
+
+
+def answer_of(response: HttpResult) -> Answer:
+    if response.status < 400:
+        return Answer(response.status)
+    assert response.headers.get("content-type") == "application/problem+json", response.text
+    assert "Traceback" not in response.text
+    retry_after = response.headers.get("retry-after")
+    return Answer(
+        response.status, response.json()["code"], None if retry_after is None else int(retry_after)
+    )
