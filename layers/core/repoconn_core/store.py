@@ -49,6 +49,7 @@ item (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Transac
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -245,6 +246,8 @@ class DeliveryRecord(Model):
 
     repositoryUrl = UnicodeAttribute(hash_key=True)  # "delivery#<connectionId>#<deliveryId>"
     expiresAt = NumberAttribute()  # epoch seconds; also the table's TTL attribute
+    # Which record_delivery call wrote it: tells our own write from an earlier delivery's.
+    owner = UnicodeAttribute(null=True)
 
 
 class ProjectLease(Model):
@@ -433,7 +436,7 @@ class ConnectionStore:
             ]
         )
         try:
-            with TransactWrite(connection=self._connection) as transaction:
+            with self._transaction() as transaction:
                 if replacing is not None and moves:
                     transaction.delete(
                         item_model(replacing.repository_url),
@@ -447,6 +450,10 @@ class ConnectionStore:
                 transaction.save(pointer, condition=pointer_condition)
                 transaction.save(by_id)
         except TransactWriteError as error:
+            if self._saved(new):
+                # Applied; only the answer was lost (a read timeout, or the SDK's retry of the
+                # applied transaction failing its own conditions).
+                return
             failed = _failed_roles(error, roles)
             if failed.get("item") == "ConditionalCheckFailed":
                 raise RepositoryAlreadyConnected(
@@ -466,7 +473,7 @@ class ConnectionStore:
         item_model, pointer_model = self._models.item, self._models.pointer
         roles = ["item", "pointer", "by_id"]
         try:
-            with TransactWrite(connection=self._connection) as transaction:
+            with self._transaction() as transaction:
                 transaction.delete(
                     item_model(stored.repository_url),
                     condition=(item_model.id == stored.id)
@@ -480,6 +487,10 @@ class ConnectionStore:
                 transaction.delete(self._models.connection_pointer(_connection_key(stored.id)))
         except TransactWriteError as error:
             failed = _failed_roles(error, roles)
+            if not failed and self._deleted(stored):
+                # No answer (a timeout) but applied. With an answer (a cancellation), "gone"
+                # may be someone else's delete: that stays False, as documented above.
+                return True
             if failed.get("item") == "ConditionalCheckFailed":
                 return False
             if _is_conflict(failed):
@@ -506,7 +517,7 @@ class ConnectionStore:
                 actions=[item_model.lastSyncAt.set(at)], condition=condition
             )
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if _cause_code(error) == "ConditionalCheckFailedException":
                 return False
             raise _unavailable(error) from error
         return True
@@ -518,15 +529,18 @@ class ConnectionStore:
         (unless an unexpired record exists) and sets lastSyncAt on the still-active item."""
         _require_aware(at)
         item_model, delivery_model = self._models.item, self._models.delivery
+        owner = str(uuid.uuid4())
         record = delivery_model(
-            _delivery_key(stored.id, delivery_id), expiresAt=int(expires_at.timestamp())
+            _delivery_key(stored.id, delivery_id),
+            expiresAt=int(expires_at.timestamp()),
+            owner=owner,
         )
         # pynamodb sends condition checks, deletes, puts, then updates: the cancellation
         # reasons come back in that order.
         roles = ["delivery", "item"]
         for attempt in range(1, DELIVERY_CONFLICT_ATTEMPTS + 1):
             try:
-                with TransactWrite(connection=self._connection) as transaction:
+                with self._transaction() as transaction:
                     transaction.save(
                         record,
                         condition=delivery_model.repositoryUrl.does_not_exist()
@@ -538,6 +552,10 @@ class ConnectionStore:
                         condition=(item_model.id == stored.id) & (item_model.isActive == True),  # noqa: E712
                     )
             except TransactWriteError as error:
+                if self._recorded_by(record.repositoryUrl, owner):
+                    # Our own write landed and its answer was lost (or the SDK's retry of it
+                    # met our own record): recorded, not a duplicate - it must be published.
+                    return DeliveryOutcome.RECORDED
                 failed = _failed_roles(error, roles)
                 if failed.get("item") == "ConditionalCheckFailed":
                     return DeliveryOutcome.CONNECTION_GONE
@@ -576,7 +594,7 @@ class ConnectionStore:
                 condition=item_model.id == stored.id,
             )
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if _cause_code(error) == "ConditionalCheckFailedException":
                 return False
             raise _unavailable(error) from error
         return True
@@ -610,7 +628,7 @@ class ConnectionStore:
                 & (item_model.updatedAt == stored.updated_at),
             )
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if _cause_code(error) == "ConditionalCheckFailedException":
                 return False
             raise _unavailable(error) from error
         return True
@@ -632,7 +650,7 @@ class ConnectionStore:
                 | (lease_model.expiresAt < int(at.timestamp()))
             )
         except PutError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if _cause_code(error) == "ConditionalCheckFailedException":
                 return False
             raise _unavailable(error) from error
         return True
@@ -643,9 +661,51 @@ class ConnectionStore:
         try:
             lease_model(_lease_key(project_id)).delete(condition=lease_model.owner == owner)
         except DeleteError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if _cause_code(error) == "ConditionalCheckFailedException":
                 return
             raise _unavailable(error) from error
+
+    def _transaction(self) -> TransactWrite:
+        """A transaction with its own ClientRequestToken: when botocore retries it after a
+        timeout that hid its success, DynamoDB answers the retry with that success instead
+        of evaluating the conditions against the transaction's own writes (idempotent for
+        10 minutes; https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+        """
+        return TransactWrite(connection=self._connection, client_request_token=str(uuid.uuid4()))
+
+    # Did a write whose answer we did not get land? One consistent read, on failures only;
+    # a read that fails too means "not known to have landed" and the original error stands.
+
+    def _saved(self, new: StoredConnection) -> bool:
+        try:
+            item = self._get_item(new.repository_url)
+            if item is None or item.id != new.id or item.updatedAt != new.updated_at:
+                return False
+            pointer = self._models.pointer.get(_pointer_key(new.project_id), consistent_read=True)
+        except (DomainError, PynamoDBException):
+            return False
+        return bool(pointer.currentRepositoryUrl == new.repository_url)
+
+    def _deleted(self, stored: StoredConnection) -> bool:
+        try:
+            item = self._get_item(stored.repository_url)
+            if item is not None and item.id == stored.id:
+                return False
+            # Gone - and the project has no connection at all (a concurrent replace that
+            # removed this item leaves a pointer to the new one: not our delete).
+            self._models.pointer.get(_pointer_key(stored.project_id), consistent_read=True)
+        except DoesNotExist:
+            return True
+        except (DomainError, PynamoDBException):
+            return False
+        return False
+
+    def _recorded_by(self, key: str, owner: str) -> bool:
+        try:
+            record = self._models.delivery.get(key, consistent_read=True)
+        except PynamoDBException:  # DoesNotExist included
+            return False
+        return record.owner == owner
 
     def _get_item(self, repository_url: str) -> ConnectionItem | None:
         with _dynamodb_failures():
@@ -766,9 +826,23 @@ def _dynamodb_failures() -> Iterator[None]:
         raise _unavailable(error) from error
 
 
+def _cause_code(error: PynamoDBException) -> str | None:
+    """The DynamoDB error code behind a pynamodb error; None when there was no answer.
+
+    pynamodb's own ``cause_response_code`` raises AttributeError when the cause is a botocore
+    ``HTTPClientError`` such as ``ReadTimeoutError``: it carries ``response = None`` where
+    pynamodb expects a dict. A read timeout is an ordinary outage, not a 500.
+    """
+    response = getattr(error.cause, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    return None if code is None else str(code)
+
+
 def _failed_roles(error: TransactWriteError, roles: list[str]) -> dict[str, str]:
     """Role → cancellation code for each transaction item that caused the cancellation."""
-    if error.cause_response_code != "TransactionCanceledException":
+    if _cause_code(error) != "TransactionCanceledException":
         return {}
     return {
         role: reason.code
@@ -786,7 +860,7 @@ def _is_conflict(failed: dict[str, str]) -> bool:
 
 
 def _unavailable(error: PynamoDBException, failed: dict[str, str] | None = None) -> DomainError:
-    codes = {error.cause_response_code, *(failed or {}).values()}
+    codes = {_cause_code(error), *(failed or {}).values()}
     if codes & _THROTTLING_CODES:
         return DependencyUnavailable("DynamoDB is throttling requests.", THROTTLED_RETRY_AFTER)
     return DependencyUnavailable("DynamoDB is unavailable.", UNAVAILABLE_RETRY_AFTER)
