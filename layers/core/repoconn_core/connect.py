@@ -6,7 +6,9 @@ ensure exactly one hook with a fresh secret → encrypt → conditional write �
 of a replaced repository → release the lease.
 
 Failure rules: a hook this call *created* is deleted again if anything after it fails, so a
-failed connect leaves nothing behind at the provider. The write is one DynamoDB transaction
+failed connect leaves nothing behind at the provider; a hook it *updated* gets the stored
+secret back, so deliveries keep verifying. Encryption comes before any change at the
+provider, so a KMS failure changes nothing there. The write is one DynamoDB transaction
 (see store.py), so there is never a half-written connection.
 """
 
@@ -23,7 +25,7 @@ from typing import Protocol
 from aws_lambda_powertools import Logger
 from pydantic import SecretStr
 
-from repoconn_core.errors import HookNotFound, RepositoryAlreadyConnected
+from repoconn_core.errors import HookNotFound, ProviderUnavailable, RepositoryAlreadyConnected
 from repoconn_core.identity import Principal, require_project_admin
 from repoconn_core.models import ConnectRequest
 from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef, WebhookClient
@@ -110,7 +112,34 @@ def adopt_or_create_hook(
             # Deleted between our search and our update (by hand, at the provider): the hook
             # is gone, so create one rather than answer 404 to a PUT.
             log.info("the hook found by its callback URL is gone; creating one")
-    return EnsuredHook(client.create_hook(repo, token, callback_url, secret), created=True)
+    try:
+        return EnsuredHook(client.create_hook(repo, token, callback_url, secret), created=True)
+    except ProviderUnavailable:
+        # POST is never retried (a repeat could make a second hook), so a create whose answer
+        # was lost (timeout, reset) may have made the hook all the same. Look once: adopt it,
+        # or there is nothing to leave behind.
+        landed = _find_quietly(client, repo, token, callback_url)
+        if landed is None:
+            raise
+    log.info(
+        "adopting a hook whose create answer was lost",
+        extra={"repositoryUrl": repo.canonical_url, "webhookId": landed.id},
+    )
+    try:
+        hook = client.update_hook(repo, token, landed.id, callback_url, secret)
+    except Exception:
+        delete_hook_quietly(client, repo, token, landed)
+        raise
+    return EnsuredHook(hook, created=True)
+
+
+def _find_quietly(
+    client: WebhookClient, repo: RepositoryRef, token: SecretStr, callback_url: str
+) -> Hook | None:
+    try:
+        return client.find_hook(repo, token, callback_url)
+    except Exception:
+        return None
 
 
 def delete_hook_quietly(
@@ -178,15 +207,20 @@ class ConnectRepository:
         connection_id = existing.id if existing else self._new_id()
         secret = self._new_secret()
         callback_url = callback_url_for(self._webhook_base_url, connection_id)
+        blobs = self._cipher.encrypt_fields(
+            project_id=project_id,
+            repository_url=repo.canonical_url,
+            fields={ACCESS_TOKEN: token, WEBHOOK_SECRET: secret},
+        )
         ensured = self._ensure_hook(client, repo, token, existing, callback_url, secret)
         try:
-            new = self._build_connection(
-                connection_id, project_id, repo, token, secret, ensured, existing
-            )
+            new = self._build_connection(connection_id, project_id, repo, blobs, ensured, existing)
             self._store.save(new, replacing=current)
         except BaseException:
             if ensured.created:
                 delete_hook_quietly(client, repo, token, ensured.hook, connectionId=connection_id)
+            elif existing is not None:
+                self._restore_secret(client, repo, token, existing, ensured.hook.id, callback_url)
             raise
 
         if current is not None and current.repository_url != repo.canonical_url:
@@ -217,24 +251,53 @@ class ConnectRepository:
                 return EnsuredHook(hook, created=False)
             except HookNotFound:
                 log.info("stored hook is gone at the provider; looking for ours by URL")
+            except ProviderUnavailable:
+                # The update may have been applied with its answer lost.
+                self._restore_secret(
+                    client, repo, token, existing, existing.webhook_id, callback_url
+                )
+                raise
         return adopt_or_create_hook(client, repo, token, callback_url, secret)
+
+    def _restore_secret(
+        self,
+        client: WebhookClient,
+        repo: RepositoryRef,
+        token: SecretStr,
+        existing: StoredConnection,
+        hook_id: str,
+        callback_url: str,
+    ) -> None:
+        """Best effort: the hook gets back the secret still stored for it, so deliveries keep
+        verifying after a failed reconnect. One KMS Decrypt, on failures only."""
+        try:
+            stored = self._cipher.decrypt_fields(
+                {WEBHOOK_SECRET: existing.webhook_secret},
+                project_id=existing.project_id,
+                repository_url=existing.repository_url,
+            )[WEBHOOK_SECRET]
+            client.update_hook(repo, token, hook_id, callback_url, stored)
+        except Exception:
+            log.warning(
+                "could not give the hook its stored secret back; deliveries fail verification "
+                "until the next successful connect",
+                extra={
+                    "connectionId": existing.id,
+                    "repositoryUrl": existing.repository_url,
+                    "webhookId": hook_id,
+                },
+            )
 
     def _build_connection(
         self,
         connection_id: str,
         project_id: str,
         repo: RepositoryRef,
-        token: SecretStr,
-        secret: SecretStr,
+        blobs: Mapping[str, bytes],
         ensured: EnsuredHook,
         existing: StoredConnection | None,
     ) -> StoredConnection:
         now = self._clock()
-        blobs = self._cipher.encrypt_fields(
-            project_id=project_id,
-            repository_url=repo.canonical_url,
-            fields={ACCESS_TOKEN: token, WEBHOOK_SECRET: secret},
-        )
         fresh = StoredConnection(
             id=connection_id,
             project_id=project_id,
