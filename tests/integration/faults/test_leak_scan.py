@@ -1,0 +1,207 @@
+"""Secret-leak scan: run a slice of the e2e scenario and of the fault matrix in-process, keep
+everything observable, and look for every token and webhook secret used, in every encoding.
+
+Observed (each counts as one artefact):
+- every log record, at DEBUG, from the root logger and every non-propagating (Powertools)
+  logger, rendered with all its attributes and its exception (tests/leakscan/capture.py);
+- every line written to stdout/stderr (capfd: EMF metrics, anything printed);
+- every HTTP answer: status, headers, body (handlers, the harness, the webhook receiver);
+- every stored item after every operation - connection items, project and connection
+  pointers, delivery records, leases - raw from a Scan, and what the projectId-index returns;
+- every EventBridge event (moto bus -> rule -> SQS tap).
+
+Looked for: the access tokens sent in requests (accepted and refused ones), and every webhook
+secret the simulator held or was sent (/_sim/hooks after each step, and each create/update
+through the fault-injecting client) - raw, URL-encoded, hex, base64/base64url with and
+without padding and at any byte offset (tests/leakscan/scanner.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.faults.conftest import FIGURES
+from tests.integration.faults.runner import perform, prepare
+from tests.integration.faults.scenarios import PROVIDERS, REPO_A, REPO_B, TOKEN_1, TOKEN_2, generate
+from tests.integration.faults.world import World
+from tests.leakscan.capture import capturing_logs, text
+from tests.leakscan.scanner import LeakScanner
+
+# Refused by the simulator (its token conventions) or by validation: such tokens end up in
+# error paths, where leaks hide.
+TOKENS = {
+    "GitHub": "ghp_LeakScanGithubToken0123456789abcd",
+    "GitLab": "glpat-LeakScanGitlabToken0123456789",
+    "Bitbucket": "ATBBLeakScanBitbucketToken0123456789",
+}
+OTHER_PROJECT_TOKEN = "ghp_LeakScanOtherProjectToken98765432"
+REFUSED = {
+    "bad": "bad-LeakScanInvalidToken0123456789",
+    "read-only": "ro-LeakScanReadOnlyToken0123456789",
+    "rate-limited": "limited-LeakScanLimitedToken012345",
+    "provider-down": "down-LeakScanDownToken0123456789ab",
+    "slow": "slow-LeakScanSlowToken0123456789abc",
+    "not-found": "ghp_LeakScanMissingRepoToken01234567",
+}
+WHITESPACE_TOKEN = "ghp_LeakScan Whitespace Token 0123456"
+
+
+class Observed:
+    """Everything kept while the scenario runs, by kind."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.items: list[dict[str, Any]] = []
+        self.index: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.projects: set[str] = set()
+
+    def after(self, *projects: str) -> None:
+        """Take the table, the index and the bus as they are now (and note hook secrets)."""
+        self.projects.update(projects)
+        self.items.extend(self.world.items())
+        for project in sorted(self.projects):
+            self.index.extend(self.world.index_items(project))
+        self.events.extend(self.world.published())
+        self.world.hooks()
+
+
+def e2e_slice(world: World, seen: Observed, provider: str) -> None:
+    """The README scenario and its refusals, through the deployed handlers."""
+    world.reset()
+    project, other = f"leak-{provider.lower()}", f"leak-{provider.lower()}-other"
+    token, repo, moved = TOKENS[provider], REPO_A[provider], REPO_B[provider]
+    statuses = []
+
+    def step(response: Any) -> None:
+        statuses.append(response.status)
+        seen.after(project, other)
+
+    step(world.put(project, repo, token))
+    step(world.get(project))
+    step(world.get(project, "/exists"))
+    step(world.put(project, repo, token))  # rotates the secret; the old one is kept for grace
+    [hook] = world.hooks()
+    delivery = str(uuid.uuid4())
+    step(world.deliver(provider, str(hook["id"]), delivery))
+    step(world.deliver(provider, str(hook["id"]), delivery))  # duplicate
+    forged = requests.post(
+        f"{world.ingress.url}/webhooks/{world.get(project).json()['id']}",
+        data=b'{"zen":"forged"}',
+        headers={"Content-Type": "application/json", "X-Gitlab-Token": "not-the-secret"},
+        timeout=10,
+    )
+    statuses.append(forged.status_code)
+    step(world.put(other, repo, OTHER_PROJECT_TOKEN))  # 409: another project's repository
+    for refused in REFUSED.values():
+        url = moved.rsplit("/", 1)[0] + "/missing" if refused.startswith("ghp") else moved
+        step(world.put(other, url, refused))
+    step(world.put(other, repo.replace("https://", "http://"), token))  # 422 URL
+    step(world.put(other, moved, WHITESPACE_TOKEN))  # 422 token
+    step(world.put(project, moved, token, claims={"sub": "m", "custom:projects": [project]}))
+    step(world.put(project, moved, token, claims={}))  # no usable identity
+    step(world.put(project, moved, TOKEN_2))  # replace: 201
+    step(world.deliver(provider, str(world.hooks()[0]["id"])))
+    step(world.delete(project))
+    step(world.get(project))
+    assert statuses[:6] == [201, 200, 200, 200, 202, 200]
+    assert 401 in statuses and 409 in statuses and 422 in statuses and 403 in statuses
+
+
+def fault_slice(world: World, seen: Observed) -> int:
+    """Every fault kind once per operation (its first step), with the retry after it."""
+    picked: dict[tuple[str, str], Any] = {}
+    for case in generate():
+        picked.setdefault((case.op.name, case.fault.name), case)
+    for case in picked.values():
+        given = prepare(world, case.op.name, case.provider)
+        with world.injector.armed(case.plan):
+            response = perform(
+                world, case.op.name, case.provider, given, via_handler=case.via_handler
+            )
+        seen.after("p1")
+        if response.status >= 400:
+            perform(world, case.op.name, case.provider, given, via_handler=True)
+            seen.after("p1")
+    return len(picked)
+
+
+def test_no_token_or_secret_appears_in_any_log_answer_item_or_event(
+    world: World, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # given everything the service shows while running the e2e slice (logs at DEBUG, every
+    # library's included) and the fault slice (logs at INFO, as deployed: DEBUG there means
+    # ~140,000 botocore records and minutes)
+    seen = Observed(world)
+    world.responses.clear()
+    received_before = len(world.ingress.responses)
+    requests_before = len(world.ingress.requests)
+    with capturing_logs(logging.DEBUG) as logs:
+        for provider in PROVIDERS:
+            e2e_slice(world, seen, provider)
+    records = list(logs.records)
+    with capturing_logs(logging.INFO) as logs:
+        faults = fault_slice(world, seen)
+    records += logs.records
+    output = capfd.readouterr()
+    answers = world.responses + world.ingress.responses[received_before:]
+
+    # and every token and webhook secret that was used
+    scanner = LeakScanner()
+    scanner.add_secrets({f"token:{name}": value for name, value in TOKENS.items()})
+    scanner.add_secrets({f"token:refused-{name}": value for name, value in REFUSED.items()})
+    scanner.add_secrets(
+        {
+            "token:other-project": OTHER_PROJECT_TOKEN,
+            "token:whitespace": WHITESPACE_TOKEN,
+            "token:faults-1": TOKEN_1,
+            "token:faults-2": TOKEN_2,
+        }
+    )
+    secrets = sorted(world.secrets_seen)
+    scanner.add_secrets({f"webhook-secret:{n}": value for n, value in enumerate(secrets)})
+    assert len(secrets) >= 20, "too few webhook secrets seen for the scan to mean much"
+
+    # (positive control: the provider's own requests carry a secret - GitLab sends it as a
+    # header - so the scanner and the secret set do find what is there)
+    provider_requests = world.ingress.requests[requests_before:]
+    assert any(scanner.find(headers) for headers, _ in provider_requests)
+
+    # when every artefact is scanned
+    scanner.scan_all("log", (text(record) for record in records))
+    scanner.scan_all("stdout", output.out.splitlines())
+    scanner.scan_all("stderr", output.err.splitlines())
+    scanner.scan_all(
+        "response", ({"status": r.status, "headers": r.headers, "body": r.text} for r in answers)
+    )
+    scanner.scan_all("item", seen.items)
+    scanner.scan_all("index", seen.index)
+    scanner.scan_all("event", seen.events)
+
+    counts = Counter(
+        {
+            "log": len(records),
+            "output": len(output.out.splitlines()) + len(output.err.splitlines()),
+            "response": len(answers),
+            "item": len(seen.items),
+            "index": len(seen.index),
+            "event": len(seen.events),
+        }
+    )
+    FIGURES["leak_artefacts"] += scanner.artefacts_scanned
+    FIGURES["leak_secrets"] += len(scanner.secrets)
+    FIGURES["leak_fault_cases"] += faults
+    for kind, count in counts.items():
+        FIGURES[f"leak:{kind}"] += count
+
+    # then none of them holds any of the secrets, in any encoding
+    assert scanner.artefacts_scanned == sum(counts.values())
+    assert all(counts[kind] > 0 for kind in counts), counts
+    assert [str(leak) for leak in scanner.leaks] == [], json.dumps(counts)
