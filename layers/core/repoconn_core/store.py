@@ -650,10 +650,20 @@ class ConnectionStore:
                 | (lease_model.expiresAt < int(at.timestamp()))
             )
         except PutError as error:
+            if self._lease_owner(project_id) == owner:
+                # Applied, answer lost (or the SDK's retry met our own lease): it is ours.
+                # Without this check the project stayed locked (409) until the lease expired.
+                return True
             if _cause_code(error) == "ConditionalCheckFailedException":
                 return False
             raise _unavailable(error) from error
         return True
+
+    def _lease_owner(self, project_id: str) -> str | None:
+        try:
+            return str(self._models.lease.get(_lease_key(project_id), consistent_read=True).owner)
+        except PynamoDBException:  # DoesNotExist included
+            return None
 
     def release_lease(self, project_id: str, owner: str) -> None:
         """Give the lease back (one DeleteItem), unless it expired and another owner has it."""

@@ -11,7 +11,7 @@ import pytest
 from tests.faultkit.aws import LOST_RESPONSE, LOST_THEN_RETRIED, READ_TIMEOUT
 from tests.faultkit.injector import Fault
 from tests.integration.faults.checks import problems, snapshot
-from tests.integration.faults.scenarios import PROJECT, REPO_A, TOKEN_1
+from tests.integration.faults.scenarios import PROJECT, REPO_A, TOKEN_1, TOKEN_2
 from tests.integration.faults.world import World
 
 
@@ -69,3 +69,19 @@ def test_a_delivery_whose_record_landed_but_whose_answer_was_lost_is_published(
     # then the record is recognised as this call's own, and the delivery is published once
     assert response.status == 202, response.text
     assert [e["detail"]["deliveryId"] for e in world.published()] == ["d-lost-answer"]
+
+
+def test_a_lease_whose_answer_was_lost_is_recognised_and_the_project_is_not_locked(
+    world: World,
+) -> None:
+    # given a project whose lease PutItem is applied but whose answer is lost (the lease then
+    # stayed, and every change to the project was 409 until it expired 60 s later)
+    world.reset()
+    # when connecting
+    with world.injector.armed({("dynamodb:PutItem(lease)", 1): LOST_RESPONSE}):
+        response = world.put(PROJECT, REPO_A["GitHub"], TOKEN_1)
+    # then the lease is recognised as this request's own: the connect goes ahead and releases
+    # it, so the next change to the project is not refused
+    assert response.status == 201, response.text
+    assert [i for i in world.items() if i["repositoryUrl"]["S"].startswith("lease#")] == []
+    assert world.put(PROJECT, REPO_A["GitHub"], TOKEN_2).status == 200
