@@ -27,6 +27,7 @@ from tests.integration.faults.conftest import FIGURES
 from tests.integration.faults.runner import Given, answer_of, perform, prepare
 from tests.integration.faults.scenarios import (
     OPERATIONS,
+    PROJECT,
     REPO_A,
     REPO_B,
     SUCCESS,
@@ -80,7 +81,11 @@ def assert_done(
         assert len(after.hooks) == 1 + int(old_hook_left)
     elif op == "disconnect":
         assert connections == {}
-        assert [i for i in after.items if not i["repositoryUrl"]["S"].startswith("delivery#")] == []
+        assert [
+            i
+            for i in after.items
+            if not i["repositoryUrl"]["S"].startswith(("delivery#", "lease#"))
+        ] == []
         assert len(after.hooks) == int(old_hook_left)
     else:  # receive
         events = world.published()
@@ -134,6 +139,12 @@ def test_fault_gets_the_right_answer_and_leaves_a_consistent_state(
         assert after.hooks == before.hooks
         assert world.published() == []
         assert problems(world, after) == []
+    elif end == "done-lease-left":
+        leases = [i for i in after.items if i["repositoryUrl"]["S"].startswith("lease#")]
+        assert [i["repositoryUrl"]["S"] for i in leases] == [f"lease#{PROJECT}"]
+        assert any(r.levelno >= logging.WARNING and "lease" in r.getMessage() for r in logs.records)
+        without_lease = Snapshot([i for i in after.items if i not in leases], after.hooks)
+        assert_done(world, op, provider, given, before, without_lease)
     elif end == "hook-removed-connection-kept":
         assert after.items == before.items
         assert after.hooks == []

@@ -46,6 +46,7 @@ from repoconn_core.connect import ConnectRepository
 from repoconn_core.disconnect import DisconnectRepository
 from repoconn_core.http_api import http_resolver
 from repoconn_core.identity import principal_from_claims
+from repoconn_core.leases import ProjectLeases
 from repoconn_core.models import ConnectRequest
 from repoconn_core.providers import ProviderEndpoint, WebhookClient
 from repoconn_core.settings import Settings
@@ -323,6 +324,7 @@ class World:
             endpoints=self.settings.provider_endpoints(),
             webhook_base_url=self.settings.webhook_base_url,
             secret_grace=timedelta(seconds=self.settings.webhook_secret_grace_seconds),
+            leases=ProjectLeases(self.store),
         )
 
     def disconnect_use_case(self) -> DisconnectRepository:
@@ -331,6 +333,7 @@ class World:
             cipher=self.cipher,
             client_for=self.client_for,
             endpoints=self.settings.provider_endpoints(),
+            leases=ProjectLeases(self.store),
         )
 
     def put_via_use_case(self, project: str, url: str, token: str) -> HttpResult:
