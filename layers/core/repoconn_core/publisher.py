@@ -1,48 +1,30 @@
-"""Publishing verified webhook deliveries to EventBridge: the only module that knows it.
+"""Putting delivery events on EventBridge: the only module that calls PutEvents.
 
-One event per delivery on the service's bus::
-
-    Source      "repository-connections"
-    DetailType  "<serviceType> <eventKind>"     e.g. "GitHub push", "GitLab merge_request"
-    Detail      {connectionId, projectId, repositoryUrl, serviceType, eventKind, deliveryId,
-                 receivedAt, payload}           payload = the provider's JSON, as sent
-
-A PutEvents entry must stay under 256 KB, counted as the UTF-8 bytes of Source, DetailType and
-Detail plus 14 bytes for Time
-(https://docs.aws.amazon.com/eventbridge/latest/userguide/calculate-putevents-entry-size.html).
-A larger delivery is published without its payload (``payloadOmitted: true``, ``payloadBytes``), so
-subscribers still learn that it happened and can fetch the data from the provider.
-
-No secret and no request header is ever part of an event: the detail is built from the
-stored connection's public fields and the body the provider signed.
+The relay (relay.py) hands over events in stream order; they go out in PutEvents calls of at
+most 10 entries and 256 KB each (the API's limits,
+https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html). What the
+relay needs back is how far publishing got: ``publish`` returns the number of events, counted
+from the first, that EventBridge accepted before the first one it did not. Events after that
+point may have been accepted too (a partly failed call); the relay retries from the first
+failure, so they can be delivered twice — EventBridge is at-least-once anyway, and every
+event carries its ``deliveryId`` for subscribers to deduplicate.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from repoconn_core.errors import DependencyUnavailable
+from repoconn_core.delivery_events import MAX_ENTRY_BYTES, SOURCE, DeliveryEvent
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
-    from repoconn_core.receive import VerifiedDelivery
-
-SOURCE = "repository-connections"
-MAX_ENTRY_BYTES = 256 * 1024
-# The API reference also counts "necessary characters and keys of the JSON representation";
-# keep a margin rather than find the exact edge in production.
-ENTRY_SIZE_MARGIN = 2 * 1024
-TIME_BYTES = 14
-THROTTLED_RETRY_AFTER = 2
-UNAVAILABLE_RETRY_AFTER = 10
-_THROTTLING_CODES = frozenset({"ThrottlingException", "LimitExceededException"})
+MAX_ENTRIES_PER_CALL = 10
 
 log = Logger(child=True)
 
@@ -55,65 +37,57 @@ class EventBridgePublisher:
     def __repr__(self) -> str:
         return f"EventBridgePublisher(bus_name={self._bus_name!r})"
 
-    def publish(self, delivery: VerifiedDelivery) -> None:
-        """Put one event; DependencyUnavailable when EventBridge refuses or cannot be reached."""
-        entry = self.entry(delivery)
-        try:
-            response = self._events.put_events(Entries=[entry])
-        except (ClientError, BotoCoreError) as error:
-            code = (
-                error.response.get("Error", {}).get("Code", "")
-                if isinstance(error, ClientError)
-                else type(error).__name__
+    def publish(self, events: Sequence[DeliveryEvent]) -> int:
+        """Put ``events`` in order; the length of the prefix EventBridge accepted."""
+        published = 0
+        for chunk in _chunks(events):
+            entries = [self.entry(event) for event in chunk]
+            try:
+                response = self._events.put_events(Entries=entries)
+            except (ClientError, BotoCoreError) as error:
+                log.warning(
+                    "EventBridge could not be reached or refused the call",
+                    extra={"errorCode": _error_code(error), "published": published},
+                )
+                return published
+            if not response.get("FailedEntryCount", 0):
+                published += len(chunk)
+                continue
+            results = response.get("Entries") or []
+            accepted = next((i for i, result in enumerate(results) if result.get("ErrorCode")), 0)
+            failed = results[accepted] if accepted < len(results) else {}
+            log.warning(
+                "EventBridge refused a delivery event",
+                extra={"errorCode": failed.get("ErrorCode", ""), "published": published + accepted},
             )
-            raise _unavailable(code) from error
-        if response.get("FailedEntryCount", 0):
-            results = response.get("Entries") or [{}]
-            code = results[0].get("ErrorCode", "")
-            log.warning("EventBridge refused the delivery event", extra={"errorCode": code})
-            raise _unavailable(code)
+            return published + accepted
+        return published
 
-    def entry(self, delivery: VerifiedDelivery) -> PutEventsRequestEntryTypeDef:
-        """The PutEvents entry for a delivery, without its payload when that would not fit."""
-        detail_type = f"{delivery.service_type} {delivery.event_kind}"
-        detail = _detail(delivery)
-        text = _json({**detail, "payload": delivery.payload})
-        if _entry_size(detail_type, text) > MAX_ENTRY_BYTES - ENTRY_SIZE_MARGIN:
-            text = _json({**detail, "payloadOmitted": True, "payloadBytes": delivery.body_bytes})
+    def entry(self, event: DeliveryEvent) -> PutEventsRequestEntryTypeDef:
         return {
             "Source": SOURCE,
-            "DetailType": detail_type,
-            "Detail": text,
-            "Time": delivery.received_at,
+            "DetailType": event.detail_type,
+            "Detail": event.detail,
+            "Time": event.time,
             "EventBusName": self._bus_name,
         }
 
 
-def _detail(delivery: VerifiedDelivery) -> dict[str, Any]:
-    return {
-        "connectionId": delivery.connection_id,
-        "projectId": delivery.project_id,
-        "repositoryUrl": delivery.repository_url,
-        "serviceType": str(delivery.service_type),
-        "eventKind": delivery.event_kind,
-        "deliveryId": delivery.delivery_id,
-        "receivedAt": _iso(delivery.received_at),
-    }
+def _chunks(events: Sequence[DeliveryEvent]) -> Iterator[Sequence[DeliveryEvent]]:
+    """Consecutive runs of at most 10 events and 256 KB (each event fits alone)."""
+    start, size = 0, 0
+    for index, event in enumerate(events):
+        size_of_event = event.entry_bytes
+        full = index - start == MAX_ENTRIES_PER_CALL or size + size_of_event > MAX_ENTRY_BYTES
+        if index > start and full:
+            yield events[start:index]
+            start, size = index, 0
+        size += size_of_event
+    if start < len(events):
+        yield events[start:]
 
 
-def _entry_size(detail_type: str, detail: str) -> int:
-    return TIME_BYTES + sum(len(part.encode("utf-8")) for part in (SOURCE, detail_type, detail))
-
-
-def _json(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _unavailable(code: str) -> DependencyUnavailable:
-    if code in _THROTTLING_CODES:
-        return DependencyUnavailable("EventBridge is throttling requests.", THROTTLED_RETRY_AFTER)
-    return DependencyUnavailable("EventBridge is unavailable.", UNAVAILABLE_RETRY_AFTER)
+def _error_code(error: ClientError | BotoCoreError) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return type(error).__name__

@@ -1,19 +1,35 @@
 """Receive a provider's webhook delivery — the whole story in one place, in order:
 
-bound the size → load the connection by the id in the callback URL → the accepted secrets
-(current, plus the previous one inside its grace window) → verify the provider's signature
-→ parse the JSON payload → record the delivery id once (and advance lastSyncAt) → publish the
-verified delivery → answer.
+bound the size → the connection named by the id in the callback URL, with its accepted
+secrets (current, plus the previous one inside its grace window) → verify the provider's
+signature → parse the JSON payload → record the delivery id once, together with the event to
+publish → answer. Publishing and lastSyncAt happen after the answer, in the relay (relay.py),
+which reads the recorded deliveries from the table's stream (the outbox).
+
+One synchronous AWS call per warm delivery
+------------------------------------------
+A container verifies one delivery at a time, and each AWS call costs it more than everything
+else together (docs/benchmarks.md), so the warm path makes exactly one: the conditional
+PutItem that records the delivery and its event. Everything else is kept per container in a
+``ConnectionCache``:
+
+- the connection item, trusted for ``read_ttl`` (seconds) without reading it again;
+- its secrets, decrypted once per item version (``updatedAt``) and kept at most
+  ``secret_ttl``, so plaintext does not outlive its use by much. A stream of forged
+  deliveries therefore never turns into a stream of KMS Decrypts.
+
+What the cache may not change is who gets in, so:
+
+- a signature that does not verify against cached secrets is checked again after reading
+  the item (consistently): a rotation by a reconnect is seen at once, not after ``read_ttl``;
+- a connection deleted or deactivated less than ``read_ttl`` ago may still see a correctly
+  signed delivery answered 202 by a container that verified one just before; the relay reads
+  the connection again before publishing and drops such deliveries, so nothing is published
+  or recorded as a sync for a connection that is gone (docs/decisions.md, "Receiver").
 
 Fail closed, no oracle: a missing header, a wrong signature, an unknown, inactive or deleted
 connection all raise the same ``DeliveryRejected`` with the same detail, so a caller cannot
 probe which connection ids exist.
-
-Decrypted secrets are cached per container, keyed by connection id *and* the item's
-``updatedAt``: every delivery reads the item anyway (a consistent GetItem; the first one for
-an id also reads its pointer, see ``ConnectionStore.get_by_id``), so a rotation is seen at
-once and the warm path, good or bad signature, costs no KMS call. A stream of forged
-deliveries therefore cannot turn into a stream of KMS Decrypts.
 
 The provider layer's verification functions are passed in (see ``wiring.receive_webhook``):
 this module imports neither boto3 nor ``repoconn_providers``.
@@ -32,9 +48,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from aws_lambda_powertools import Logger
 from pydantic import SecretStr
 
+from repoconn_core.delivery_events import DeliveryEvent, delivery_event
 from repoconn_core.errors import DomainError, MalformedBody
 from repoconn_core.providers import ServiceType
 from repoconn_core.store import DeliveryOutcome, StoredConnection
@@ -44,8 +60,6 @@ DEFAULT_REPLAY_WINDOW = timedelta(days=7)
 # Connection ids are UUIDs; anything else cannot exist, and must not reach a DynamoDB key.
 _CONNECTION_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-
-log = Logger(child=True)
 
 
 class DeliveryRejected(DomainError):
@@ -66,10 +80,13 @@ class DeliveryStore(Protocol):
     def get_by_id(self, connection_id: str) -> StoredConnection | None: ...
 
     def record_delivery(
-        self, stored: StoredConnection, delivery_id: str, *, at: datetime, expires_at: datetime
+        self,
+        stored: StoredConnection,
+        delivery_id: str,
+        *,
+        event: DeliveryEvent,
+        expires_at: datetime,
     ) -> DeliveryOutcome: ...
-
-    def forget_delivery(self, connection_id: str, delivery_id: str) -> None: ...
 
 
 class SecretOpener(Protocol):
@@ -80,7 +97,7 @@ class SecretOpener(Protocol):
 
 @dataclass(frozen=True)
 class VerifiedDelivery:
-    """A delivery that passed verification and was recorded: what gets published."""
+    """A delivery that passed verification: what its event is made of."""
 
     connection_id: str
     project_id: str
@@ -91,11 +108,6 @@ class VerifiedDelivery:
     received_at: datetime
     payload: dict[str, Any]
     body_bytes: int
-
-
-class DeliveryPublisher(Protocol):
-    def publish(self, delivery: VerifiedDelivery) -> None:
-        """Raises DependencyUnavailable when the delivery could not be published."""
 
 
 # (service type, headers, body, accepted secrets, now) -> verified?
@@ -118,47 +130,59 @@ class _OpenedSecrets:
 
 
 @dataclass(frozen=True)
-class _CacheEntry:
-    version: datetime  # the item's updatedAt when the secrets were decrypted
+class KnownConnection:
+    """A connection as a container last read it, with its secrets decrypted."""
+
+    stored: StoredConnection
     secrets: _OpenedSecrets
-    loaded_at: float
+    read_at: float  # monotonic: when the item was last read
+    opened_at: float  # monotonic: when the secrets were decrypted
 
 
-class SecretCache:
-    """Decrypted webhook secrets per connection, for one container.
+class ConnectionCache:
+    """The connections one container receives deliveries for (see the module doc).
 
-    An entry is used only while the item's ``updatedAt`` is unchanged and for at most ``ttl``
-    (so plaintext does not outlive its use by much); at most ``max_entries`` connections are
-    kept, least recently used dropped first. Thread-safe.
+    ``fresh`` answers an entry read less than ``read_ttl`` ago whose secrets are younger than
+    ``secret_ttl``; ``last`` answers any entry whose secrets are still within ``secret_ttl``,
+    so a re-read item with an unchanged ``updatedAt`` reuses them. At most ``max_entries``
+    connections, least recently used dropped first. Thread-safe.
     """
 
     def __init__(
         self,
-        ttl: timedelta,
+        secret_ttl: timedelta,
         *,
+        read_ttl: timedelta = timedelta(seconds=5),
         max_entries: int = 1024,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._ttl = ttl.total_seconds()
+        self._secret_ttl = secret_ttl.total_seconds()
+        self._read_ttl = min(read_ttl, secret_ttl).total_seconds()
         self._max_entries = max_entries
-        self._monotonic = monotonic
-        self._entries: OrderedDict[str, _CacheEntry] = OrderedDict()
+        self.monotonic = monotonic
+        self._entries: OrderedDict[str, KnownConnection] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, connection_id: str, version: datetime) -> _OpenedSecrets | None:
+    def fresh(self, connection_id: str) -> KnownConnection | None:
+        entry = self.last(connection_id)
+        if entry is None or self.monotonic() - entry.read_at >= self._read_ttl:
+            return None
+        return entry
+
+    def last(self, connection_id: str) -> KnownConnection | None:
         with self._lock:
             entry = self._entries.get(connection_id)
             if entry is None:
                 return None
-            if entry.version != version or self._monotonic() - entry.loaded_at >= self._ttl:
+            if self.monotonic() - entry.opened_at >= self._secret_ttl:
                 del self._entries[connection_id]
                 return None
             self._entries.move_to_end(connection_id)
-            return entry.secrets
+            return entry
 
-    def put(self, connection_id: str, version: datetime, secrets: _OpenedSecrets) -> None:
+    def put(self, connection_id: str, entry: KnownConnection) -> None:
         with self._lock:
-            self._entries[connection_id] = _CacheEntry(version, secrets, self._monotonic())
+            self._entries[connection_id] = entry
             self._entries.move_to_end(connection_id)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
@@ -174,20 +198,18 @@ class ReceiveWebhook:
         *,
         store: DeliveryStore,
         cipher: SecretOpener,
-        publisher: DeliveryPublisher,
         verify: Verify,
         identify: Identify,
-        secret_cache: SecretCache,
+        cache: ConnectionCache,
         max_body_bytes: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         replay_window: timedelta = DEFAULT_REPLAY_WINDOW,
     ) -> None:
         self._store = store
         self._cipher = cipher
-        self._publisher = publisher
         self._verify = verify
         self._identify = identify
-        self._cache = secret_cache
+        self._cache = cache
         self._clock = clock
         self._max_body_bytes = max_body_bytes
         self._replay_window = replay_window
@@ -197,24 +219,20 @@ class ReceiveWebhook:
     ) -> DeliveryReceipt:
         if len(body) > self._max_body_bytes:
             raise PayloadTooLarge(f"The body exceeds {self._max_body_bytes} bytes.")
-        stored = self._active_connection(connection_id)
-        now = self._clock()
-        secrets = self._accepted_secrets(stored, now)
-        if not self._verify(stored.service_type, headers, body, secrets, now):
+        if not _CONNECTION_ID.fullmatch(connection_id):
             raise DeliveryRejected()
+        now = self._clock()
+        known = self._cache.fresh(connection_id)
+        if known is None or not self._verified(known, headers, body, now):
+            # Not known, or a signature the cached secrets do not verify: read the item
+            # (a rotation, deletion or deactivation is seen here) and verify again.
+            known = self._read(connection_id)
+            if not self._verified(known, headers, body, now):
+                raise DeliveryRejected()
+        stored = known.stored
 
         delivery_id, event_kind = self._identify(stored.service_type, headers, body)
         payload = _json_payload(headers, body)  # before recording: a 400 must not be "seen"
-        outcome = self._store.record_delivery(
-            stored, delivery_id, at=now, expires_at=now + self._replay_window
-        )
-        if outcome is DeliveryOutcome.CONNECTION_GONE:
-            # Deleted, replaced or deactivated between the read and the write.
-            self._cache.forget(stored.id)
-            raise DeliveryRejected()
-        if outcome is DeliveryOutcome.DUPLICATE:
-            return DeliveryReceipt(delivery_id, event_kind, duplicate=True)
-
         delivery = VerifiedDelivery(
             connection_id=stored.id,
             project_id=stored.project_id,
@@ -226,29 +244,43 @@ class ReceiveWebhook:
             payload=payload,
             body_bytes=len(body),
         )
-        self._publish_or_unrecord(delivery)
-        return DeliveryReceipt(delivery_id, event_kind, duplicate=False)
+        outcome = self._store.record_delivery(
+            stored,
+            delivery_id,
+            event=delivery_event(delivery),
+            expires_at=now + self._replay_window,
+        )
+        return DeliveryReceipt(
+            delivery_id, event_kind, duplicate=outcome is DeliveryOutcome.DUPLICATE
+        )
 
-    def _active_connection(self, connection_id: str) -> StoredConnection:
-        if not _CONNECTION_ID.fullmatch(connection_id):
-            raise DeliveryRejected()
+    def _verified(
+        self, known: KnownConnection, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> bool:
+        stored, secrets = known.stored, known.secrets
+        accepted = [secrets.current]
+        if secrets.previous is not None and _in_grace(stored, now):
+            accepted.append(secrets.previous)
+        return self._verify(stored.service_type, headers, body, accepted, now)
+
+    def _read(self, connection_id: str) -> KnownConnection:
+        """The connection as stored now (consistent read), its secrets decrypted only when
+        its version changed or the cached plaintext expired."""
         stored = self._store.get_by_id(connection_id)
         if stored is None or not stored.is_active:
+            self._cache.forget(connection_id)
             raise DeliveryRejected()
-        return stored
-
-    def _accepted_secrets(self, stored: StoredConnection, now: datetime) -> list[SecretStr]:
-        """The current secret, plus the previous one while its grace window lasts."""
-        opened = self._cache.get(stored.id, stored.updated_at)
-        if opened is None:
-            opened = self._open(stored, now)
-            # Cached whatever the verification's outcome: a forged delivery must not make the
-            # next one decrypt again.
-            self._cache.put(stored.id, stored.updated_at, opened)
-        accepted = [opened.current]
-        if opened.previous is not None and _in_grace(stored, now):
-            accepted.append(opened.previous)
-        return accepted
+        now = self._cache.monotonic()
+        last = self._cache.last(connection_id)
+        if last is not None and last.stored.updated_at == stored.updated_at:
+            secrets, opened_at = last.secrets, last.opened_at
+        else:
+            # Cached whatever the verification's outcome: a forged delivery must not make
+            # the next one decrypt again.
+            secrets, opened_at = self._open(stored, self._clock()), now
+        known = KnownConnection(stored, secrets, read_at=now, opened_at=opened_at)
+        self._cache.put(connection_id, known)
+        return known
 
     def _open(self, stored: StoredConnection, now: datetime) -> _OpenedSecrets:
         # Both blobs are bound to field "webhookSecret": the previous one is the old
@@ -266,26 +298,6 @@ class ReceiveWebhook:
             repository_url=stored.repository_url,
             field=WEBHOOK_SECRET,
         )
-
-    def _publish_or_unrecord(self, delivery: VerifiedDelivery) -> None:
-        """Publish; if that fails, drop the delivery record so the provider's retry (it gets a
-        503) is processed instead of being acknowledged as a duplicate."""
-        try:
-            self._publisher.publish(delivery)
-        except BaseException:
-            try:
-                self._store.forget_delivery(delivery.connection_id, delivery.delivery_id)
-            except Exception:
-                # The retry will now be taken for a duplicate: this delivery is lost to
-                # subscribers. Say so, with what an operator needs to replay it.
-                log.error(
-                    "could not publish a delivery nor forget its record; it will not be retried",
-                    extra={
-                        "connectionId": delivery.connection_id,
-                        "deliveryId": delivery.delivery_id,
-                    },
-                )
-            raise
 
 
 def _in_grace(stored: StoredConnection, now: datetime) -> bool:

@@ -57,6 +57,8 @@ class Settings(BaseModel):
     webhook_secret_grace_seconds: int = 3600
     webhook_max_body_bytes: int = 1_048_576
     secret_cache_ttl_seconds: int = 300
+    # How long the receiver trusts a connection it read without reading it again (receive.py).
+    connection_cache_ttl_seconds: int = Field(default=5, ge=0, le=300)
     event_bus_name: str = "default"
 
     health_check_max_workers: int = Field(default=4, ge=1, le=32)

@@ -17,7 +17,9 @@ Table layout (one table, see ConnectionsTable in template.yaml):
   Written and deleted in the same transactions as the item.
 - a *delivery record* per accepted webhook delivery, keyed ``delivery#<connectionId>#<id>``
   with ``expiresAt`` (epoch seconds, the table's TTL attribute). Replay protection reads
-  ``expiresAt`` in its condition, so correctness never waits for TTL's lazy deletion.
+  ``expiresAt`` in its condition, so correctness never waits for TTL's lazy deletion. The
+  record also carries the delivery's event (``detailType``, ``detail``): the table's stream
+  is the outbox the relay publishes from (relay.py). No ``projectId``, so never in the GSI.
 - a *project lease* while a connect or disconnect runs, keyed ``lease#<projectId>``, with
   the holder's ``owner`` token and ``expiresAt`` (see leases.py for why; like a delivery
   record, its condition reads ``expiresAt`` and TTL only tidies up).
@@ -51,7 +53,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,6 +82,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from repoconn_core.delivery_events import DeliveryEvent, RecordedDelivery
 from repoconn_core.errors import (
     ConcurrentModification,
     DependencyUnavailable,
@@ -116,7 +119,6 @@ CONNECT_TIMEOUT_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 5.0
 MAX_RETRY_ATTEMPTS = 2
 THROTTLED_RETRY_AFTER = 2
-DELIVERY_CONFLICT_ATTEMPTS = 3
 # Connection ids whose repository URL a store remembers (see get_by_id); ~100 bytes each.
 KNOWN_CONNECTION_IDS = 4096
 UNAVAILABLE_RETRY_AFTER = 10
@@ -242,12 +244,17 @@ class ConnectionPointer(Model):
 
 
 class DeliveryRecord(Model):
-    """One accepted webhook delivery, for replay protection."""
+    """One accepted webhook delivery: replay protection, and the event still to publish."""
 
     repositoryUrl = UnicodeAttribute(hash_key=True)  # "delivery#<connectionId>#<deliveryId>"
     expiresAt = NumberAttribute()  # epoch seconds; also the table's TTL attribute
     # Which record_delivery call wrote it: tells our own write from an earlier delivery's.
     owner = UnicodeAttribute(null=True)
+    connectionId = UnicodeAttribute(null=True)
+    connectionRepositoryUrl = UnicodeAttribute(null=True)
+    receivedAt = UTCDateTimeAttribute(null=True)
+    detailType = UnicodeAttribute(null=True)
+    detail = UnicodeAttribute(null=True)
 
 
 class ProjectLease(Model):
@@ -269,7 +276,6 @@ class ConnectionModels(NamedTuple):
 class DeliveryOutcome(StrEnum):
     RECORDED = "recorded"
     DUPLICATE = "duplicate"
-    CONNECTION_GONE = "connection_gone"
 
 
 @cache
@@ -523,60 +529,54 @@ class ConnectionStore:
         return True
 
     def record_delivery(
-        self, stored: StoredConnection, delivery_id: str, *, at: datetime, expires_at: datetime
+        self,
+        stored: StoredConnection,
+        delivery_id: str,
+        *,
+        event: DeliveryEvent,
+        expires_at: datetime,
     ) -> DeliveryOutcome:
-        """Accept a verified delivery once: one transaction that records the delivery id
-        (unless an unexpired record exists) and sets lastSyncAt on the still-active item."""
+        """Accept a verified delivery once: one conditional PutItem of its record and event
+        (unless an unexpired record exists). The relay publishes it from the table's stream
+        and advances lastSyncAt (relay.py)."""
+        at = event.time
         _require_aware(at)
-        item_model, delivery_model = self._models.item, self._models.delivery
+        delivery_model = self._models.delivery
         owner = str(uuid.uuid4())
         record = delivery_model(
             _delivery_key(stored.id, delivery_id),
             expiresAt=int(expires_at.timestamp()),
             owner=owner,
+            connectionId=stored.id,
+            connectionRepositoryUrl=stored.repository_url,
+            receivedAt=at,
+            detailType=event.detail_type,
+            detail=event.detail,
         )
-        # pynamodb sends condition checks, deletes, puts, then updates: the cancellation
-        # reasons come back in that order.
-        roles = ["delivery", "item"]
-        for attempt in range(1, DELIVERY_CONFLICT_ATTEMPTS + 1):
-            try:
-                with self._transaction() as transaction:
-                    transaction.save(
-                        record,
-                        condition=delivery_model.repositoryUrl.does_not_exist()
-                        | (delivery_model.expiresAt < int(at.timestamp())),
-                    )
-                    transaction.update(
-                        item_model(stored.repository_url),
-                        actions=[item_model.lastSyncAt.set(at)],
-                        condition=(item_model.id == stored.id) & (item_model.isActive == True),  # noqa: E712
-                    )
-            except TransactWriteError as error:
-                if self._recorded_by(record.repositoryUrl, owner):
-                    # Our own write landed and its answer was lost (or the SDK's retry of it
-                    # met our own record): recorded, not a duplicate - it must be published.
-                    return DeliveryOutcome.RECORDED
-                failed = _failed_roles(error, roles)
-                if failed.get("item") == "ConditionalCheckFailed":
-                    return DeliveryOutcome.CONNECTION_GONE
-                if failed.get("delivery") in {"ConditionalCheckFailed", "TransactionConflict"}:
-                    # Recorded already, or a parallel copy is being recorded right now.
-                    return DeliveryOutcome.DUPLICATE
-                if (
-                    failed.get("item") == "TransactionConflict"
-                    and attempt < DELIVERY_CONFLICT_ATTEMPTS
-                ):
-                    # Another delivery for the same connection is updating lastSyncAt at this
-                    # moment: a different delivery, so try again rather than drop it.
-                    continue
-                raise _unavailable(error, failed) from error
-            return DeliveryOutcome.RECORDED
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            record.save(
+                condition=delivery_model.repositoryUrl.does_not_exist()
+                | (delivery_model.expiresAt < int(at.timestamp()))
+            )
+        except PutError as error:
+            if self._recorded_by(record.repositoryUrl, owner):
+                # Our own write landed and its answer was lost (or the SDK's retry of it met
+                # our own record): recorded, not a duplicate.
+                return DeliveryOutcome.RECORDED
+            if _cause_code(error) == "ConditionalCheckFailedException":
+                return DeliveryOutcome.DUPLICATE
+            raise _unavailable(error) from error
+        return DeliveryOutcome.RECORDED
 
-    def forget_delivery(self, connection_id: str, delivery_id: str) -> None:
-        """Drop a delivery record so the provider's retry is processed (publish failed)."""
+    def connections_at(self, repository_urls: Iterable[str]) -> dict[str, StoredConnection]:
+        """The connection items at these keys (consistent BatchGetItem), by repository URL;
+        keys without an item are left out."""
+        keys = sorted(set(repository_urls))
+        if not keys:
+            return {}
         with _dynamodb_failures():
-            self._models.delivery(_delivery_key(connection_id, delivery_id)).delete()
+            items = self._models.item.batch_get(keys, consistent_read=True)
+            return {item.repositoryUrl: _stored(item) for item in items}
 
     def record_health(
         self, stored: StoredConnection, *, status: str, reason: str, at: datetime
@@ -726,6 +726,29 @@ class ConnectionStore:
 
 
 # Mapping between dataclasses and items ---------------------------------------------------
+
+
+def recorded_delivery(position: str, image: dict[str, Any]) -> RecordedDelivery | None:
+    """A stream record's new image as a recorded delivery; None for any other kind of item
+    (the event source mapping's filter lets only delivery records through; this is the
+    check that does not depend on it)."""
+    key = image.get("repositoryUrl", {}).get("S", "")
+    if not key.startswith(DELIVERY_KEY_PREFIX) or "detail" not in image:
+        return None
+    record = DeliveryRecord.from_raw_data(image)
+    if None in (record.connectionId, record.connectionRepositoryUrl, record.receivedAt):
+        return None
+    return RecordedDelivery(
+        position=position,
+        connection_id=str(record.connectionId),
+        repository_url=str(record.connectionRepositoryUrl),
+        delivery_id=key.removeprefix(f"{DELIVERY_KEY_PREFIX}{record.connectionId}#"),
+        event=DeliveryEvent(
+            detail_type=str(record.detailType),
+            detail=str(record.detail),
+            time=record.receivedAt,
+        ),
+    )
 
 
 def _item(model: type[ConnectionItem], stored: StoredConnection) -> ConnectionItem:

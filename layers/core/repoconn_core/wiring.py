@@ -103,15 +103,37 @@ if TYPE_CHECKING:
 
 @cache
 def receive_webhook() -> ReceiveWebhook:
-    import boto3
-    from botocore.config import Config
     from repoconn_providers import signatures
 
-    from repoconn_core.publisher import EventBridgePublisher
-    from repoconn_core.receive import ReceiveWebhook, SecretCache
+    from repoconn_core.receive import ConnectionCache, ReceiveWebhook
 
     config = settings()
-    # The provider waits ~10 s for an answer (GitHub, GitLab): fail fast and let it retry.
+    return ReceiveWebhook(
+        store=connection_store(),
+        cipher=secret_cipher(),
+        verify=signatures.verify_delivery,
+        identify=signatures.identify,
+        cache=ConnectionCache(
+            timedelta(seconds=config.secret_cache_ttl_seconds),
+            read_ttl=timedelta(seconds=config.connection_cache_ttl_seconds),
+        ),
+        max_body_bytes=config.webhook_max_body_bytes,
+    )
+
+
+if TYPE_CHECKING:
+    from repoconn_core.relay import PublishDeliveries
+
+
+@cache
+def publish_deliveries() -> PublishDeliveries:
+    import boto3
+    from botocore.config import Config
+
+    from repoconn_core.publisher import EventBridgePublisher
+    from repoconn_core.relay import PublishDeliveries
+
+    config = settings()
     events = boto3.client(
         "events",
         region_name=config.aws_region,
@@ -120,14 +142,9 @@ def receive_webhook() -> ReceiveWebhook:
             connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}
         ),
     )
-    return ReceiveWebhook(
+    return PublishDeliveries(
         store=connection_store(),
-        cipher=secret_cipher(),
         publisher=EventBridgePublisher(events, config.event_bus_name),
-        verify=signatures.verify_delivery,
-        identify=signatures.identify,
-        secret_cache=SecretCache(timedelta(seconds=config.secret_cache_ttl_seconds)),
-        max_body_bytes=config.webhook_max_body_bytes,
     )
 
 

@@ -1,0 +1,87 @@
+"""Publish recorded deliveries: the other half of receiving a webhook (receive.py).
+
+The receiver answers the provider after ONE write, the delivery record that carries the event
+to publish. The table's stream delivers each new record to this relay, in batches and in
+order, at least once (template.yaml: ``PublishDeliveriesFunction``). For a batch the relay:
+
+1. reads the connections the deliveries belong to, in one consistent BatchGetItem;
+2. drops the deliveries whose connection is gone, replaced (another id at that URL) or
+   inactive — the receiver may have accepted them from its cache moments after a disconnect
+   (receive.py), and nothing must be published for a connection that no longer exists;
+3. publishes the rest on EventBridge in stream order (publisher.py: 10 entries a call);
+4. advances each connection's ``lastSyncAt`` to its newest published delivery (one
+   conditional UpdateItem per connection: never backwards, never onto another connection).
+
+It answers where the batch must be retried from: the stream position of the first delivery
+that was not published (Lambda's ``ReportBatchItemFailures``), or None when all were. A
+failure at step 1 or 4 fails the whole batch: every delivery is retried, and one published
+already is published again — at-least-once, like EventBridge itself; subscribers deduplicate
+by ``deliveryId``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from aws_lambda_powertools import Logger
+
+from repoconn_core.delivery_events import DeliveryEvent, RecordedDelivery
+from repoconn_core.store import StoredConnection
+
+log = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class RelayOutcome:
+    published: int
+    dropped: int
+    retry_from: str | None  # position of the first delivery not published
+
+
+class RelayStore(Protocol):
+    def connections_at(self, repository_urls: Iterable[str]) -> dict[str, StoredConnection]: ...
+
+    def touch_last_sync(self, repository_url: str, connection_id: str, at: datetime) -> bool: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, events: Sequence[DeliveryEvent]) -> int:
+        """How many events, from the first, were accepted."""
+
+
+class PublishDeliveries:
+    def __init__(self, *, store: RelayStore, publisher: EventPublisher) -> None:
+        self._store = store
+        self._publisher = publisher
+
+    def __call__(self, deliveries: Sequence[RecordedDelivery]) -> RelayOutcome:
+        if not deliveries:
+            return RelayOutcome(published=0, dropped=0, retry_from=None)
+        connections = self._store.connections_at(d.repository_url for d in deliveries)
+        live = [d for d in deliveries if _still_connected(d, connections)]
+        for dropped in (d for d in deliveries if not _still_connected(d, connections)):
+            log.info(
+                "delivery dropped: its connection is gone or inactive",
+                extra={"connectionId": dropped.connection_id, "deliveryId": dropped.delivery_id},
+            )
+        published = self._publisher.publish([d.event for d in live])
+        newest: dict[tuple[str, str], datetime] = {}
+        for delivery in live[:published]:
+            key = (delivery.repository_url, delivery.connection_id)
+            if key not in newest or newest[key] < delivery.event.time:
+                newest[key] = delivery.event.time
+        for (repository_url, connection_id), at in newest.items():
+            # False: disconnected meanwhile, or a later sync is recorded; both are fine.
+            self._store.touch_last_sync(repository_url, connection_id, at)
+        retry_from = live[published].position if published < len(live) else None
+        return RelayOutcome(
+            published=published, dropped=len(deliveries) - len(live), retry_from=retry_from
+        )
+
+
+def _still_connected(delivery: RecordedDelivery, connections: dict[str, StoredConnection]) -> bool:
+    stored = connections.get(delivery.repository_url)
+    return stored is not None and stored.id == delivery.connection_id and stored.is_active
