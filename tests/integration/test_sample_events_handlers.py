@@ -67,3 +67,14 @@ def test_the_scheduled_sample_runs_one_health_pass_over_an_empty_table(api: Api)
 
     # then
     assert report["healthy"] == report["failed"] == report["errors"] == 0
+
+
+def test_the_relay_sample_for_an_unknown_connection_publishes_nothing(
+    api: Api, event_bus: EventBusTap
+) -> None:
+    # when the relay gets a delivery record whose connection does not exist
+    answer = _invoke("publish_deliveries", "publish_deliveries.json")
+
+    # then the batch is done (nothing to retry) and nothing reached the bus
+    assert answer == {"batchItemFailures": []}
+    assert event_bus.events() == []

@@ -37,6 +37,8 @@ BOUNDARIES: dict[str, tuple[str, frozenset[str]]] = {
     "UpsertConnectionFunction": ("connect_repository", frozenset()),
     "DisconnectConnectionFunction": ("disconnect_repository", frozenset()),
     "HealthCheckFunction": ("health_check", frozenset()),
+    # The relay publishes what the receiver recorded: no secret, no provider.
+    "PublishDeliveriesFunction": ("publish_deliveries", READ_PATH_FORBIDDEN),
 }
 # The environment Lambda and the template give a function (values are placeholders; building
 # a use case creates clients but sends nothing).

@@ -11,15 +11,18 @@ from urllib.parse import urlencode
 
 import pytest
 from pydantic import SecretStr
-from repoconn_core.errors import DependencyUnavailable, MalformedBody
+from repoconn_core.delivery_events import DeliveryEvent, delivery_event
+from repoconn_core.errors import MalformedBody
 from repoconn_core.providers import ServiceType
 from repoconn_core.receive import (
+    ConnectionCache,
     DeliveryReceipt,
     DeliveryRejected,
+    KnownConnection,
     PayloadTooLarge,
     ReceiveWebhook,
-    SecretCache,
     VerifiedDelivery,
+    OpenedSecrets,
 )
 from repoconn_core.store import DeliveryOutcome, StoredConnection
 from repoconn_providers import signatures
@@ -54,24 +57,22 @@ class FakeStore:
     stored: StoredConnection | None
     outcome: DeliveryOutcome = DeliveryOutcome.RECORDED
     reads: int = 0
-    recorded: list[tuple[str, datetime, datetime]] = field(default_factory=list)
-    forgotten: list[tuple[str, str]] = field(default_factory=list)
-    forget_fails: bool = False
+    recorded: list[tuple[str, DeliveryEvent, datetime]] = field(default_factory=list)
 
     def get_by_id(self, connection_id: str) -> StoredConnection | None:
         self.reads += 1
         return self.stored if self.stored and self.stored.id == connection_id else None
 
     def record_delivery(
-        self, stored: StoredConnection, delivery_id: str, *, at: datetime, expires_at: datetime
+        self,
+        stored: StoredConnection,
+        delivery_id: str,
+        *,
+        event: DeliveryEvent,
+        expires_at: datetime,
     ) -> DeliveryOutcome:
-        self.recorded.append((delivery_id, at, expires_at))
+        self.recorded.append((delivery_id, event, expires_at))
         return self.outcome
-
-    def forget_delivery(self, connection_id: str, delivery_id: str) -> None:
-        if self.forget_fails:
-            raise DependencyUnavailable("DynamoDB is unavailable.", 10)
-        self.forgotten.append((connection_id, delivery_id))
 
 
 @dataclass
@@ -88,15 +89,14 @@ class FakeCipher:
         return SecretStr(blob.removeprefix(b"blob:").decode())
 
 
-@dataclass
-class FakePublisher:
-    fails: bool = False
-    published: list[VerifiedDelivery] = field(default_factory=list)
+class Ticks:
+    """A monotonic clock the test moves by hand."""
 
-    def publish(self, delivery: VerifiedDelivery) -> None:
-        if self.fails:
-            raise DependencyUnavailable("EventBridge is unavailable.", 10)
-        self.published.append(delivery)
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def github_headers(secret: str, body: bytes = BODY, delivery_id: str = "d-1") -> dict[str, str]:
@@ -113,38 +113,46 @@ def github_headers(secret: str, body: bytes = BODY, delivery_id: str = "d-1") ->
 class Parts:
     store: FakeStore
     cipher: FakeCipher = field(default_factory=FakeCipher)
-    publisher: FakePublisher = field(default_factory=FakePublisher)
+    ticks: Ticks = field(default_factory=Ticks)
 
     def use_case(self, now: datetime = NOW, max_body_bytes: int = 1024) -> ReceiveWebhook:
         return ReceiveWebhook(
             store=self.store,
             cipher=self.cipher,
-            publisher=self.publisher,
             verify=signatures.verify_delivery,
             identify=signatures.identify,
-            secret_cache=SecretCache(timedelta(minutes=5)),
+            cache=ConnectionCache(
+                timedelta(minutes=5), read_ttl=timedelta(seconds=5), monotonic=self.ticks
+            ),
             max_body_bytes=max_body_bytes,
             clock=lambda: now,
         )
 
+    def events(self) -> list[dict[str, object]]:
+        return [json.loads(event.detail) for _, event, _ in self.store.recorded]
 
-def test_accepted_delivery_is_recorded_with_the_replay_window_and_published() -> None:
+
+def test_accepted_delivery_is_recorded_with_its_event_and_the_replay_window() -> None:
     parts = Parts(FakeStore(stored_connection()))
     receipt = parts.use_case()(CONNECTION_ID, github_headers(CURRENT), BODY)
     assert receipt == DeliveryReceipt("d-1", "push", duplicate=False)
-    assert parts.store.recorded == [("d-1", NOW, NOW + timedelta(days=7))]
-    [published] = parts.publisher.published
-    assert published == VerifiedDelivery(
-        connection_id=CONNECTION_ID,
-        project_id="p1",
-        repository_url="https://github.com/acme/api",
-        service_type=ServiceType.GITHUB,
-        event_kind="push",
-        delivery_id="d-1",
-        received_at=NOW,
-        payload={"ref": "refs/heads/main"},
-        body_bytes=len(BODY),
+    [(delivery_id, event, expires_at)] = parts.store.recorded
+    assert (delivery_id, expires_at) == ("d-1", NOW + timedelta(days=7))
+    assert event == delivery_event(
+        VerifiedDelivery(
+            connection_id=CONNECTION_ID,
+            project_id="p1",
+            repository_url="https://github.com/acme/api",
+            service_type=ServiceType.GITHUB,
+            event_kind="push",
+            delivery_id="d-1",
+            received_at=NOW,
+            payload={"ref": "refs/heads/main"},
+            body_bytes=len(BODY),
+        )
     )
+    assert event.detail_type == "GitHub push"
+    assert event.time == NOW
 
 
 def test_body_over_the_limit_is_refused_before_the_connection_is_read() -> None:
@@ -195,24 +203,74 @@ def test_unknown_or_inactive_connection_costs_no_decrypt() -> None:
         assert parts.cipher.decrypts == 0
 
 
-def test_duplicate_is_acknowledged_and_not_published() -> None:
+def test_duplicate_is_acknowledged_as_such() -> None:
     parts = Parts(FakeStore(stored_connection(), outcome=DeliveryOutcome.DUPLICATE))
     receipt = parts.use_case()(CONNECTION_ID, github_headers(CURRENT), BODY)
     assert receipt == DeliveryReceipt("d-1", "push", duplicate=True)
-    assert parts.publisher.published == []
 
 
-def test_connection_gone_at_write_time_is_rejected_and_its_secrets_forgotten() -> None:
-    # given a connection deleted between the read and the conditional write
-    parts = Parts(FakeStore(stored_connection(), outcome=DeliveryOutcome.CONNECTION_GONE))
+# The warm path: one write, no read, no decrypt ------------------------------------------------
+
+
+def test_warm_deliveries_read_the_connection_once_and_decrypt_once() -> None:
+    # given a container that verified one delivery
+    parts = Parts(FakeStore(stored_connection()))
     use_case = parts.use_case()
-    # when two deliveries arrive
-    for delivery_id in ("d-1", "d-2"):
+    # when more arrive inside the read window
+    for n in range(5):
+        use_case(CONNECTION_ID, github_headers(CURRENT, delivery_id=f"d-{n}"), BODY)
+        parts.ticks.now += 0.9
+    # then one read and one decrypt served all of them, and each was recorded
+    assert (parts.store.reads, parts.cipher.decrypts) == (1, 1)
+    assert [d for d, _, _ in parts.store.recorded] == [f"d-{n}" for n in range(5)]
+
+
+def test_after_the_read_window_the_item_is_read_again_but_not_decrypted() -> None:
+    parts = Parts(FakeStore(stored_connection()))
+    use_case = parts.use_case()
+    use_case(CONNECTION_ID, github_headers(CURRENT, delivery_id="d-1"), BODY)
+    parts.ticks.now = 5.0
+    use_case(CONNECTION_ID, github_headers(CURRENT, delivery_id="d-2"), BODY)
+    assert (parts.store.reads, parts.cipher.decrypts) == (2, 1)
+
+
+def test_a_rotation_is_seen_by_the_first_delivery_signed_with_the_new_secret() -> None:
+    # given a warm container that cached the connection with its old secret
+    parts = Parts(FakeStore(stored_connection()))
+    use_case = parts.use_case()
+    use_case(CONNECTION_ID, github_headers(CURRENT, delivery_id="d-1"), BODY)
+    # when a reconnect rotates the secret and the next delivery is signed with the new one
+    parts.store.stored = stored_connection(webhook_secret=b"blob:new-secret", updated_at=NOW)
+    receipt = use_case(CONNECTION_ID, github_headers("new-secret", delivery_id="d-2"), BODY)
+    # then it is accepted at once: the item was read again and the new secret decrypted
+    assert receipt.duplicate is False
+    assert (parts.store.reads, parts.cipher.decrypts) == (2, 2)
+
+
+def test_a_forged_delivery_on_a_warm_container_costs_a_read_but_no_decrypt() -> None:
+    parts = Parts(FakeStore(stored_connection()))
+    use_case = parts.use_case()
+    use_case(CONNECTION_ID, github_headers(CURRENT), BODY)
+    for _ in range(3):
         with pytest.raises(DeliveryRejected):
-            use_case(CONNECTION_ID, github_headers(CURRENT, delivery_id=delivery_id), BODY)
-    # then nothing is published and the cached secret was dropped after the first
-    assert parts.publisher.published == []
-    assert parts.cipher.decrypts == 2
+            use_case(CONNECTION_ID, github_headers("forged", delivery_id="x"), BODY)
+    assert (parts.store.reads, parts.cipher.decrypts) == (4, 1)
+    assert len(parts.store.recorded) == 1
+
+
+def test_a_deleted_connection_is_refused_once_the_read_window_has_passed() -> None:
+    # given a warm container, then the connection is deleted
+    parts = Parts(FakeStore(stored_connection()))
+    use_case = parts.use_case()
+    use_case(CONNECTION_ID, github_headers(CURRENT, delivery_id="d-1"), BODY)
+    parts.store.stored = None
+    # when a correctly signed delivery arrives inside the read window, it is still recorded
+    # (the relay drops it: see test_relay.py); after the window it is refused
+    use_case(CONNECTION_ID, github_headers(CURRENT, delivery_id="d-2"), BODY)
+    parts.ticks.now = 5.0
+    with pytest.raises(DeliveryRejected):
+        use_case(CONNECTION_ID, github_headers(CURRENT, delivery_id="d-3"), BODY)
+    assert [d for d, _, _ in parts.store.recorded] == ["d-1", "d-2"]
 
 
 def test_previous_secret_is_only_decrypted_inside_its_grace_window() -> None:
@@ -266,47 +324,52 @@ def test_form_encoded_github_body_yields_the_payload_field() -> None:
     }
     parts = Parts(FakeStore(stored_connection()))
     parts.use_case()(CONNECTION_ID, headers, raw)
-    assert parts.publisher.published[0].payload == {"zen": "Keep it logically awesome."}
+    assert parts.events()[0]["payload"] == {"zen": "Keep it logically awesome."}
 
 
-def test_publish_failure_forgets_the_record_and_raises() -> None:
-    parts = Parts(FakeStore(stored_connection()), publisher=FakePublisher(fails=True))
-    with pytest.raises(DependencyUnavailable):
-        parts.use_case()(CONNECTION_ID, github_headers(CURRENT), BODY)
-    assert parts.store.forgotten == [(CONNECTION_ID, "d-1")]
+# The connection cache --------------------------------------------------------------------------
 
 
-def test_publish_failure_is_raised_even_when_forgetting_fails_too() -> None:
-    store = FakeStore(stored_connection(), forget_fails=True)
-    parts = Parts(store, publisher=FakePublisher(fails=True))
-    with pytest.raises(DependencyUnavailable, match="EventBridge"):
-        parts.use_case()(CONNECTION_ID, github_headers(CURRENT), BODY)
+def known(
+    version: datetime = NOW, *, read_at: float = 0.0, opened_at: float = 0.0
+) -> KnownConnection:
+    return KnownConnection(
+        stored_connection(updated_at=version),
+        OpenedSecrets(SecretStr(CURRENT), None),
+        read_at=read_at,
+        opened_at=opened_at,
+    )
 
 
-# The secret cache ----------------------------------------------------------------------------
+def test_cache_entry_is_fresh_for_the_read_ttl_and_kept_for_the_secret_ttl() -> None:
+    ticks = Ticks()
+    cache = ConnectionCache(timedelta(seconds=10), read_ttl=timedelta(seconds=2), monotonic=ticks)
+    entry = known()
+    cache.put("c1", entry)
+    ticks.now = 1.999
+    assert cache.fresh("c1") is entry
+    ticks.now = 2.0
+    assert cache.fresh("c1") is None  # read again before trusting it...
+    assert cache.last("c1") is entry  # ...but its secrets may still be reused
+    ticks.now = 10.0
+    assert cache.last("c1") is None  # the plaintext is dropped
 
 
-def test_cache_entry_is_invalidated_by_a_new_updated_at_and_by_the_ttl() -> None:
-    ticks = [0.0]
-    cache = SecretCache(timedelta(seconds=10), monotonic=lambda: ticks[0])
-    opened = object()
-    cache.put("c1", NOW, opened)  # type: ignore[arg-type]
-    assert cache.get("c1", NOW) is opened
-    assert cache.get("c1", NOW + timedelta(seconds=1)) is None  # updatedAt moved: gone
-    cache.put("c1", NOW, opened)  # type: ignore[arg-type]
-    ticks[0] = 9.999
-    assert cache.get("c1", NOW) is opened
-    ticks[0] = 10.0
-    assert cache.get("c1", NOW) is None
+def test_read_ttl_never_exceeds_the_secret_ttl() -> None:
+    ticks = Ticks()
+    cache = ConnectionCache(timedelta(seconds=1), read_ttl=timedelta(seconds=60), monotonic=ticks)
+    cache.put("c1", known())
+    ticks.now = 1.0
+    assert cache.fresh("c1") is None
 
 
 def test_cache_keeps_at_most_max_entries_least_recently_used_first_out() -> None:
-    cache = SecretCache(timedelta(minutes=5), max_entries=2)
-    a, b, c = object(), object(), object()
-    cache.put("a", NOW, a)  # type: ignore[arg-type]
-    cache.put("b", NOW, b)  # type: ignore[arg-type]
-    assert cache.get("a", NOW) is a  # a is now the most recently used
-    cache.put("c", NOW, c)  # type: ignore[arg-type]
-    assert cache.get("b", NOW) is None
-    assert cache.get("a", NOW) is a
-    assert cache.get("c", NOW) is c
+    cache = ConnectionCache(timedelta(minutes=5), max_entries=2, monotonic=Ticks())
+    a, b, c = known(), known(), known()
+    cache.put("a", a)
+    cache.put("b", b)
+    assert cache.fresh("a") is a  # a is now the most recently used
+    cache.put("c", c)
+    assert cache.fresh("b") is None
+    assert cache.fresh("a") is a
+    assert cache.fresh("c") is c

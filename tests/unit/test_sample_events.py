@@ -26,6 +26,7 @@ HTTP_SAMPLES = {
     "receive_webhook.json": "WebhookReceiverFunction",
 }
 SCHEDULED_SAMPLES = {"health_check.json": "HealthCheckFunction"}
+STREAM_SAMPLES = {"publish_deliveries.json": "PublishDeliveriesFunction"}
 # The secret receive_webhook.json is signed with (README: "Invoking a function with sam local").
 SAMPLE_WEBHOOK_SECRET = "example-webhook-secret"
 
@@ -51,11 +52,13 @@ def test_there_is_one_sample_per_function_of_the_template(template: dict[str, An
     samples = {path.name for path in EVENTS.glob("*.json")}
 
     # then
-    assert samples == set(HTTP_SAMPLES) | set(SCHEDULED_SAMPLES)
-    assert sorted([*HTTP_SAMPLES.values(), *SCHEDULED_SAMPLES.values()]) == sorted(functions)
+    assert samples == set(HTTP_SAMPLES) | set(SCHEDULED_SAMPLES) | set(STREAM_SAMPLES)
+    assert sorted(
+        [*HTTP_SAMPLES.values(), *SCHEDULED_SAMPLES.values(), *STREAM_SAMPLES.values()]
+    ) == sorted(functions)
 
 
-@pytest.mark.parametrize("name", sorted([*HTTP_SAMPLES, *SCHEDULED_SAMPLES]))
+@pytest.mark.parametrize("name", sorted([*HTTP_SAMPLES, *SCHEDULED_SAMPLES, *STREAM_SAMPLES]))
 def test_each_sample_is_a_json_object(name: str) -> None:
     # when
     event = _load(name)
@@ -153,3 +156,24 @@ def test_the_health_check_sample_is_the_scheduled_event_its_rule_sends(
         "Scheduled Event",
         {},
     )
+
+
+def test_the_relay_sample_is_a_stream_batch_its_filter_lets_through(
+    template: dict[str, Any],
+) -> None:
+    # given the event source mapping of the relay
+    [source] = template["Resources"]["PublishDeliveriesFunction"]["Properties"]["Events"].values()
+    [pattern] = [
+        json.loads(f["Pattern"]) for f in source["Properties"]["FilterCriteria"]["Filters"]
+    ]
+
+    # when
+    [record] = _load("publish_deliveries.json")["Records"]
+
+    # then it is a new delivery record, as the filter selects them, with its event inside
+    assert source["Type"] == "DynamoDB"
+    assert record["eventName"] in pattern["eventName"]
+    [prefix] = pattern["dynamodb"]["Keys"]["repositoryUrl"]["S"]
+    assert record["dynamodb"]["Keys"]["repositoryUrl"]["S"].startswith(prefix["prefix"])
+    image = record["dynamodb"]["NewImage"]
+    assert json.loads(image["detail"]["S"])["deliveryId"] in image["repositoryUrl"]["S"]

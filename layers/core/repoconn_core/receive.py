@@ -124,7 +124,7 @@ class DeliveryReceipt:
 
 
 @dataclass(frozen=True)
-class _OpenedSecrets:
+class OpenedSecrets:
     current: SecretStr
     previous: SecretStr | None
 
@@ -134,7 +134,7 @@ class KnownConnection:
     """A connection as a container last read it, with its secrets decrypted."""
 
     stored: StoredConnection
-    secrets: _OpenedSecrets
+    secrets: OpenedSecrets
     read_at: float  # monotonic: when the item was last read
     opened_at: float  # monotonic: when the secrets were decrypted
 
@@ -282,14 +282,14 @@ class ReceiveWebhook:
         self._cache.put(connection_id, known)
         return known
 
-    def _open(self, stored: StoredConnection, now: datetime) -> _OpenedSecrets:
+    def _open(self, stored: StoredConnection, now: datetime) -> OpenedSecrets:
         # Both blobs are bound to field "webhookSecret": the previous one is the old
         # webhookSecret blob kept verbatim (docs/decisions.md, "Envelope encryption").
         current = self._decrypt(stored, stored.webhook_secret)
         previous = None
         if stored.previous_webhook_secret is not None and _in_grace(stored, now):
             previous = self._decrypt(stored, stored.previous_webhook_secret)
-        return _OpenedSecrets(current, previous)
+        return OpenedSecrets(current, previous)
 
     def _decrypt(self, stored: StoredConnection, blob: bytes) -> SecretStr:
         return self._cipher.decrypt_field(
