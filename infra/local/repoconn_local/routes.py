@@ -176,6 +176,25 @@ def route_table(
     return RouteTable(tuple(routes))
 
 
+def function_spec(
+    template: Mapping[str, Any],
+    logical_id: str,
+    parameter_overrides: Mapping[str, str] | None = None,
+) -> FunctionSpec:
+    """One function's handler, timeout and memory, Globals applied: for the event sources
+    other than HttpApi (stream_relay), which run it through function_host as well."""
+    resource = (template.get("Resources") or {}).get(logical_id)
+    if not isinstance(resource, Mapping) or resource.get("Type") != FUNCTION_TYPE:
+        raise TemplateError(f"{logical_id} is not an {FUNCTION_TYPE} resource")
+    function_globals: Mapping[str, Any] = (template.get("Globals") or {}).get("Function") or {}
+    return _function_spec(
+        logical_id,
+        resource.get("Properties") or {},
+        function_globals,
+        _Resolver(template, parameter_overrides or {}),
+    )
+
+
 # ----------------------------------------------------------------------------- matching
 
 

@@ -1,9 +1,15 @@
-"""The whole local stack in one process: embedded AWS, the provider simulator, the gateway.
+"""The whole local stack in one process: embedded AWS, the provider simulator, the gateway,
+and the table's stream event source.
 
 Start order matters: AWS and the simulator first (their URLs go into the environment), then the
 gateway binds its port (``WEBHOOK_BASE_URL`` needs it), then the environment the functions read
-is set and the service's cached wiring is reset, and only then does the gateway serve — so the
-first request's cold start imports every handler against the local environment.
+is set and the service's cached wiring is reset, and only then do the stream event source poll
+and the gateway serve — so the first request's (and the first batch's) cold start imports every
+handler against the local environment.
+
+The stream event source (stream_relay) stands in for Lambda's DynamoDB event source mapping:
+the delivery records the receiver writes reach ``PublishDeliveriesFunction`` asynchronously,
+as in AWS, typically within a fraction of a second. It stops before embedded AWS does.
 
 The environment is process-wide: one LocalStack per process.
 """
@@ -23,6 +29,7 @@ from repoconn_local.gateway import LocalGateway
 from repoconn_local.jwt_local import LocalJwtAuthorizer
 from repoconn_local.local_ports import DEFAULT_AWS_PORT, DEFAULT_PORT, DEFAULT_SIM_PORT, LOCAL_HOST
 from repoconn_local.simulator import ProviderSimulator
+from repoconn_local.stream_relay import DynamoDbStreamEventSource
 
 # Template parameters without a Default that the local gateway needs: the frontend's dev
 # server origins for CORS (Vite's default port). Override with --parameter-overrides.
@@ -63,6 +70,8 @@ class LocalStack:
         self.aws = EmbeddedAws(template_path=template_path, host=LOCAL_HOST, port=aws_port)
         self.simulator = ProviderSimulator()
         self.gateway: LocalGateway | None = None
+        # Tests running the stack in-process call its drain() instead of waiting.
+        self.stream_events: DynamoDbStreamEventSource | None = None
         self.urls: LocalStackUrls | None = None
         # Stop callables of the parts that started, latest first on the way down.
         self._running: list[Callable[[], None]] = []
@@ -89,6 +98,12 @@ class LocalStack:
             for name in _REAL_CREDENTIAL_HINTS:
                 os.environ.pop(name, None)
             wiring.reset()
+            stream_events = DynamoDbStreamEventSource.from_template(
+                resources, self._template_path, parameter_overrides=self._parameters
+            )
+            stream_events.start()
+            self._running.append(stream_events.stop)
+            self.stream_events = stream_events
             api_url = gateway.start()
         except BaseException:
             self.stop()
@@ -112,6 +127,7 @@ class LocalStack:
         while self._running:
             self._running.pop()()
         self.gateway = None
+        self.stream_events = None
 
     def __enter__(self) -> LocalStack:
         self.start()
