@@ -110,7 +110,7 @@ def service_environment(endpoints: Endpoints, table_name: str) -> dict[str, str]
     }
 
 
-def client(service: str, endpoint: str) -> Any:
+def client(service: str, endpoint: str, config: Any = None) -> Any:
     import boto3
 
     return boto3.client(
@@ -119,6 +119,7 @@ def client(service: str, endpoint: str) -> Any:
         region_name=REGION,
         aws_access_key_id=FAKE_KEY,
         aws_secret_access_key=FAKE_KEY,
+        config=config,
     )
 
 

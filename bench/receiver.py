@@ -1,32 +1,42 @@
-"""5. Receiver: verified GitHub deliveries per second in one warm container.
+"""5. Receiver: verified GitHub deliveries per second in one warm container; then the relay.
 
 The real ``lambda_handler`` of POST /webhooks/{connectionId} in this process, one delivery
 after another (a container serves one request at a time), each a signed push of a few KB
-with its own delivery id, against DynamoDB Local and moto's EventBridge. Baseline in the same
-run: a bare loop of HMAC-SHA256 verification + ``json.loads`` of the same bodies.
+with its own delivery id, against DynamoDB Local. Baseline in the same run: a bare loop of
+HMAC-SHA256 verification + ``json.loads`` of the same bodies.
 
 Both are timed per round by the wall clock and by this process's CPU time. The wall-clock
-rate includes waiting for the backends (two consistent GetItems, one TransactWriteItems and
-one PutEvents per delivery, each a loopback round trip to another process); the CPU rate is
-what the container itself spends per delivery, i.e. its rate if its dependencies answered
-instantly. Peak memory: tracemalloc's peak above the level before the loop (a separate pass,
-as tracing slows everything down) and the process's max RSS before and after the timed
-rounds.
+rate includes waiting for DynamoDB Local (one PutItem per warm delivery, a loopback round
+trip to another process); the CPU rate is what the container itself spends per delivery,
+i.e. its rate if its dependencies answered instantly. Peak memory: tracemalloc's peak above
+the level before the loop (a separate pass, as tracing slows everything down) and the
+process's max RSS before and after the timed rounds.
+
+Then the relay (PublishDeliveriesFunction's real handler, in this process) is handed every
+delivery recorded above through DynamoDB Local's stream, in the template's batches, as the
+event source mapping would, publishing to moto's EventBridge: deliveries published per
+second, wall clock and CPU, and its AWS calls per delivery.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import json
+import os
 import resource
 import time
 import tracemalloc
 import uuid
 from typing import Any
 
+from repoconn_local.lambda_runtime import LocalLambdaContext
+from repoconn_local.stream_relay import STREAMS_CONFIG, DynamoDbStreamEventSource, stream_mapping
+from repoconn_local.template_schema import load_template
+
 from bench import stats
-from bench.backends import Endpoints
+from bench.backends import Endpoints, client
 from bench.inprocess import (
     AwsCallLog,
     Call,
@@ -74,6 +84,49 @@ def _max_rss_kib() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+def _relay(endpoints: Endpoints, log: AwsCallLog, recorded: int) -> dict[str, Any]:
+    """Hand the stream to the relay's handler until it is caught up; its rate and calls."""
+    handler = importlib.import_module("functions.publish_deliveries.app").lambda_handler
+    answers: list[Any] = []
+    # The function's own calls; the mapping's stream reads (DescribeTable, GetRecords...) are
+    # Lambda's, made between invocations.
+    function_calls: list[tuple[str, str]] = []
+
+    def invoke(event: dict[str, Any]) -> Any:
+        before = len(log.calls)
+        answer = handler(event, LocalLambdaContext(function_name="bench-publish-deliveries"))
+        function_calls.extend(log.calls[before:])
+        answers.append(answer)
+        return answer
+
+    source = DynamoDbStreamEventSource(
+        dynamodb=client("dynamodb", endpoints.dynamodb),
+        streams=client("dynamodbstreams", endpoints.dynamodb, config=STREAMS_CONFIG),
+        table_name=os.environ["TABLE_NAME"],
+        invoke=invoke,
+        mapping=stream_mapping(load_template()),
+    )
+    log.clear()
+    wall, cpu = time.perf_counter(), time.process_time()
+    handed = source.drain()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    calls: dict[str, dict[str, int]] = {}
+    for service, operation in function_calls:
+        calls.setdefault(service, {}).setdefault(operation, 0)
+        calls[service][operation] += 1
+    return {
+        "records_handed": handed,
+        "deliveries_recorded": recorded,
+        "invocations": len(answers),
+        "batch_failures": sum(len(a.get("batchItemFailures") or []) for a in answers),
+        "per_second_wall": handed / wall,
+        "per_second_cpu": handed / cpu,
+        "aws_calls_per_delivery": {
+            service: {op: n / handed for op, n in ops.items()} for service, ops in calls.items()
+        },
+    }
+
+
 def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[str, Any]:
     rounds, per_round = options["rounds"], options["per_round"]
     created = json.loads(
@@ -115,6 +168,8 @@ def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[
     _run_all(memory_batch)
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    recorded = options["warmup"] + rounds * per_round + len(memory_batch)
+    relay = _relay(endpoints, log, recorded)
 
     def rate(seconds: list[float]) -> dict[str, Any]:
         return stats.summary([per_round / s for s in seconds])
@@ -132,6 +187,7 @@ def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[
         "cost_ratio_wall": wall_ratio,
         "cost_ratio_cpu": cpu_ratio,
         "aws_calls_per_delivery": aws_per_delivery,
+        "relay": relay,
         "aws_call_mean_ms": aws_mean_ms,
         "memory": {
             "deliveries": len(memory_batch),

@@ -14,9 +14,15 @@ import pytest
 import requests
 from repoconn_core import wiring
 from repoconn_core.settings import Settings
+from repoconn_local import template_schema
 from repoconn_local.events import http_api_event
 from repoconn_local.lambda_runtime import LocalLambdaContext
 from repoconn_local.simulator import ProviderSimulator
+from repoconn_local.stream_relay import (
+    STREAMS_CONFIG,
+    DynamoDbStreamEventSource,
+    stream_mapping,
+)
 
 WEBHOOK_BASE_URL = "https://hooks.example.test"
 
@@ -140,13 +146,20 @@ TEST_EVENT_BUS = "repoconn-test-events"
 
 @dataclass
 class EventBusTap:
-    """An SQS queue subscribed (by a rule) to everything the service puts on the test bus."""
+    """An SQS queue subscribed (by a rule) to everything the service puts on the test bus,
+    behind the relay: the table's stream delivered to PublishDeliveriesFunction as the
+    template's event source mapping would (repoconn_local.stream_relay)."""
 
     sqs: Any
     queue_url: str
+    relay: DynamoDbStreamEventSource
+    relayed: int = 0  # records the relay was handed, in all
 
-    def events(self) -> list[dict[str, Any]]:
-        """Every event delivered since the last call, as EventBridge sent it to the queue."""
+    def events(self, *, relay: bool = True) -> list[dict[str, Any]]:
+        """Every event published since the last call, as EventBridge sent it to the queue;
+        first, with ``relay``, the relay is handed every delivery recorded so far."""
+        if relay:
+            self.relayed += self.relay.drain()
         found: list[dict[str, Any]] = []
         while True:
             batch = self.sqs.receive_message(
@@ -162,7 +175,7 @@ class EventBusTap:
 
 
 @pytest.fixture
-def event_bus(api: Api, monkeypatch: pytest.MonkeyPatch) -> EventBusTap:
+def event_bus(api: Api, app_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> EventBusTap:
     """The handlers' EVENT_BUS_NAME points at a moto bus whose events land in an SQS queue."""
     import boto3
 
@@ -187,4 +200,24 @@ def event_bus(api: Api, monkeypatch: pytest.MonkeyPatch) -> EventBusTap:
     )
     monkeypatch.setenv("EVENT_BUS_NAME", TEST_EVENT_BUS)
     wiring.reset()
-    return EventBusTap(sqs, queue_url)
+    return EventBusTap(sqs, queue_url, relay_for(app_settings.table_name))
+
+
+def relay_for(table_name: str) -> DynamoDbStreamEventSource:
+    """The template's stream event source mapping on this (moto) table, invoking the relay's
+    real handler in-process."""
+    import boto3
+
+    from tests.conftest import AWS_REGION
+
+    def invoke(event: dict[str, Any]) -> Any:
+        handler = importlib.import_module("functions.publish_deliveries.app").lambda_handler
+        return handler(event, LocalLambdaContext(function_name="publish_deliveries"))
+
+    return DynamoDbStreamEventSource(
+        dynamodb=boto3.client("dynamodb", region_name=AWS_REGION),
+        streams=boto3.client("dynamodbstreams", region_name=AWS_REGION, config=STREAMS_CONFIG),
+        table_name=table_name,
+        invoke=invoke,
+        mapping=stream_mapping(template_schema.load_template()),
+    )

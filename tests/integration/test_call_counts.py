@@ -3,8 +3,10 @@ environment, parts built by wiring, AWS on moto, providers on the simulator).
 
 The read routes are the frontend's hot path: one DynamoDB Query on the GSI and nothing else.
 A connect costs exactly one KMS GenerateDataKey, first time and on a reconnect of the same
-repository. A warm webhook receiver makes no KMS call at all (decrypted secrets are cached per
-container). ``make bench`` measures the same counts against DynamoDB Local; this test keeps
+repository. A warm webhook receiver makes one AWS call per delivery, the PutItem of its record
+(connection and decrypted secrets are cached per container; publishing is the relay's), and
+the relay publishes a batch with one read, one PutEvents per 10 events and one update per
+connection. ``make bench`` measures the same counts against DynamoDB Local; this test keeps
 them from regressing.
 
 The handlers' cipher and event publisher use their own boto3 clients from wiring, created on
@@ -38,9 +40,8 @@ TOKEN = "tok-good-call-counts-0123"
 PUSH = {"ref": "refs/heads/main", "before": "0" * 40, "after": "9f2c" * 10, "commits": []}
 
 
-@pytest.fixture
-def kms_operations(api: Api) -> Iterator[list[str]]:
-    """KMS operations of every boto3 client the handlers create from now on, in order."""
+def _operations(service: str) -> Iterator[list[str]]:
+    """Operations of ``service`` by every boto3 client the handlers create from now on."""
     if boto3.DEFAULT_SESSION is None:
         boto3.setup_default_session()
     session = boto3.DEFAULT_SESSION
@@ -50,9 +51,19 @@ def kms_operations(api: Api) -> Iterator[list[str]]:
     def record(event_name: str, **_: Any) -> None:
         calls.append(event_name.rsplit(".", 1)[-1])
 
-    session.events.register("before-call.kms", record)
+    session.events.register(f"before-call.{service}", record)
     yield calls
-    session.events.unregister("before-call.kms", record)
+    session.events.unregister(f"before-call.{service}", record)
+
+
+@pytest.fixture
+def kms_operations(api: Api) -> Iterator[list[str]]:
+    yield from _operations("kms")
+
+
+@pytest.fixture
+def eventbridge_operations(api: Api) -> Iterator[list[str]]:
+    yield from _operations("events")
 
 
 def provider_requests(sim: ProviderSimulator) -> list[str]:
@@ -202,27 +213,56 @@ def test_a_warm_receiver_makes_no_kms_call(
     assert kms_operations == []
 
 
-def test_a_warm_receiver_reads_only_the_item_then_records_the_delivery(
-    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, dynamodb_calls: list[str]
+def test_a_warm_receiver_makes_one_call_per_delivery_the_put_of_its_record(
+    api: Api,
+    sim: ProviderSimulator,
+    event_bus: EventBusTap,
+    dynamodb_calls: list[str],
+    eventbridge_operations: list[str],
 ) -> None:
-    # given a receiver that has resolved this connection id once (pointer, then item)
+    # given a receiver that has read this connection once (id pointer, then item)
     connection_id = connect(api)["id"]
     dynamodb_calls.clear()
     assert deliver(sim, connection_id) == 202
-    assert dynamodb_calls == ["GetItem", "GetItem", "TransactWriteItems"]
+    assert dynamodb_calls == ["GetItem", "GetItem", "PutItem"]
     dynamodb_calls.clear()
 
-    # when the next delivery arrives
-    assert deliver(sim, connection_id) == 202
+    # when the next deliveries arrive
+    statuses = [deliver(sim, connection_id) for _ in range(3)]
 
-    # then the id's repository is known: one consistent read of the item, one transaction
-    assert dynamodb_calls == ["GetItem", "TransactWriteItems"]
+    # then each is one PutItem, and nothing is published synchronously
+    assert statuses == [202, 202, 202]
+    assert dynamodb_calls == ["PutItem"] * 3
+    assert eventbridge_operations == []
 
 
-def test_a_warm_receiver_still_rejects_a_deleted_connection(
-    api: Api, sim: ProviderSimulator, event_bus: EventBusTap
+def test_the_relay_publishes_a_batch_with_one_read_one_put_events_and_one_update(
+    api: Api,
+    sim: ProviderSimulator,
+    event_bus: EventBusTap,
+    dynamodb_calls: list[str],
+    eventbridge_operations: list[str],
 ) -> None:
-    # given a receiver that knows the connection id, and its hook secret
+    # given five recorded deliveries of one connection
+    connection_id = connect(api)["id"]
+    assert [deliver(sim, connection_id) for _ in range(5)] == [202] * 5
+    dynamodb_calls.clear()
+
+    # when the relay gets them (one batch: the template's BatchSize is larger)
+    assert len(event_bus.events()) == 5
+
+    # then one BatchGetItem, one PutEvents and one lastSyncAt update served all five
+    assert dynamodb_calls == ["BatchGetItem", "UpdateItem"]
+    assert eventbridge_operations == ["PutEvents"]
+
+
+def test_a_receiver_that_reads_again_rejects_a_deleted_connection(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a receiver that reads the connection on every delivery (read window 0) and has
+    # verified one, and the hook's secret
+    monkeypatch.setenv("CONNECTION_CACHE_TTL_SECONDS", "0")
+    wiring.reset()
     connection_id = connect(api)["id"]
     assert deliver(sim, connection_id) == 202
     (hook,) = requests.get(f"{sim.base_url}/_sim/hooks", timeout=5).json()["hooks"]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from repoconn_core.delivery_events import DeliveryEvent, RecordedDelivery
 from repoconn_core.errors import (
     ConcurrentModification,
     DependencyUnavailable,
@@ -18,8 +19,10 @@ from repoconn_core.store import (
     SUMMARY_ATTRIBUTES,
     ConnectionStore,
     ConnectionSummary,
+    DeliveryOutcome,
     StoredConnection,
     connection_models,
+    recorded_delivery,
 )
 from repoconn_local.template_schema import table_definitions
 
@@ -482,6 +485,87 @@ def test_touch_last_sync_of_a_replaced_connection_returns_false(store: Connectio
     # then
     assert touched is False
     assert store.get(WIDGETS) == _connection()
+
+
+# Delivery records: replay protection and the outbox ---------------------------------------
+
+EVENT = DeliveryEvent("GitHub push", '{"deliveryId":"d-1","payload":{"ref":"main"}}', CREATED)
+
+
+def test_a_recorded_delivery_is_one_item_carrying_its_event_and_never_in_the_index(
+    store: ConnectionStore, dynamodb_client: Any, connections_table: str
+) -> None:
+    # given a connection
+    connection = _connection()
+    store.save(connection, replacing=None)
+
+    # when a delivery is recorded
+    outcome = store.record_delivery(
+        connection, "d-1", event=EVENT, expires_at=CREATED + timedelta(days=7)
+    )
+
+    # then one item holds it, readable back as the relay will get it from the stream
+    assert outcome is DeliveryOutcome.RECORDED
+    key = f"delivery#{connection.id}#d-1"
+    item = _raw_item(dynamodb_client, connections_table, key)
+    assert item is not None and "projectId" not in item
+    assert recorded_delivery("seq-1", item) == RecordedDelivery(
+        position="seq-1",
+        connection_id=connection.id,
+        repository_url=WIDGETS,
+        delivery_id="d-1",
+        event=EVENT,
+    )
+    assert [i["id"]["S"] for i in _raw_index_items(dynamodb_client, connections_table)] == [
+        connection.id
+    ]
+
+
+def test_a_delivery_id_is_recorded_once_until_its_record_expires(
+    store: ConnectionStore,
+) -> None:
+    connection = _connection()
+    store.save(connection, replacing=None)
+    window = timedelta(days=7)
+
+    first = store.record_delivery(connection, "d-1", event=EVENT, expires_at=CREATED + window)
+    again = store.record_delivery(connection, "d-1", event=EVENT, expires_at=CREATED + window)
+    later = replace(EVENT, time=CREATED + window + timedelta(seconds=1))
+    expired = store.record_delivery(connection, "d-1", event=later, expires_at=later.time + window)
+
+    assert (first, again, expired) == (
+        DeliveryOutcome.RECORDED,
+        DeliveryOutcome.DUPLICATE,
+        DeliveryOutcome.RECORDED,
+    )
+
+
+def test_only_delivery_records_are_read_as_recorded_deliveries(
+    store: ConnectionStore, dynamodb_client: Any, connections_table: str
+) -> None:
+    store.save(_connection(), replacing=None)
+    for key in (WIDGETS, f"project#{PROJECT}", f"connection#{_connection().id}"):
+        item = _raw_item(dynamodb_client, connections_table, key)
+        assert item is not None
+        assert recorded_delivery("seq", item) is None
+
+
+def test_connections_at_reads_the_items_at_these_keys_and_skips_missing_ones(
+    store: ConnectionStore, dynamodb_calls: list[str]
+) -> None:
+    widgets = _connection()
+    gadgets = _connection(
+        id="22222222-2222-4222-8222-222222222222", project_id=OTHER_PROJECT, repository_url=GADGETS
+    )
+    store.save(widgets, replacing=None)
+    store.save(gadgets, replacing=None)
+    dynamodb_calls.clear()
+
+    found = store.connections_at([WIDGETS, GADGETS, WIDGETS, "https://github.com/acme/none"])
+
+    assert found == {WIDGETS: widgets, GADGETS: gadgets}
+    assert dynamodb_calls == ["BatchGetItem"]
+    assert store.connections_at([]) == {}
 
 
 # Failures ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -23,13 +23,11 @@ from urllib.parse import urlencode
 import pytest
 from repoconn_core import wiring
 from repoconn_core.cipher import SecretCipher
-from repoconn_core.errors import DependencyUnavailable
 from repoconn_core.receive import (
+    ConnectionCache,
     DeliveryReceipt,
     DeliveryRejected,
     ReceiveWebhook,
-    SecretCache,
-    VerifiedDelivery,
 )
 from repoconn_core.store import ConnectionStore
 from repoconn_local.events import http_api_event
@@ -200,33 +198,19 @@ class FakeClock:
         return self.now
 
 
-@dataclass
-class RecordingPublisher:
-    failures: int = 0
-    published: list[VerifiedDelivery] = field(default_factory=list)
-
-    def publish(self, delivery: VerifiedDelivery) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise DependencyUnavailable("EventBridge is unavailable.", 10)
-        self.published.append(delivery)
-
-
 def use_case(
     store: ConnectionStore,
     cipher: SecretCipher,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    publisher: RecordingPublisher | None = None,
-    cache: SecretCache | None = None,
+    cache: ConnectionCache | None = None,
 ) -> ReceiveWebhook:
     return ReceiveWebhook(
         store=store,
         cipher=cipher,
-        publisher=publisher or RecordingPublisher(),
         verify=signatures.verify_delivery,
         identify=signatures.identify,
-        secret_cache=cache or SecretCache(timedelta(minutes=5)),
+        cache=cache or ConnectionCache(timedelta(minutes=5)),
         max_body_bytes=MAX_BODY,
         clock=clock,
     )
@@ -416,11 +400,32 @@ def test_unknown_deleted_and_forged_deliveries_get_the_same_answer(
     unknown = deliver(str(uuid.uuid4()), signed(provider, secret))
     malformed = deliver("x" * 300, signed(provider, secret))
     assert api.call("DELETE", "p1", claims=admin("p1")).status == 200
+    wiring.reset()  # another container, or this one after its read window (see below)
     deleted = deliver(created["id"], signed(provider, secret))
     # then every one is the same 401 with the same body: no oracle
     for response in (forged, unknown, malformed, deleted):
         assert_rejected(response)
     assert event_bus.events() == []
+
+
+def test_a_deleted_connections_delivery_inside_the_read_window_is_never_published(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap
+) -> None:
+    # given a container that verified a delivery moments ago, and its hook's secret
+    created = connect(api, "GitHub")
+    secret = hook_secret(sim, "GitHub")
+    assert deliver(created["id"], signed("GitHub", secret)).status == 202
+    assert len(event_bus.events()) == 1
+    # when the connection is deleted and, inside the container's read window, a delivery
+    # signed with the old secret arrives
+    assert api.call("DELETE", "p1", claims=admin("p1")).status == 200
+    relayed = event_bus.relayed
+    late = deliver(created["id"], signed("GitHub", secret))
+    # then it may be acknowledged (the container trusts what it read for a few seconds), but
+    # the relay, handed its record, reads the connection again and publishes nothing for it
+    assert late.status == 202
+    assert event_bus.events() == []
+    assert event_bus.relayed == relayed + 1
 
 
 def test_delivery_to_an_inactive_connection_is_rejected(
@@ -509,6 +514,7 @@ def test_replayed_delivery_is_acknowledged_as_duplicate_and_published_once(
     created = connect(api, provider)
     delivery = signed(provider, hook_secret(sim, provider))
     first = deliver(created["id"], delivery)
+    assert len(event_bus.events()) == 1
     synced = last_sync_at(api)
     # when the same delivery arrives again
     second = deliver(created["id"], delivery)
@@ -520,7 +526,7 @@ def test_replayed_delivery_is_acknowledged_as_duplicate_and_published_once(
         "duplicate": True,
         "deliveryId": delivery.delivery_id,
     }
-    assert len(event_bus.events()) == 1
+    assert event_bus.events() == []
     assert last_sync_at(api) == synced
 
 
@@ -551,26 +557,28 @@ def test_parallel_copies_of_one_delivery_are_processed_once(
     assert len(event_bus.events()) == 1
 
 
-def test_failed_publish_forgets_the_delivery_so_the_retry_is_processed(
+def test_a_delivery_accepted_while_eventbridge_is_down_is_published_once_it_is_back(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a container whose bus does not exist (PutEvents fails)
+    # given a relay whose bus does not exist (PutEvents fails)
     created = connect(api, "Bitbucket")
     delivery = signed("Bitbucket", hook_secret(sim, "Bitbucket"))
     monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
     wiring.reset()
-    # when the delivery arrives, then the provider retries it once the bus is back
-    failed = deliver(created["id"], delivery)
+    # when the delivery arrives, the relay fails (one attempt), and the provider retries it
+    accepted = deliver(created["id"], delivery)
+    event_bus.relay.drain(retry=False)
+    assert event_bus.events(relay=False) == []
+    retried = deliver(created["id"], delivery)
+    # then the provider got its 202 at once, and its retry is a duplicate: nothing to redo
+    assert accepted.status == 202
+    assert (retried.status, retried.json()["duplicate"]) == (200, True)
+    # and once the bus is back, the relay's retry publishes the delivery exactly once
     monkeypatch.setenv("EVENT_BUS_NAME", TEST_EVENT_BUS)
     wiring.reset()
-    retried = deliver(created["id"], delivery)
-    # then the first answer is 503 with Retry-After, and the retry is processed, not a duplicate
-    assert failed.status == 503
-    assert failed.json()["code"] == "dependency_unavailable"
-    assert failed.headers["retry-after"] == "10"
-    assert retried.status == 202
-    assert retried.json()["duplicate"] is False
-    assert len(event_bus.events()) == 1
+    [event] = event_bus.events()
+    assert event["detail"]["deliveryId"] == delivery.delivery_id
+    assert last_sync_at(api) == event["detail"]["receivedAt"]
 
 
 # Secret rotation: the previous secret inside and after its grace window --------------------
@@ -689,7 +697,7 @@ def test_cached_secrets_expire_after_the_ttl(
     secret = hook_secret(sim, "GitHub")
     ticks = [1000.0]
     receive = use_case(
-        store, cipher, cache=SecretCache(timedelta(seconds=300), monotonic=lambda: ticks[0])
+        store, cipher, cache=ConnectionCache(timedelta(seconds=300), monotonic=lambda: ticks[0])
     )
     kms_calls.clear()
     # when deliveries arrive just before and just after the TTL
@@ -699,20 +707,3 @@ def test_cached_secrets_expire_after_the_ttl(
         receive(created["id"], delivery.headers, delivery.body)
     # then the plaintext was decrypted again once the TTL ran out
     assert kms_calls == ["Decrypt", "Decrypt"]
-
-
-def test_publish_failure_in_the_use_case_forgets_the_record(
-    api: Api, sim: ProviderSimulator, store: ConnectionStore, cipher: SecretCipher
-) -> None:
-    # given a publisher that fails once
-    created = connect(api, "GitHub")
-    publisher = RecordingPublisher(failures=1)
-    receive = use_case(store, cipher, publisher=publisher)
-    delivery = signed("GitHub", hook_secret(sim, "GitHub"))
-    # when the delivery is received twice (the provider retries after the 503)
-    with pytest.raises(DependencyUnavailable):
-        receive(created["id"], delivery.headers, delivery.body)
-    retried = receive(created["id"], delivery.headers, delivery.body)
-    # then the retry is processed and published exactly once
-    assert retried.duplicate is False
-    assert [item.delivery_id for item in publisher.published] == [delivery.delivery_id]

@@ -19,10 +19,10 @@ from repoconn_core.receive import (
     DeliveryReceipt,
     DeliveryRejected,
     KnownConnection,
+    OpenedSecrets,
     PayloadTooLarge,
     ReceiveWebhook,
     VerifiedDelivery,
-    OpenedSecrets,
 )
 from repoconn_core.store import DeliveryOutcome, StoredConnection
 from repoconn_providers import signatures

@@ -236,16 +236,18 @@ class DynamoDbStreamEventSource:
             self._thread.join()
             self._thread = None
 
-    def drain(self) -> int:
-        """Deliver everything in the stream now, until every record was acknowledged or given
-        up; how many records were handed to the function (a record delivered twice counts
-        twice). Retries follow at once here, without waiting for a poll interval."""
+    def drain(self, *, retry: bool = True) -> int:
+        """Deliver everything in the stream now; how many records were handed to the function
+        (a record delivered twice counts twice). With ``retry``, failed batches are retried
+        at once, without waiting for a poll interval, until every record was acknowledged or
+        given up; without, each pending batch gets one attempt and a failed one waits for
+        the next drain or poll (as Lambda waits before it retries)."""
         delivered = 0
         with self._pass_lock:
             while True:
                 count, settled = self._pass(stop=None)
                 delivered += count
-                if settled:
+                if settled or not retry:
                     return delivered
 
     # ------------------------------------------------------------------ polling

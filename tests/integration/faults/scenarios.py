@@ -155,11 +155,11 @@ OPERATIONS: dict[str, Operation] = {
                 "dynamodb:GetItem(connection)",
                 "dynamodb:GetItem(item)",
                 "kms:Decrypt",
-                "dynamodb:TransactWriteItems",
-                "eventbridge:PutEvents",
+                "dynamodb:PutItem(delivery)",
             ),
-            (("Put", "delivery"), ("Update", "item")),
-            frozenset({("Put", "delivery"), ("Update", "item")}),
+            # One write, no transaction: publishing is the relay's (test_relay_faults.py).
+            (),
+            frozenset(),
         ),
     )
 }
@@ -256,6 +256,9 @@ def faults_for(op: Operation, step: str) -> list[Fault]:
         return faults
     if base in {"dynamodb:PutItem(lease)", "dynamodb:DeleteItem(lease)"}:
         return [*DDB_CALL_FAULTS, LOST_RESPONSE]
+    if base == "dynamodb:PutItem(delivery)":
+        # LOST_THEN_RETRIED: the SDK's retry meets the record its first attempt wrote.
+        return [*DDB_CALL_FAULTS, LOST_RESPONSE, LOST_THEN_RETRIED]
     if base.startswith("dynamodb:"):
         return list(DDB_CALL_FAULTS)
     raise AssertionError(f"no faults defined for step {step}")
@@ -278,7 +281,6 @@ End = Literal[
     "done",  # the operation's success state, nothing left over
     "done-old-hook-left",  # success, one hook of the previous connection left (logged)
     "hook-removed-connection-kept",  # disconnect: hook gone, the write failed; retry finishes
-    "refused-last-sync-moved",  # receive: not accepted, but lastSyncAt already advanced
     "done-lease-left",  # success; the project's lease could not be released (expires, logged)
 ]
 
@@ -360,8 +362,6 @@ def expect(op: Operation, step: str, fault: Fault) -> Expect:
         if name == "disconnect":
             # The hook is removed before the write; a retry of DELETE finishes the job.
             return Expect(answer, "hook-removed-connection-kept")
-        if name == "receive" and answer.status == 202:
-            return Expect(answer, "done")
         return Expect(answer, "unchanged")
 
     if name == "reconnect" and fault is HOOK_NOT_FOUND:
@@ -395,10 +395,6 @@ def expect(op: Operation, step: str, fault: Fault) -> Expect:
     if name == "disconnect" and step == "dynamodb:TransactWriteItems":
         return Expect(_failure(fault), "hook-removed-connection-kept")
 
-    if name == "receive" and step == "eventbridge:PutEvents":
-        # Not published: the record is dropped so the provider's retry is processed.
-        return Expect(_failure(fault), "refused-last-sync-moved")
-
     return Expect(_failure(fault), "unchanged")
 
 
@@ -406,15 +402,6 @@ def _cancellation(op: Operation, cancel: tuple[str, str, str]) -> Answer:
     code, action, kind = cancel
     if code == "ThrottlingError":
         return Answer(503, "dependency_unavailable", 2)
-    if op.name == "receive":
-        if (action, kind) == ("Update", "item"):
-            if code == "ConditionalCheckFailed":
-                # The connection went away between read and write: no oracle, 401.
-                return Answer(401, "invalid_signature")
-            # Another delivery was updating lastSyncAt: retried, then accepted.
-            return Answer(202)
-        # A record of this delivery id exists (or is being written): a duplicate.
-        return Answer(200)
     if code == "ConditionalCheckFailed" and (action, kind) == ("Put", "item"):
         return Answer(409, "repository_already_connected")
     return Answer(409, "concurrent_modification")

@@ -16,11 +16,10 @@ operation once with the fault armed at its step, and then checks:
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 
-from tests.faultkit.aws import DDB_UNAVAILABLE, EVENTS_UNAVAILABLE
+from tests.faultkit.aws import DDB_UNAVAILABLE
 from tests.faultkit.injector import Fault, ProviderTransport
 from tests.integration.faults.checks import Snapshot, decrypted, problems, snapshot
 from tests.integration.faults.conftest import FIGURES
@@ -87,18 +86,14 @@ def assert_done(
             if not i["repositoryUrl"]["S"].startswith(("delivery#", "lease#"))
         ] == []
         assert len(after.hooks) == int(old_hook_left)
-    else:  # receive
-        events = world.published()
-        assert [event["detail"]["deliveryId"] for event in events] == [given.delivery_id]
+    else:  # receive: recorded; the relay publishes it and advances lastSyncAt
         keys = {item["repositoryUrl"]["S"] for item in after.deliveries()}
         assert keys == {f"delivery#{given.connection_id}#{given.delivery_id}"}
-        [item] = connections.values()
+        events = world.published()
+        assert [event["detail"]["deliveryId"] for event in events] == [given.delivery_id]
+        [item] = snapshot(world).connections().values()
         [old] = before.connections().values()
         assert item["lastSyncAt"]["S"] > old["lastSyncAt"]["S"]
-
-
-def _without_last_sync(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in item.items() if name != "lastSyncAt"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
@@ -129,13 +124,6 @@ def test_fault_gets_the_right_answer_and_leaves_a_consistent_state(
     end = case.expect.end
     if end == "unchanged":
         assert after.items == before.items
-        assert after.hooks == before.hooks
-        assert world.published() == []
-        assert problems(world, after) == []
-    elif end == "refused-last-sync-moved":
-        assert [_without_last_sync(i) for i in after.items] == [
-            _without_last_sync(i) for i in before.items
-        ]
         assert after.hooks == before.hooks
         assert world.published() == []
         assert problems(world, after) == []
@@ -176,10 +164,11 @@ def test_a_clean_run_makes_exactly_the_calls_the_matrix_plans_for(world: World, 
     assert response.status == _RETRY_SUCCESS[op], response.text
     plan = OPERATIONS[op]
     assert world.injector.steps() == list(plan.steps)
-    assert world.injector.details[("dynamodb:TransactWriteItems", 1)] == list(plan.transaction)
+    if plan.transaction:
+        assert world.injector.details[("dynamodb:TransactWriteItems", 1)] == list(plan.transaction)
 
 
-@pytest.mark.parametrize("op", ["connect", "replace", "disconnect", "receive"])
+@pytest.mark.parametrize("op", ["connect", "replace", "disconnect"])
 def test_every_transaction_carries_its_own_client_request_token(world: World, op: str) -> None:
     # given the operation's starting state
     given = prepare(world, op, "GitLab")
@@ -218,33 +207,3 @@ def test_a_failed_connect_whose_cleanup_fails_too_leaves_the_hook_and_logs_its_i
     assert after.items == []
     [hook] = after.hooks
     assert warned_about(logs, str(hook["id"]))
-
-
-def test_a_delivery_that_can_be_neither_published_nor_forgotten_is_logged_as_lost(
-    world: World, logs: LogCapture
-) -> None:
-    # given a connection, EventBridge down and the delivery record's removal failing too
-    given = prepare(world, "receive", "GitLab")
-    plan = {
-        ("eventbridge:PutEvents", 1): EVENTS_UNAVAILABLE,
-        ("dynamodb:DeleteItem(delivery)", 1): DDB_UNAVAILABLE,
-    }
-    # when the provider delivers
-    with world.injector.armed(plan):
-        response = perform(world, "receive", "GitLab", given, via_handler=True)
-    FIGURES["faults_injected"] += len(world.injector.fired)
-    FIGURES["cases"] += 1
-    FIGURES["op:receive"] += len(world.injector.fired)
-    FIGURES["via_handler"] += 1
-    # then the provider is told to retry, and an error names the delivery that is now lost
-    # (its record stays, so the retry is taken for a duplicate: the documented limit)
-    assert len(world.injector.fired) == 2
-    assert answer_of(response) == Answer(503, "dependency_unavailable", 10)
-    assert given.delivery_id is not None
-    assert any(
-        record.levelno >= logging.ERROR and given.delivery_id in str(record.__dict__)
-        for record in logs.records
-    )
-    retry = perform(world, "receive", "GitLab", given, via_handler=True)
-    assert retry.status == 200 and retry.json()["duplicate"] is True
-    assert world.published() == []

@@ -55,6 +55,7 @@ from repoconn_local import template_schema
 from repoconn_local.events import http_api_event
 from repoconn_local.lambda_runtime import LocalLambdaContext
 from repoconn_local.simulator import ProviderSimulator
+from repoconn_local.stream_relay import DynamoDbStreamEventSource
 from repoconn_providers.registry import build_client, build_http
 
 from tests.faultkit.aws import AwsFaults
@@ -65,7 +66,7 @@ from tests.faultkit.provider import (
     TransportMode,
     broken_client,
 )
-from tests.integration.conftest import Api, HttpResult, admin, member
+from tests.integration.conftest import Api, HttpResult, admin, member, relay_for
 
 REGION = "us-east-1"
 TABLE = "repoconn-faults"
@@ -206,6 +207,7 @@ class World:
     cipher: SecretCipher
     ingress: WebhookIngress
     transport: dict[str, TransportFaultServer]
+    relay: DynamoDbStreamEventSource
     api: Api = field(default_factory=Api)
     harness: Harness = field(default_factory=Harness)
     # Every answer the world got from a handler or the harness, in order (for leak scans).
@@ -250,8 +252,11 @@ class World:
             )["Items"]
         )
 
-    def published(self) -> list[dict[str, Any]]:
-        """Every EventBridge event delivered to the tap queue since the last call."""
+    def published(self, *, relay: bool = True) -> list[dict[str, Any]]:
+        """Every EventBridge event delivered to the tap queue since the last call; first, with
+        ``relay``, the relay is handed every delivery recorded so far (the stream, drained)."""
+        if relay:
+            self.relay.drain()
         found: list[dict[str, Any]] = []
         while True:
             batch = self.sqs.receive_message(
@@ -441,6 +446,7 @@ def build_world(simulator: ProviderSimulator, template: dict[str, Any]) -> Itera
             cipher=SecretCipher(kms, key_id),
             ingress=ingress,
             transport=transport,
+            relay=relay_for(TABLE),
         )
 
 

@@ -1,0 +1,107 @@
+"""Faults in the relay (PublishDeliveriesFunction): every AWS call it makes for a batch, each
+kind of failure, through its real handler and the template's stream event source mapping.
+
+The contract (relay.py): a recorded delivery is never lost and never published for a
+connection that is gone. A failure before the events went out leaves nothing published and
+lastSyncAt unmoved, and the mapping's retry publishes the delivery exactly once; a failure
+after they went out (the lastSyncAt update) fails the batch, and the retry publishes it again
+— at-least-once, as EventBridge itself is, with ``deliveryId`` for subscribers to deduplicate.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.faultkit.aws import (
+    CONNECTION_ERROR,
+    CRASH,
+    DDB_THROTTLED,
+    DDB_UNAVAILABLE,
+    EVENTS_ENTRY_FAILED,
+    EVENTS_THROTTLED,
+    EVENTS_UNAVAILABLE,
+    LOST_RESPONSE,
+    READ_TIMEOUT,
+)
+from tests.faultkit.injector import Fault
+from tests.integration.faults.conftest import FIGURES
+from tests.integration.faults.runner import perform, prepare
+from tests.integration.faults.scenarios import PROJECT
+from tests.integration.faults.world import World
+
+# A clean relay run for one delivery, in order (the stream reads are the mapping's, not the
+# function's, and are left out).
+RELAY_STEPS = ("dynamodb:BatchGetItem", "eventbridge:PutEvents", "dynamodb:UpdateItem(item)")
+DDB_FAULTS = (DDB_THROTTLED, DDB_UNAVAILABLE, CONNECTION_ERROR, READ_TIMEOUT, CRASH)
+CASES: list[tuple[str, Fault]] = [
+    *(("dynamodb:BatchGetItem", fault) for fault in DDB_FAULTS),
+    *(
+        ("eventbridge:PutEvents", fault)
+        for fault in (
+            EVENTS_THROTTLED,
+            EVENTS_UNAVAILABLE,
+            EVENTS_ENTRY_FAILED,
+            CONNECTION_ERROR,
+            READ_TIMEOUT,
+            CRASH,
+        )
+    ),
+    *(("dynamodb:UpdateItem(item)", fault) for fault in (*DDB_FAULTS, LOST_RESPONSE)),
+]
+
+
+def recorded_delivery(world: World, provider: str) -> str:
+    """A connection with one accepted delivery the relay has not seen yet; its id."""
+    given = prepare(world, "receive", provider)
+    accepted = perform(world, "receive", provider, given, via_handler=True)
+    assert accepted.status == 202, accepted.text
+    assert given.delivery_id is not None
+    return given.delivery_id
+
+
+def last_sync_at(world: World) -> str:
+    return str(world.get(PROJECT).json()["lastSyncAt"])
+
+
+def test_a_clean_relay_run_makes_exactly_these_calls(world: World) -> None:
+    delivery_id = recorded_delivery(world, "GitHub")
+    with world.injector.armed():
+        world.relay.drain(retry=False)
+    steps = [step for step in world.injector.steps() if not step.startswith("dynamodb-streams:")]
+    assert steps == list(RELAY_STEPS)
+    [event] = world.published()
+    assert event["detail"]["deliveryId"] == delivery_id
+
+
+@pytest.mark.parametrize(
+    ("step", "fault"), CASES, ids=[f"{step}|{fault.name}" for step, fault in CASES]
+)
+def test_a_relay_fault_loses_nothing_and_the_retry_publishes(
+    world: World, step: str, fault: Fault
+) -> None:
+    # given a recorded delivery, and lastSyncAt as the connect set it
+    delivery_id = recorded_delivery(world, "GitLab")
+    synced = last_sync_at(world)
+
+    # when the relay meets the fault at its step (one attempt of the batch)
+    with world.injector.armed({(step, 1): fault}):
+        world.relay.drain(retry=False)
+    FIGURES["faults_injected"] += len(world.injector.fired)
+    FIGURES["cases"] += 1
+    FIGURES["op:relay"] += len(world.injector.fired)
+    assert [f.step for f in world.injector.fired] == [step]
+    published_first = world.published(relay=False)
+
+    # then before the events went out nothing is published and lastSyncAt stays; after, the
+    # event is out but the batch failed
+    after_publish = step == "dynamodb:UpdateItem(item)"
+    assert [e["detail"]["deliveryId"] for e in published_first] == (
+        [delivery_id] if after_publish else []
+    )
+    if not after_publish:
+        assert last_sync_at(world) == synced
+
+    # and the mapping's retry publishes it (again, if it was out already) and moves lastSyncAt
+    retried = world.published()
+    assert [e["detail"]["deliveryId"] for e in retried] == [delivery_id]
+    assert last_sync_at(world) == retried[0]["detail"]["receivedAt"]
