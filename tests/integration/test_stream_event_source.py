@@ -335,6 +335,39 @@ def test_drain_counts_the_records_delivered_since_the_last_one(
     assert counts == [3, 0]
 
 
+def test_records_written_after_a_cancelled_transaction_are_still_delivered(
+    event_source: EventSourceFactory,
+    put: Callable[..., None],
+    dynamodb_client: Any,
+    connections_table: str,
+) -> None:
+    # given an event source that has read the stream once, and a transaction that is
+    # cancelled (moto rolls it back by restoring its tables from a deep copy)
+    function = FakeFunction()
+    source = event_source(function)
+    _deliveries(put, 1)
+    assert source.drain() == 1
+    with pytest.raises(dynamodb_client.exceptions.TransactionCanceledException):
+        dynamodb_client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": connections_table,
+                        "Item": {"repositoryUrl": {"S": "delivery#c1#d001"}},
+                        "ConditionExpression": "attribute_not_exists(repositoryUrl)",
+                    }
+                }
+            ]
+        )
+
+    # when another delivery is recorded
+    [later] = _deliveries(put, 1, start=2)
+
+    # then it is delivered: the source does not keep reading the stale copy
+    assert source.drain() == 1
+    assert function.batches[-1] == [later]
+
+
 def test_the_background_thread_delivers_new_records_until_stopped(
     event_source: EventSourceFactory, put: Callable[..., None]
 ) -> None:

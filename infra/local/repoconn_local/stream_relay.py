@@ -270,6 +270,11 @@ class DynamoDbStreamEventSource:
         for shard in list(self._shards.values()):
             if not self._ready(shard):
                 continue
+            if shard.iterator is not None and shard.last_read is not None:
+                # A fresh iterator after the last record read, each pass: moto rolls a
+                # cancelled transaction back by restoring its tables from a deep copy, and an
+                # iterator taken before that reads the old copy's shard, which never grows.
+                shard.iterator = self._renewed_iterator(shard)
             while stop is None or not stop.is_set():
                 self._read(shard)
                 if not shard.pending:

@@ -59,12 +59,12 @@ def test_a_connect_whose_write_landed_but_whose_answer_was_lost_succeeds(
 def test_a_delivery_whose_record_landed_but_whose_answer_was_lost_is_published(
     world: World, fault: Fault
 ) -> None:
-    # given a connection, and a delivery whose record-and-lastSyncAt transaction is applied
-    # but whose answer is lost (the SDK's retry then met the record and called it duplicate)
+    # given a connection, and a delivery whose record (with its event) is written but whose
+    # answer is lost (the SDK's retry then met the record and called it duplicate)
     _, hook_id = connect(world, "GitLab")
     world.published()
     # when the provider delivers
-    with world.injector.armed({("dynamodb:TransactWriteItems", 1): fault}):
+    with world.injector.armed({("dynamodb:PutItem(delivery)", 1): fault}):
         response = world.deliver("GitLab", hook_id, "d-lost-answer")
     # then the record is recognised as this call's own, and the delivery is published once
     assert response.status == 202, response.text
