@@ -40,6 +40,7 @@ BUILDERS = {
     "DisconnectConnectionFunction": "disconnect_repository",
     "WebhookReceiverFunction": "receive_webhook",
     "HealthCheckFunction": "health_check",
+    "PublishDeliveriesFunction": "publish_deliveries",
 }
 READ_FUNCTIONS = ("GetConnectionFunction", "ConnectionExistsFunction")
 READ_PATH_FORBIDDEN = ("cryptography", "requests")

@@ -3,7 +3,10 @@
 The real ``lambda_handler`` of POST /webhooks/{connectionId} in this process, one delivery
 after another (a container serves one request at a time), each a signed push of a few KB
 with its own delivery id, against DynamoDB Local. Baseline in the same run: a bare loop of
-HMAC-SHA256 verification + ``json.loads`` of the same bodies.
+HMAC-SHA256 verification + ``json.loads`` of the same bodies; and the floor of any receiver
+that records a delivery before it answers: a raw boto3 ``PutItem`` of the same record (same
+attributes and sizes, a new key each time, the same condition), from this process to the
+same DynamoDB Local.
 
 Both are timed per round by the wall clock and by this process's CPU time. The wall-clock
 rate includes waiting for DynamoDB Local (one PutItem per warm delivery, a loopback round
@@ -29,6 +32,7 @@ import resource
 import time
 import tracemalloc
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from repoconn_local.lambda_runtime import LocalLambdaContext
@@ -40,7 +44,6 @@ from bench.backends import Endpoints, client
 from bench.inprocess import (
     AwsCallLog,
     Call,
-    counts,
     expect,
     github_delivery,
     push_payload,
@@ -65,6 +68,26 @@ def _bare(secret: bytes, signatures: list[tuple[bytes, str]]) -> None:
         if not hmac.compare_digest(expected, signature):
             raise AssertionError("baseline signature mismatch")
         json.loads(body)
+
+
+def _raw_puts(ddb: Any, template: dict[str, Any], count: int) -> Callable[[], None]:
+    """``count`` raw PutItems of the recorded delivery ``template``, each under a new key."""
+    table = os.environ["TABLE_NAME"]
+    items = [
+        {**template, "repositoryUrl": {"S": f"delivery#raw-put#{uuid.uuid4()}"}}
+        for _ in range(count)
+    ]
+
+    def run() -> None:
+        for item in items:
+            ddb.put_item(
+                TableName=table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(repositoryUrl) OR expiresAt < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(time.time()))}},
+            )
+
+    return run
 
 
 def _timed(run: Any) -> tuple[float, float]:
@@ -140,26 +163,48 @@ def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[
     ] * per_round
 
     _run_all(_deliveries(connection_id, secret, body, options["warmup"]))  # cache, JIT, pools
+    # One recorded delivery, read back raw: the template of the raw-PutItem floor.
+    sample_id = str(uuid.uuid4())
+    _run_all([receive_call(connection_id, github_delivery(secret, body, sample_id), body)])
+    ddb = client("dynamodb", endpoints.dynamodb)
+    sample = ddb.get_item(
+        TableName=os.environ["TABLE_NAME"],
+        Key={"repositoryUrl": {"S": f"delivery#{connection_id}#{sample_id}"}},
+        ConsistentRead=True,
+    )["Item"]
+    _raw_puts(ddb, sample, options["warmup"])()
+    raw_batches = [_raw_puts(ddb, sample, per_round) for _ in range(rounds)]
     batches = [_deliveries(connection_id, secret, body, per_round) for _ in range(rounds)]
     rss_before = _max_rss_kib()
     handler_wall: list[float] = []
     handler_cpu: list[float] = []
     bare_wall: list[float] = []
     bare_cpu: list[float] = []
-    log.clear()
-    for batch in batches:
+    floor_wall: list[float] = []
+    floor_cpu: list[float] = []
+    # The handler's own AWS calls (the floor's raw PutItems are left out).
+    handler_calls: list[tuple[str, str]] = []
+    handler_seconds: dict[str, list[float]] = {}
+    for batch, raw_batch in zip(batches, raw_batches, strict=True):
         wall, cpu = _timed(lambda: _bare(secret.encode(), bare_input))
         bare_wall.append(wall)
         bare_cpu.append(cpu)
+        wall, cpu = _timed(raw_batch)
+        floor_wall.append(wall)
+        floor_cpu.append(cpu)
+        log.clear()
         wall, cpu = _timed(lambda: _run_all(batch))  # noqa: B023
         handler_wall.append(wall)
         handler_cpu.append(cpu)
+        handler_calls.extend(log.calls)
+        for (service, operation), values in log.seconds.items():
+            handler_seconds.setdefault(f"{service} {operation}", []).extend(values)
     rss_after = _max_rss_kib()
-    aws_mean_ms = log.mean_ms()
-    aws_per_delivery = {
-        service: {op: n / (rounds * per_round) for op, n in ops.items()}
-        for service, ops in counts(log).items()
-    }
+    aws_mean_ms = {name: 1000 * sum(v) / len(v) for name, v in handler_seconds.items()}
+    aws_per_delivery: dict[str, dict[str, float]] = {}
+    for service, operation in handler_calls:
+        ops = aws_per_delivery.setdefault(service, {})
+        ops[operation] = ops.get(operation, 0) + 1 / (rounds * per_round)
 
     memory_batch = _deliveries(connection_id, secret, body, options["memory_deliveries"])
     tracemalloc.start()
@@ -186,6 +231,14 @@ def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[
         "baseline_per_second_cpu": rate(bare_cpu),
         "cost_ratio_wall": wall_ratio,
         "cost_ratio_cpu": cpu_ratio,
+        "floor_per_second_wall": rate(floor_wall),
+        "floor_per_second_cpu": rate(floor_cpu),
+        "floor_ratio_wall": stats.ratio(
+            [h / f for h, f in zip(handler_wall, floor_wall, strict=True)]
+        ),
+        "floor_ratio_cpu": stats.ratio(
+            [h / f for h, f in zip(handler_cpu, floor_cpu, strict=True)]
+        ),
         "aws_calls_per_delivery": aws_per_delivery,
         "relay": relay,
         "aws_call_mean_ms": aws_mean_ms,
