@@ -208,6 +208,7 @@ class World:
     ingress: WebhookIngress
     transport: dict[str, TransportFaultServer]
     relay: DynamoDbStreamEventSource
+    template: dict[str, Any]
     api: Api = field(default_factory=Api)
     harness: Harness = field(default_factory=Harness)
     # Every answer the world got from a handler or the harness, in order (for leak scans).
@@ -218,10 +219,16 @@ class World:
     # State between cases ------------------------------------------------------------------
 
     def reset(self) -> None:
+        """An empty simulator, a new empty table (with a new, empty stream) and event queue.
+
+        The table is made again rather than emptied: moto deep-copies every table, its
+        stream included, for each TransactWriteItems (to roll back a cancelled one), so a
+        stream that grew over hundreds of cases made every later transaction slower."""
         requests.post(f"{self.simulator.base_url}/_sim/reset", timeout=5).raise_for_status()
-        for item in self.items():
-            self.dynamodb.delete_item(TableName=TABLE, Key={"repositoryUrl": item["repositoryUrl"]})
-        self.published()
+        self.dynamodb.delete_table(TableName=TABLE)
+        template_schema.create_tables(self.dynamodb, self.template, {"ConnectionsTable": TABLE})
+        self.relay = relay_for(TABLE)
+        self.published(relay=False)
 
     def hooks(self) -> list[dict[str, Any]]:
         response = requests.get(f"{self.simulator.base_url}/_sim/hooks", timeout=5)
@@ -447,6 +454,7 @@ def build_world(simulator: ProviderSimulator, template: dict[str, Any]) -> Itera
             ingress=ingress,
             transport=transport,
             relay=relay_for(TABLE),
+            template=template,
         )
 
 
