@@ -123,14 +123,19 @@ def client(service: str, endpoint: str, config: Any = None) -> Any:
     )
 
 
-def create_table(endpoints: Endpoints, table_name: str) -> None:
-    """The ConnectionsTable of template.yaml (keys, GSI, projection) under ``table_name``."""
+def create_table(endpoints: Endpoints, table_name: str, *, stream: bool = True) -> None:
+    """The ConnectionsTable of template.yaml (keys, GSI, projection, stream) under
+    ``table_name``; without its stream when ``stream`` is False."""
+    import copy
+
     from repoconn_local import template_schema
 
+    template = template_schema.load_template()
+    if not stream:
+        template = copy.deepcopy(template)
+        template["Resources"]["ConnectionsTable"]["Properties"].pop("StreamSpecification", None)
     template_schema.create_tables(
-        client("dynamodb", endpoints.dynamodb),
-        template_schema.load_template(),
-        {"ConnectionsTable": table_name},
+        client("dynamodb", endpoints.dynamodb), template, {"ConnectionsTable": table_name}
     )
 
 
