@@ -181,26 +181,37 @@ def event_bus(api: Api, app_settings: Settings, monkeypatch: pytest.MonkeyPatch)
 
     from tests.conftest import AWS_REGION
 
-    events = boto3.client("events", region_name=AWS_REGION)
     sqs = boto3.client("sqs", region_name=AWS_REGION)
-    events.create_event_bus(Name=TEST_EVENT_BUS)
-    queue_url = sqs.create_queue(QueueName="repoconn-test-deliveries")["QueueUrl"]
+    queue_url = subscribed_queue(
+        boto3.client("events", region_name=AWS_REGION),
+        sqs,
+        bus_name=TEST_EVENT_BUS,
+        queue_name="repoconn-test-deliveries",
+    )
+    monkeypatch.setenv("EVENT_BUS_NAME", TEST_EVENT_BUS)
+    wiring.reset()
+    return EventBusTap(sqs, queue_url, relay_for(app_settings.table_name))
+
+
+def subscribed_queue(events: Any, sqs: Any, *, bus_name: str, queue_name: str) -> str:
+    """Create the bus and an SQS queue that a rule fills with every event the service puts
+    on it; the queue's URL."""
+    events.create_event_bus(Name=bus_name)
+    queue_url = str(sqs.create_queue(QueueName=queue_name)["QueueUrl"])
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
     events.put_rule(
         Name="all-deliveries",
-        EventBusName=TEST_EVENT_BUS,
+        EventBusName=bus_name,
         EventPattern=json.dumps({"source": ["repository-connections"]}),
     )
     events.put_targets(
         Rule="all-deliveries",
-        EventBusName=TEST_EVENT_BUS,
+        EventBusName=bus_name,
         Targets=[{"Id": "deliveries-queue", "Arn": queue_arn}],
     )
-    monkeypatch.setenv("EVENT_BUS_NAME", TEST_EVENT_BUS)
-    wiring.reset()
-    return EventBusTap(sqs, queue_url, relay_for(app_settings.table_name))
+    return queue_url
 
 
 def relay_for(table_name: str) -> DynamoDbStreamEventSource:

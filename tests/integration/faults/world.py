@@ -66,7 +66,15 @@ from tests.faultkit.provider import (
     TransportMode,
     broken_client,
 )
-from tests.integration.conftest import Api, HttpResult, admin, member, relay_for
+from tests.integration.conftest import (
+    Api,
+    EventBusTap,
+    HttpResult,
+    admin,
+    member,
+    relay_for,
+    subscribed_queue,
+)
 
 REGION = "us-east-1"
 TABLE = "repoconn-faults"
@@ -201,13 +209,12 @@ class World:
     aws_faults: AwsFaults
     dynamodb: Any
     kms: Any
-    sqs: Any
-    queue_url: str
     store: ConnectionStore
     cipher: SecretCipher
     ingress: WebhookIngress
     transport: dict[str, TransportFaultServer]
-    relay: DynamoDbStreamEventSource
+    # The bus's tap queue behind the relay (the table's stream, as the template maps it).
+    bus: EventBusTap
     template: dict[str, Any]
     api: Api = field(default_factory=Api)
     harness: Harness = field(default_factory=Harness)
@@ -227,7 +234,7 @@ class World:
         requests.post(f"{self.simulator.base_url}/_sim/reset", timeout=5).raise_for_status()
         self.dynamodb.delete_table(TableName=TABLE)
         template_schema.create_tables(self.dynamodb, self.template, {"ConnectionsTable": TABLE})
-        self.relay = relay_for(TABLE)
+        self.bus.relay = relay_for(TABLE)
         self.published(relay=False)
 
     def hooks(self) -> list[dict[str, Any]]:
@@ -259,23 +266,14 @@ class World:
             )["Items"]
         )
 
+    @property
+    def relay(self) -> DynamoDbStreamEventSource:
+        return self.bus.relay
+
     def published(self, *, relay: bool = True) -> list[dict[str, Any]]:
         """Every EventBridge event delivered to the tap queue since the last call; first, with
         ``relay``, the relay is handed every delivery recorded so far (the stream, drained)."""
-        if relay:
-            self.relay.drain()
-        found: list[dict[str, Any]] = []
-        while True:
-            batch = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-            ).get("Messages", [])
-            if not batch:
-                return found
-            for message in batch:
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+        return self.bus.events(relay=relay)
 
     # Calls through the deployed handlers -------------------------------------------------
 
@@ -413,7 +411,9 @@ def build_world(simulator: ProviderSimulator, template: dict[str, Any]) -> Itera
         sqs = session.client("sqs")
         template_schema.create_tables(dynamodb, template, {"ConnectionsTable": TABLE})
         key_id = template_schema.create_kms_key(kms, KEY_ALIAS, template)
-        queue_url = _event_tap(events, sqs)
+        queue_url = subscribed_queue(
+            events, sqs, bus_name=BUS, queue_name="repoconn-faults-deliveries"
+        )
 
         ingress = stack.enter_context(_running(WebhookIngress()))
         transport = {
@@ -447,13 +447,11 @@ def build_world(simulator: ProviderSimulator, template: dict[str, Any]) -> Itera
             aws_faults=aws_faults,
             dynamodb=dynamodb,
             kms=kms,
-            sqs=sqs,
-            queue_url=queue_url,
             store=ConnectionStore(TABLE, REGION),
             cipher=SecretCipher(kms, key_id),
             ingress=ingress,
             transport=transport,
-            relay=relay_for(TABLE),
+            bus=EventBusTap(sqs, queue_url, relay_for(TABLE)),
             template=template,
         )
 
@@ -465,22 +463,3 @@ def _running(server: Any) -> Iterator[Any]:
         yield server
     finally:
         server.stop()
-
-
-def _event_tap(events: Any, sqs: Any) -> str:
-    events.create_event_bus(Name=BUS)
-    queue_url = sqs.create_queue(QueueName="repoconn-faults-deliveries")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    events.put_rule(
-        Name="all-deliveries",
-        EventBusName=BUS,
-        EventPattern=json.dumps({"source": ["repository-connections"]}),
-    )
-    events.put_targets(
-        Rule="all-deliveries",
-        EventBusName=BUS,
-        Targets=[{"Id": "deliveries-queue", "Arn": queue_arn}],
-    )
-    return str(queue_url)
