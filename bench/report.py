@@ -263,6 +263,9 @@ def _scale(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+CLOCKS = ("wall", "cpu")
+
+
 def _receiver(result: dict[str, Any]) -> list[str]:
     memory = result["memory"]
     calls = ", ".join(
@@ -270,38 +273,21 @@ def _receiver(result: dict[str, Any]) -> list[str]:
         for service, ops in result["aws_calls_per_delivery"].items()
         for op, n in ops.items()
     )
-    rows = [
-        [
-            "receiver (real handler)",
-            f"{result['handler_per_second_wall']['p50']:,.0f}",
-            f"{result['handler_per_second_cpu']['p50']:,.0f}",
-            _ratio(result["cost_ratio_wall"]),
-            _ratio(result["cost_ratio_cpu"]),
-        ],
-        [
-            "**baseline** (HMAC + json.loads)",
-            f"{result['baseline_per_second_wall']['p50']:,.0f}",
-            f"{result['baseline_per_second_cpu']['p50']:,.0f}",
-            "1",
-            "1",
-        ],
-    ]
-    floor_rows = [
-        [
-            "receiver (real handler)",
-            f"{result['handler_per_second_wall']['p50']:,.0f}",
-            f"{result['handler_per_second_cpu']['p50']:,.0f}",
-            _ratio(result["floor_ratio_wall"]),
-            _ratio(result["floor_ratio_cpu"]),
-        ],
-        [
-            "**floor** (raw boto3 PutItem of the same record)",
-            f"{result['floor_per_second_wall']['p50']:,.0f}",
-            f"{result['floor_per_second_cpu']['p50']:,.0f}",
-            "1",
-            "1",
-        ],
-    ]
+
+    def against(baseline: str, label: str, ratio: str) -> list[list[str]]:
+        """The handler's rates and ratios against one baseline, then the baseline's rates."""
+
+        def rates(prefix: str) -> list[str]:
+            return [f"{result[f'{prefix}_per_second_{clock}']['p50']:,.0f}" for clock in CLOCKS]
+
+        handler = [_ratio(result[f"{ratio}_{clock}"]) for clock in CLOCKS]
+        return [
+            ["receiver (real handler)", *rates("handler"), *handler],
+            [label, *rates(baseline), "1", "1"],
+        ]
+
+    rows = against("baseline", "**baseline** (HMAC + json.loads)", "cost_ratio")
+    floor_rows = against("floor", "**floor** (raw boto3 PutItem of the same record)", "floor_ratio")
     lines = [
         "## 5. Webhook receiver",
         "",
