@@ -61,11 +61,14 @@ class PublishDeliveries:
         if not deliveries:
             return RelayOutcome(published=0, dropped=0, retry_from=None)
         connections = self._store.connections_at(d.repository_url for d in deliveries)
-        live = [d for d in deliveries if _still_connected(d, connections)]
-        for dropped in (d for d in deliveries if not _still_connected(d, connections)):
+        live: list[RecordedDelivery] = []
+        dropped: list[RecordedDelivery] = []
+        for delivery in deliveries:
+            (live if _still_connected(delivery, connections) else dropped).append(delivery)
+        for gone in dropped:
             log.info(
                 "delivery dropped: its connection is gone or inactive",
-                extra={"connectionId": dropped.connection_id, "deliveryId": dropped.delivery_id},
+                extra={"connectionId": gone.connection_id, "deliveryId": gone.delivery_id},
             )
         published = self._publisher.publish([d.event for d in live])
         newest: dict[tuple[str, str], datetime] = {}
@@ -77,9 +80,7 @@ class PublishDeliveries:
             # False: disconnected meanwhile, or a later sync is recorded; both are fine.
             self._store.touch_last_sync(repository_url, connection_id, at)
         retry_from = live[published].position if published < len(live) else None
-        return RelayOutcome(
-            published=published, dropped=len(deliveries) - len(live), retry_from=retry_from
-        )
+        return RelayOutcome(published=published, dropped=len(dropped), retry_from=retry_from)
 
 
 def _still_connected(delivery: RecordedDelivery, connections: dict[str, StoredConnection]) -> bool:
