@@ -483,24 +483,35 @@ def test_logs_carry_neither_the_secret_nor_the_body(
     sim: ProviderSimulator,
     event_bus: EventBusTap,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # given a GitLab connection: its deliveries carry the secret itself in X-Gitlab-Token
     created = connect(api, "GitLab")
     secret = hook_secret(sim, "GitLab")
     marker = {"note": "body-marker-7f3a"}
+    capsys.readouterr()
     # when a valid and a forged delivery arrive (INFO, the level the functions run at;
     # botocore's DEBUG wire logs are never enabled in the deployed functions)
     with caplog.at_level(logging.INFO):
-        assert deliver(created["id"], signed("GitLab", secret, payload=marker)).status == 202
+        accepted = deliver(created["id"], signed("GitLab", secret, payload=marker))
+        assert accepted.status == 202
         assert deliver(created["id"], signed("GitLab", "forged-token-0123456789")).status == 401
-    # then the logs name the delivery but hold neither secret, forged token nor body, in the
-    # message or in any structured field
+    # then the accepted delivery's record is its metric line (EMF on stdout), which names it;
+    # the rejection is a log record; and none of them holds the secret, the forged token or
+    # the body, in the message or in any structured field
+    output = capsys.readouterr().out
+    emf = [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+    assert [(line.get("deliveryId"), line.get("connectionId")) for line in emf] == [
+        (accepted.json()["deliveryId"], created["id"]),
+        (None, None),
+    ]
+    assert emf[0]["DeliveriesAccepted"] == [1.0] and emf[1]["DeliveriesRejected"] == [1.0]
     logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
-    assert "delivery acknowledged" in logged
     assert "delivery rejected" in logged
-    assert secret not in logged
-    assert "forged-token-0123456789" not in logged
-    assert "body-marker-7f3a" not in logged
+    for text in (logged, output):
+        assert secret not in text
+        assert "forged-token-0123456789" not in text
+        assert "body-marker-7f3a" not in text
 
 
 # Replays -------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, NamedTuple
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
@@ -122,6 +123,8 @@ THROTTLED_RETRY_AFTER = 2
 # Connection ids whose repository URL a store remembers (see get_by_id); ~100 bytes each.
 KNOWN_CONNECTION_IDS = 4096
 UNAVAILABLE_RETRY_AFTER = 10
+# A delivery id is new, or its record expired (correctness never waits for TTL's deletion).
+_UNSEEN_OR_EXPIRED = "attribute_not_exists(#key) OR #expires < :now"
 _THROTTLING_CODES = frozenset(
     {
         "ThrottlingException",
@@ -305,7 +308,9 @@ def connection_models(table_name: str, region: str, host: str | None = None) -> 
 class ConnectionStore:
     def __init__(self, table_name: str, region: str, host: str | None = None) -> None:
         self._models = connection_models(table_name, region, host)
-        # Transactions span two models, so they go through a connection of their own.
+        self._table_name = table_name
+        # Transactions span two models, so they go through a connection of their own (as does
+        # record_delivery's prepared PutItem).
         self._connection = Connection(
             region=region,
             host=host,
@@ -538,28 +543,42 @@ class ConnectionStore:
     ) -> DeliveryOutcome:
         """Accept a verified delivery once: one conditional PutItem of its record and event
         (unless an unexpired record exists). The relay publishes it from the table's stream
-        and advances lastSyncAt (relay.py)."""
+        and advances lastSyncAt (relay.py).
+
+        The provider waits on this one write (docs/benchmarks.md), so it is the one write sent
+        as a prepared request through the connection's ``dispatch`` (pynamodb's signals,
+        retries and error types, without building a model and its expressions each time:
+        about a tenth of the receiver's CPU per delivery). It is read back through
+        ``DeliveryRecord`` (``recorded_delivery``, ``_recorded_by``); test_store pins that
+        what is written here reads back as the same delivery.
+        """
         at = event.time
         _require_aware(at)
-        delivery_model = self._models.delivery
+        key = _delivery_key(stored.id, delivery_id)
         owner = str(uuid.uuid4())
-        record = delivery_model(
-            _delivery_key(stored.id, delivery_id),
-            expiresAt=int(expires_at.timestamp()),
-            owner=owner,
-            connectionId=stored.id,
-            connectionRepositoryUrl=stored.repository_url,
-            receivedAt=at,
-            detailType=event.detail_type,
-            detail=event.detail,
-        )
+        item = {
+            "repositoryUrl": {"S": key},
+            "expiresAt": {"N": str(int(expires_at.timestamp()))},
+            "owner": {"S": owner},
+            "connectionId": {"S": stored.id},
+            "connectionRepositoryUrl": {"S": stored.repository_url},
+            "receivedAt": {"S": DeliveryRecord.receivedAt.serialize(at)},
+            "detailType": {"S": event.detail_type},
+            "detail": {"S": event.detail},
+        }
         try:
-            record.save(
-                condition=delivery_model.repositoryUrl.does_not_exist()
-                | (delivery_model.expiresAt < int(at.timestamp()))
+            self._connection.dispatch(
+                "PutItem",
+                {
+                    "TableName": self._table_name,
+                    "Item": item,
+                    "ConditionExpression": _UNSEEN_OR_EXPIRED,
+                    "ExpressionAttributeNames": {"#key": "repositoryUrl", "#expires": "expiresAt"},
+                    "ExpressionAttributeValues": {":now": {"N": str(int(at.timestamp()))}},
+                },
             )
-        except PutError as error:
-            if self._recorded_by(record.repositoryUrl, owner):
+        except (ClientError, BotoCoreError) as error:
+            if self._recorded_by(key, owner):
                 # Our own write landed and its answer was lost (or the SDK's retry of it met
                 # our own record): recorded, not a duplicate.
                 return DeliveryOutcome.RECORDED
@@ -859,14 +878,16 @@ def _dynamodb_failures() -> Iterator[None]:
         raise _unavailable(error) from error
 
 
-def _cause_code(error: PynamoDBException) -> str | None:
-    """The DynamoDB error code behind a pynamodb error; None when there was no answer.
+def _cause_code(error: PynamoDBException | ClientError | BotoCoreError) -> str | None:
+    """The DynamoDB error code behind a pynamodb or botocore error; None when there was no
+    answer.
 
     pynamodb's own ``cause_response_code`` raises AttributeError when the cause is a botocore
     ``HTTPClientError`` such as ``ReadTimeoutError``: it carries ``response = None`` where
     pynamodb expects a dict. A read timeout is an ordinary outage, not a 500.
     """
-    response = getattr(error.cause, "response", None)
+    cause = error if isinstance(error, ClientError | BotoCoreError) else error.cause
+    response = getattr(cause, "response", None)
     if not isinstance(response, dict):
         return None
     code = response.get("Error", {}).get("Code")
@@ -892,7 +913,9 @@ def _is_conflict(failed: dict[str, str]) -> bool:
     )
 
 
-def _unavailable(error: PynamoDBException, failed: dict[str, str] | None = None) -> DomainError:
+def _unavailable(
+    error: PynamoDBException | ClientError | BotoCoreError, failed: dict[str, str] | None = None
+) -> DomainError:
     codes = {_cause_code(error), *(failed or {}).values()}
     if codes & _THROTTLING_CODES:
         return DependencyUnavailable("DynamoDB is throttling requests.", THROTTLED_RETRY_AFTER)
