@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -126,7 +127,6 @@ ROUTE_ERRORS: dict[str, RouteErrors] = {
         problems={
             400: ["malformed_body"],
             401: ["invalid_signature"],
-            404: ["route_not_found"],
             413: ["payload_too_large"],
             503: ["dependency_unavailable"],
         },
@@ -244,7 +244,10 @@ def generate_from(template: Mapping[str, Any], code_root: Path) -> dict[str, Any
     security_schemes: dict[str, Any] = {}
     for logical_id, module in _function_modules(template):
         app = _resolver_of(import_function_module(module, code_root))
-        document = json.loads(app.get_openapi_json_schema()) if app is not None else {}
+        if app is not None:
+            document = json.loads(app.get_openapi_json_schema())
+        else:
+            document = _single_route_document(logical_id, by_function.get(logical_id, []))
         operations = _operations(document)
         expected = {(r.method.lower(), r.path): r for r in by_function.get(logical_id, [])}
         _require_same_routes(logical_id, module, set(operations), set(expected))
@@ -327,6 +330,23 @@ def _function_modules(template: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _resolver_of(module: Any) -> APIGatewayHttpResolver | None:
     app = getattr(module, "app", None)
     return app if isinstance(app, APIGatewayHttpResolver) else None
+
+
+def _single_route_document(logical_id: str, routes: Sequence[Route]) -> dict[str, Any]:
+    """What a function without a resolver declares: its one template route, with the path's
+    parameters as required strings (the rest of its operation is written here, as for any
+    raw-body route: WEBHOOK_BODY, WEBHOOK_HEADERS, DeliveryAck)."""
+    if not routes:  # not behind the API (the relay, the health check)
+        return {}
+    if len(routes) > 1:
+        raise OpenApiError(f"{logical_id}: a function without a resolver serves one route only")
+    route = routes[0]
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"\{([^}]+)\}", route.path)
+    ]
+    operation = {"parameters": parameters, "responses": {"200": {"description": "OK"}}}
+    return {"paths": {route.path: {route.method.lower(): operation}}}
 
 
 def _operations(document: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 Expected errors (DomainError, validation) are answered without a stack trace in the logs;
 anything else is logged with its traceback and answered with a 500 that says nothing about
-internals. No handler has its own try/except.
+internals. No route has its own try/except; the one function without a resolver (the webhook
+receiver, see its module) hands what it catches to ``answer_error``.
 """
 
 from __future__ import annotations
@@ -77,8 +78,7 @@ def _validation_errors(error: RequestValidationError) -> list[dict[str, Any]]:
 def install_problem_handlers(app: ApiGatewayResolver, logger: Logger) -> None:
     @app.exception_handler(DomainError)
     def _domain(error: DomainError) -> Response[str]:
-        logger.info("request refused", extra={"code": error.code, "status": error.status})
-        return domain_problem(error)
+        return refused(error, logger)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[str]:
@@ -122,8 +122,38 @@ def install_problem_handlers(app: ApiGatewayResolver, logger: Logger) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(_: Exception) -> Response[str]:
-        # logger.exception records the traceback for operators; the body says nothing.
-        logger.exception("unhandled error")
-        return problem_response(
-            500, "internal_error", "Internal error", "The request could not be completed."
-        )
+        return internal_error(logger)
+
+
+def refused(error: DomainError, logger: Logger) -> Response[str]:
+    """A domain error's problem answer (4xx, 502, 503), logged without a stack trace."""
+    logger.info("request refused", extra={"code": error.code, "status": error.status})
+    return domain_problem(error)
+
+
+def internal_error(logger: Logger) -> Response[str]:
+    """The catch-all 500. Call it from an ``except`` block: logger.exception records the
+    traceback for operators; the body says nothing."""
+    logger.exception("unhandled error")
+    return problem_response(
+        500, "internal_error", "Internal error", "The request could not be completed."
+    )
+
+
+def answer_error(error: Exception, logger: Logger) -> Response[str]:
+    """The same map for a function that has no resolver (functions/receive_webhook): a
+    DomainError is refused with its problem, anything else is the catch-all 500."""
+    if isinstance(error, DomainError):
+        return refused(error, logger)
+    return internal_error(logger)
+
+
+def proxy_answer(response: Response[str]) -> dict[str, Any]:
+    """A response as the payload-2.0 integration answer API Gateway expects: what a resolver
+    returns, for a function that has none."""
+    return {
+        "statusCode": response.status_code,
+        "headers": dict(response.headers),
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
