@@ -13,11 +13,9 @@ from repoconn_core.problems import install_problem_handlers
 from repoconn_core.settings import settings
 
 
-def http_resolver(logger: Logger, *, validate: bool = True) -> APIGatewayHttpResolver:
-    """A payload-2.0 resolver with the one problem+json error map, and pydantic validation of
-    parameters and bodies unless ``validate`` is False (a route that takes a raw body and
-    checks it itself, where validation would be per-request cost for nothing)."""
-    app = APIGatewayHttpResolver(enable_validation=validate)
+def http_resolver(logger: Logger) -> APIGatewayHttpResolver:
+    """A payload-2.0 resolver with pydantic validation and the one problem+json error map."""
+    app = APIGatewayHttpResolver(enable_validation=True)
     install_problem_handlers(app, logger)
     return app
 
