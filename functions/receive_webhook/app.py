@@ -7,7 +7,7 @@ the body nor the headers are ever logged: GitLab's ``X-Gitlab-Token`` *is* the s
 
 The one function without a Powertools resolver. It serves one route, which API Gateway has
 already matched, and takes a raw body it verifies itself, so a resolver would add routing,
-validation and response building and nothing else, for about a tenth of each delivery's CPU
+validation and response building and nothing else, for a tenth to a sixth of each delivery's CPU
 (docs/benchmarks.md). The handler is the error boundary a resolver would be: a rejection is
 counted, and everything else goes to the shared map (``problems.answer_error``).
 """
