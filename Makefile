@@ -45,12 +45,12 @@ test-integration: venv $(DYNAMODB_LOCAL_JAR)
 
 # No prerequisites: the jar is fetched when missing, never re-fetched because it looks old.
 $(DYNAMODB_LOCAL_JAR): | $(VENV)/.synced
-	$(PY) -m repoconn_local.dynamodb_local fetch
+	$(PY) -m repoconn_local.aws.dynamodb_local fetch
 
 lint: venv ## ruff, mypy, cfn-lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/core/repoconn_core layers/providers/repoconn_providers infra/local/repoconn_local functions
+	$(VENV)/bin/mypy layers/core/repoconn_core layers/providers/repoconn_providers infra/local/repoconn_local infra/openapi/repoconn_openapi functions
 	$(VENV)/bin/cfn-lint template.yaml
 
 format: venv ## apply ruff's formatting and safe fixes
@@ -69,7 +69,7 @@ validate: venv ## sam validate --lint, cfn-lint and checkov
 	$(CHECKOV) --config-file .checkov.yaml
 
 openapi: venv ## docs/openapi.json from the handlers' models and template.yaml's routes
-	$(PY) -m repoconn_local.openapi
+	PYTHONPATH=infra/openapi $(PY) -m repoconn_openapi.generator
 
 .PHONY: fuzz
 fuzz: venv ## contract fuzzing: schemathesis vs docs/openapi.json on the local stack

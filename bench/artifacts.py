@@ -70,7 +70,7 @@ def _build() -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    from repoconn_local import template_schema
+    from repoconn_local.aws import template_schema
 
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     build: dict[str, Any] = {"ran": False}

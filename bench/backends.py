@@ -1,10 +1,10 @@
 """The backends every in-process measurement shares, each in its own process so the process
 being measured runs nothing but the handler (or its baseline) and its clients:
 
-- Amazon DynamoDB Local (Java; the project's launcher, repoconn_local.dynamodb_local) for
+- Amazon DynamoDB Local (Java; the project's launcher, repoconn_local.aws.dynamodb_local) for
   the tables, created from template.yaml;
 - a moto server for KMS (the template's key) and EventBridge (the receiver's bus);
-- the provider simulator (``python -m repoconn_local.simulator``).
+- the provider simulator (``python -m repoconn_local.simulator.server``).
 
 The handlers find them the way a Lambda finds AWS: through the environment
 (``AWS_ENDPOINT_URL_DYNAMODB`` / ``_KMS`` / ``_EVENTBRIDGE`` and the settings' variables, see
@@ -128,7 +128,7 @@ def create_table(endpoints: Endpoints, table_name: str, *, stream: bool = True) 
     ``table_name``; without its stream when ``stream`` is False."""
     import copy
 
-    from repoconn_local import template_schema
+    from repoconn_local.aws import template_schema
 
     template = template_schema.load_template()
     if not stream:
@@ -205,7 +205,7 @@ def python_server(name: str, args: list[str], health_path: str) -> Iterator[str]
 @contextmanager
 def backends() -> Iterator[Endpoints]:
     """DynamoDB Local, moto (KMS + EventBridge) and the simulator, each in its own process."""
-    from repoconn_local import dynamodb_local, template_schema
+    from repoconn_local.aws import dynamodb_local, template_schema
 
     with (
         dynamodb_local.running() as dynamodb,
@@ -216,7 +216,7 @@ def backends() -> Iterator[Endpoints]:
         ) as aws,
         python_server(
             "simulator",
-            ["-m", "repoconn_local.simulator", "--port", "{port}", "--quiet"],
+            ["-m", "repoconn_local.simulator.server", "--port", "{port}", "--quiet"],
             "/_sim/health",
         ) as simulator,
     ):

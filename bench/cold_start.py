@@ -79,7 +79,7 @@ print(json.dumps({
 
 def _layouts() -> dict[str, tuple[Path, list[Path], str]]:
     """Logical id → (cwd, sys.path entries, builder), the baseline included."""
-    from repoconn_local import template_schema
+    from repoconn_local.aws import template_schema
 
     template = template_schema.load_template()
     resources = template["Resources"]

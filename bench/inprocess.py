@@ -140,14 +140,14 @@ class Call:
 
 
 def _call(name: str, event: dict[str, Any]) -> Call:
-    from repoconn_local.lambda_runtime import LocalLambdaContext
+    from repoconn_local.lambda_host.context import LocalLambdaContext
 
     module = handler(name)
     return Call(module.lambda_handler, event, LocalLambdaContext(function_name=f"bench-{name}"))
 
 
 def read_call(name: str, project_id: str) -> Call:
-    from repoconn_local.events import http_api_event
+    from repoconn_local.gateway.events import http_api_event
 
     suffix = "/exists" if name == "exists" else ""
     event = http_api_event(
@@ -161,7 +161,7 @@ def read_call(name: str, project_id: str) -> Call:
 
 
 def upsert_call(project_id: str, repository_url: str) -> Call:
-    from repoconn_local.events import http_api_event
+    from repoconn_local.gateway.events import http_api_event
 
     event = http_api_event(
         "PUT",
@@ -189,7 +189,7 @@ def github_delivery(secret: str, body: bytes, delivery_id: str | None = None) ->
 
 
 def receive_call(connection_id: str, headers: dict[str, str], body: bytes) -> Call:
-    from repoconn_local.events import http_api_event
+    from repoconn_local.gateway.events import http_api_event
 
     event = http_api_event(
         "POST",

@@ -35,9 +35,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from repoconn_local.lambda_runtime import LocalLambdaContext
-from repoconn_local.stream_relay import STREAMS_CONFIG, DynamoDbStreamEventSource, stream_mapping
-from repoconn_local.template_schema import load_template
+from repoconn_local.aws.template_schema import load_template
+from repoconn_local.lambda_host.context import LocalLambdaContext
+from repoconn_local.lambda_host.stream_source import (
+    STREAMS_CONFIG,
+    DynamoDbStreamEventSource,
+    stream_mapping,
+)
 
 from bench import stats
 from bench.backends import Endpoints, client

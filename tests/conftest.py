@@ -40,7 +40,7 @@ from moto import mock_aws
 from pynamodb.signals import pre_dynamodb_send
 from repoconn_core.cipher import SecretCipher
 from repoconn_core.store import ConnectionStore
-from repoconn_local import template_schema
+from repoconn_local.aws import template_schema
 
 pytest_plugins = ["tests.dynamodb_local_fixtures"]
 

@@ -29,8 +29,8 @@ from typing import Any
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
-from repoconn_local import template_schema
-from repoconn_local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, local_client
+from repoconn_local.aws import template_schema
+from repoconn_local.aws.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, local_client
 
 CONNECTIONS_TABLE = "ConnectionsTable"
 KMS_REGION = "us-east-1"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repoconn_local import template_schema
+from repoconn_local.aws import template_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"
@@ -30,7 +30,15 @@ MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 READ_FUNCTIONS = ("GetConnectionFunction", "ConnectionExistsFunction")
 # Provided by the Lambda runtime; a bundled copy would shadow it and grow every layer.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
-NEVER_BUNDLED = ("aws_xray_sdk", "pytest", "_pytest", "moto", "repoconn_local", "tests")
+NEVER_BUNDLED = (
+    "aws_xray_sdk",
+    "pytest",
+    "_pytest",
+    "moto",
+    "repoconn_local",
+    "repoconn_openapi",
+    "tests",
+)
 LAYER_PACKAGES = {"CoreLayer": "repoconn_core", "ProvidersLayer": "repoconn_providers"}
 
 

@@ -14,15 +14,15 @@ import pytest
 import requests
 from repoconn_core import wiring
 from repoconn_core.settings import Settings
-from repoconn_local import template_schema
-from repoconn_local.events import http_api_event
-from repoconn_local.lambda_runtime import LocalLambdaContext
-from repoconn_local.simulator import ProviderSimulator
-from repoconn_local.stream_relay import (
+from repoconn_local.aws import template_schema
+from repoconn_local.gateway.events import http_api_event
+from repoconn_local.lambda_host.context import LocalLambdaContext
+from repoconn_local.lambda_host.stream_source import (
     STREAMS_CONFIG,
     DynamoDbStreamEventSource,
     stream_mapping,
 )
+from repoconn_local.simulator.server import ProviderSimulator
 
 WEBHOOK_BASE_URL = "https://hooks.example.test"
 
@@ -148,7 +148,7 @@ TEST_EVENT_BUS = "repoconn-test-events"
 class EventBusTap:
     """An SQS queue subscribed (by a rule) to everything the service puts on the test bus,
     behind the relay: the table's stream delivered to PublishDeliveriesFunction as the
-    template's event source mapping would (repoconn_local.stream_relay)."""
+    template's event source mapping would (repoconn_local.lambda_host.stream_source)."""
 
     sqs: Any
     queue_url: str

@@ -35,11 +35,11 @@ import jwt
 import pytest
 import requests
 from repoconn_core.settings import Settings
-from repoconn_local.gateway import LocalGateway
-from repoconn_local.jwt_local import ALGORITHM, LocalJwtAuthorizer, mint_token
-from repoconn_local.routes import route_table
+from repoconn_local.aws.template_schema import load_template
+from repoconn_local.gateway.jwt_authorizer import ALGORITHM, LocalJwtAuthorizer, mint_token
+from repoconn_local.gateway.routes import route_table
+from repoconn_local.gateway.server import LocalGateway
 from repoconn_local.stack import LOCAL_PARAMETERS
-from repoconn_local.template_schema import load_template
 
 from tests.integration.conftest import Api, sim_hooks
 

@@ -29,9 +29,9 @@ import boto3
 import pytest
 import requests
 from repoconn_core import wiring
-from repoconn_local.events import http_api_event
-from repoconn_local.lambda_runtime import LocalLambdaContext
-from repoconn_local.simulator import ProviderSimulator
+from repoconn_local.gateway.events import http_api_event
+from repoconn_local.lambda_host.context import LocalLambdaContext
+from repoconn_local.simulator.server import ProviderSimulator
 
 from tests.integration.conftest import Api, EventBusTap, admin, member
 

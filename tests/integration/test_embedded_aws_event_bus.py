@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from repoconn_local.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, EmbeddedAwsResources
+from repoconn_local.aws.embedded import FAKE_CREDENTIALS, EmbeddedAws, EmbeddedAwsResources
 
 # template.yaml: Name: !Sub ${AWS::StackName}-events, with samconfig's default stack name.
 LOCAL_BUS = "repository-connections-events"

@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 import pytest
-from repoconn_local.events import http_api_event
-from repoconn_local.lambda_runtime import LocalLambdaContext
+from repoconn_local.gateway.events import http_api_event
+from repoconn_local.lambda_host.context import LocalLambdaContext
 
 from tests.integration.conftest import ROUTES, Api, admin
 

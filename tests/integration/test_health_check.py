@@ -22,8 +22,8 @@ from repoconn_core.models import ConnectRequest
 from repoconn_core.providers import ServiceType
 from repoconn_core.settings import Settings
 from repoconn_core.store import StoredConnection
-from repoconn_local.health_cli import scheduled_event
-from repoconn_local.lambda_runtime import LocalLambdaContext
+from repoconn_local.cli.health_check import scheduled_event
+from repoconn_local.lambda_host.context import LocalLambdaContext
 from repoconn_providers.registry import client_for
 
 from tests.integration.conftest import WEBHOOK_BASE_URL, Api, admin, member, sim_hooks

@@ -1,6 +1,6 @@
 """The three webhook clients against the provider simulator over real HTTP.
 
-Token conventions (repoconn_local.simulator): ``bad-`` invalid, ``ro-`` may read but not
+Token conventions (repoconn_local.simulator.server): ``bad-`` invalid, ``ro-`` may read but not
 manage hooks, ``down-`` 503, ``limited-`` rate limited, ``slow-`` answers late; a repository
 named ``missing`` does not exist.
 """
@@ -31,7 +31,7 @@ from repoconn_core.providers import (
     WebhookClient,
 )
 from repoconn_core.settings import Settings
-from repoconn_local.simulator import ProviderSimulator
+from repoconn_local.simulator.server import ProviderSimulator
 from repoconn_providers.bitbucket import BitbucketClient
 from repoconn_providers.github import GitHubClient
 from repoconn_providers.gitlab import GitLabClient

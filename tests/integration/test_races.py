@@ -47,9 +47,9 @@ from repoconn_core.receive import ConnectionCache, ReceiveWebhook
 from repoconn_core.repository_url import parse_repository_url
 from repoconn_core.settings import Settings
 from repoconn_core.store import ConnectionStore, StoredConnection
-from repoconn_local import template_schema
-from repoconn_local.dynamodb_local import local_client
-from repoconn_local.simulator import ProviderSimulator
+from repoconn_local.aws import template_schema
+from repoconn_local.aws.dynamodb_local import local_client
+from repoconn_local.simulator.server import ProviderSimulator
 from repoconn_providers import signatures
 from repoconn_providers.http import ProviderHttp
 from repoconn_providers.registry import build_client, build_http

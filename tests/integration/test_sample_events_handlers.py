@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from repoconn_local.lambda_runtime import LocalLambdaContext
+from repoconn_local.lambda_host.context import LocalLambdaContext
 
 from tests.integration.conftest import Api, EventBusTap
 

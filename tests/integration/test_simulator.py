@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, quote
 
 import pytest
 import requests
-from repoconn_local.simulator import ProviderSimulator
+from repoconn_local.simulator.server import ProviderSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW_SECONDS = 0.5
@@ -1194,13 +1194,13 @@ def test_delivery_to_unreachable_receiver_is_502(sim: ProviderSimulator) -> None
 
 
 def test_standalone_server_logs_requests_without_credentials() -> None:
-    # Given the simulator started as `python -m repoconn_local.simulator`
+    # Given the simulator started as `python -m repoconn_local.simulator.server`
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "infra" / "local")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "repoconn_local.simulator", "--port", str(port)],
+        [sys.executable, "-m", "repoconn_local.simulator.server", "--port", str(port)],
         env=env,
         stderr=subprocess.PIPE,
         text=True,

@@ -24,7 +24,7 @@ from repoconn_core.store import (
     connection_models,
     recorded_delivery,
 )
-from repoconn_local.template_schema import table_definitions
+from repoconn_local.aws.template_schema import table_definitions
 
 PROJECT = "project-1"
 OTHER_PROJECT = "project-2"

@@ -1,6 +1,7 @@
-"""The local stand-in for Lambda's DynamoDB stream event source mapping (stream_relay), on the
-template's table in moto, with the template's mapping and a fake function in place of the relay:
-which records reach the function, in which batches, and what a failure makes it deliver again."""
+"""The local stand-in for Lambda's DynamoDB stream event source mapping
+(lambda_host.stream_source), on the template's table in moto, with the template's mapping and a
+fake function in place of the relay: which records reach the function, in which batches, and
+what a failure makes it deliver again."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from typing import Any
 
 import boto3
 import pytest
-from repoconn_local.routes import TemplateError
-from repoconn_local.stream_relay import (
+from repoconn_local.gateway.routes import TemplateError
+from repoconn_local.lambda_host.stream_source import (
     STREAMS_CONFIG,
     DynamoDbStreamEventSource,
     StreamMapping,
@@ -306,7 +307,7 @@ def test_a_batch_that_keeps_failing_is_skipped_after_the_maximum_retry_attempts(
     source = event_source(function, maximum_retry_attempts=2)
 
     # when
-    with caplog.at_level(logging.ERROR, logger="repoconn_local.stream_relay"):
+    with caplog.at_level(logging.ERROR, logger="repoconn_local.lambda_host.stream_source"):
         first = source.drain()
     later = _deliveries(put, 1, start=3)
     second = source.drain()

@@ -30,9 +30,9 @@ from repoconn_core.receive import (
     ReceiveWebhook,
 )
 from repoconn_core.store import ConnectionStore
-from repoconn_local.events import http_api_event
-from repoconn_local.lambda_runtime import LocalLambdaContext
-from repoconn_local.simulator import ProviderSimulator
+from repoconn_local.gateway.events import http_api_event
+from repoconn_local.lambda_host.context import LocalLambdaContext
+from repoconn_local.simulator.server import ProviderSimulator
 from repoconn_providers import signatures
 
 from tests.integration.conftest import (

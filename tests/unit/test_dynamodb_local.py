@@ -7,8 +7,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from repoconn_local import dynamodb_local
-from repoconn_local.dynamodb_local import DynamoDBLocalError, ensure_installed, is_installed
+from repoconn_local.aws import dynamodb_local
+from repoconn_local.aws.dynamodb_local import DynamoDBLocalError, ensure_installed, is_installed
 
 RELEASE_DIR = "package/lib/dynamodb_local_2026-05-28"
 

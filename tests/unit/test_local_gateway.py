@@ -22,8 +22,8 @@ import jwt
 import pytest
 import requests
 from repoconn_core.settings import Settings
-from repoconn_local.gateway import MAX_PAYLOAD_BYTES, LocalGateway
-from repoconn_local.jwt_local import (
+from repoconn_local.aws.template_schema import load_template
+from repoconn_local.gateway.jwt_authorizer import (
     ALGORITHM,
     LOCAL_AUDIENCE,
     LOCAL_ISSUER,
@@ -31,13 +31,13 @@ from repoconn_local.jwt_local import (
     LocalJwtAuthorizer,
     mint_token,
 )
-from repoconn_local.routes import (
+from repoconn_local.gateway.routes import (
     DEFAULT_FUNCTION_TIMEOUT_SECONDS,
     RouteTable,
     TemplateError,
     route_table,
 )
-from repoconn_local.template_schema import load_template
+from repoconn_local.gateway.server import MAX_PAYLOAD_BYTES, LocalGateway
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "unit-test-secret-that-is-at-least-32-bytes-long"

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repoconn_local.openapi import (
+from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
+from repoconn_openapi.generator import (
     DEFAULT_OUTPUT,
     OpenApiError,
     generate,
     generate_from,
     render,
 )
-from repoconn_local.template_schema import DEFAULT_TEMPLATE_PATH, load_template
 
 CODE_ROOT = DEFAULT_TEMPLATE_PATH.parent
 JWT_ROUTES = {
@@ -140,7 +140,7 @@ def test_a_handler_operation_the_template_does_not_route_is_refused() -> None:
 
 
 def test_the_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
-    from repoconn_local.openapi import main
+    from repoconn_openapi.generator import main
 
     stale = tmp_path / "openapi.json"
     stale.write_text("{}\n", encoding="utf-8")

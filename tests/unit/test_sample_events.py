@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from repoconn_local import routes, stack, template_schema
+from repoconn_local import stack
+from repoconn_local.aws import template_schema
+from repoconn_local.gateway import routes
 from repoconn_providers import signatures
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

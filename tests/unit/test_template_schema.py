@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repoconn_local import template_schema
+from repoconn_local.aws import template_schema
 
 SHORT_TAGS = """
 Conditions:

@@ -7,9 +7,10 @@ is set and the service's cached wiring is reset, and only then do the stream eve
 and the gateway serve — so the first request's (and the first batch's) cold start imports every
 handler against the local environment.
 
-The stream event source (stream_relay) stands in for Lambda's DynamoDB event source mapping:
-the delivery records the receiver writes reach ``PublishDeliveriesFunction`` asynchronously,
-as in AWS, typically within a fraction of a second. It stops before embedded AWS does.
+The stream event source (lambda_host.stream_source) stands in for Lambda's DynamoDB event
+source mapping: the delivery records the receiver writes reach ``PublishDeliveriesFunction``
+asynchronously, as in AWS, typically within a fraction of a second. It stops before embedded
+AWS does.
 
 The environment is process-wide: one LocalStack per process.
 """
@@ -24,12 +25,12 @@ from typing import TextIO
 
 from repoconn_core import wiring
 
-from repoconn_local.embedded_aws import EmbeddedAws, EmbeddedAwsResources
-from repoconn_local.gateway import LocalGateway
-from repoconn_local.jwt_local import LocalJwtAuthorizer
+from repoconn_local.aws.embedded import EmbeddedAws, EmbeddedAwsResources
+from repoconn_local.gateway.jwt_authorizer import LocalJwtAuthorizer
+from repoconn_local.gateway.server import LocalGateway
+from repoconn_local.lambda_host.stream_source import DynamoDbStreamEventSource
 from repoconn_local.local_ports import DEFAULT_AWS_PORT, DEFAULT_PORT, DEFAULT_SIM_PORT, LOCAL_HOST
-from repoconn_local.simulator import ProviderSimulator
-from repoconn_local.stream_relay import DynamoDbStreamEventSource
+from repoconn_local.simulator.server import ProviderSimulator
 
 # Template parameters without a Default that the local gateway needs: the frontend's dev
 # server origins for CORS (Vite's default port). Override with --parameter-overrides.

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from repoconn_local.simulator import ProviderSimulator
+from repoconn_local.simulator.server import ProviderSimulator
 
 from tests.integration.faults.world import World, build_world
 from tests.leakscan.capture import LogCapture, capturing_logs

@@ -51,11 +51,11 @@ from repoconn_core.models import ConnectRequest
 from repoconn_core.providers import ProviderEndpoint, WebhookClient
 from repoconn_core.settings import Settings
 from repoconn_core.store import ConnectionStore
-from repoconn_local import template_schema
-from repoconn_local.events import http_api_event
-from repoconn_local.lambda_runtime import LocalLambdaContext
-from repoconn_local.simulator import ProviderSimulator
-from repoconn_local.stream_relay import DynamoDbStreamEventSource
+from repoconn_local.aws import template_schema
+from repoconn_local.gateway.events import http_api_event
+from repoconn_local.lambda_host.context import LocalLambdaContext
+from repoconn_local.lambda_host.stream_source import DynamoDbStreamEventSource
+from repoconn_local.simulator.server import ProviderSimulator
 from repoconn_providers.registry import build_client, build_http
 
 from tests.faultkit.aws import AwsFaults

@@ -21,7 +21,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from repoconn_local.simulator_core import (
+from repoconn_local.simulator.core import (
     BodyError,
     ProviderApi,
     SimRequest,
@@ -34,7 +34,7 @@ from repoconn_local.simulator_core import (
     paginate,
     utc_now,
 )
-from repoconn_local.simulator_state import Repository, StoredHook
+from repoconn_local.simulator.state import Repository, StoredHook
 
 DOCS = "https://docs.github.com/rest"
 DOC_REPO = f"{DOCS}/repos/repos#get-a-repository"

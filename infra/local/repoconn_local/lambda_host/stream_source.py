@@ -51,16 +51,16 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from repoconn_local.embedded_aws import (
+from repoconn_local.aws.embedded import (
     CONNECTIONS_TABLE_LOGICAL_ID,
     FAKE_CREDENTIALS,
     EmbeddedAwsResources,
 )
-from repoconn_local.function_host import FunctionHost, Outcome
-from repoconn_local.routes import FUNCTION_TYPE, FunctionSpec, TemplateError, function_spec
-from repoconn_local.template_schema import DEFAULT_TEMPLATE_PATH, load_template
+from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
+from repoconn_local.gateway.routes import FUNCTION_TYPE, FunctionSpec, TemplateError, function_spec
+from repoconn_local.lambda_host.function_host import FunctionHost, Outcome
 
-logger = logging.getLogger("repoconn_local.stream_relay")
+logger = logging.getLogger("repoconn_local.lambda_host.stream_source")
 
 Invoke = Callable[[dict[str, Any]], Any]
 

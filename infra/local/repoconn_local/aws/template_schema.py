@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-DEFAULT_TEMPLATE_PATH = Path(__file__).resolve().parents[3] / "template.yaml"
+DEFAULT_TEMPLATE_PATH = Path(__file__).resolve().parents[4] / "template.yaml"
 TABLE_TYPE = "AWS::DynamoDB::Table"
 KEY_TYPE = "AWS::KMS::Key"
 

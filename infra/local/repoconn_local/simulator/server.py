@@ -49,7 +49,7 @@ Control API:
 Not simulated: GitHub's automatic `ping` on hook creation, GitLab's refusal of hook URLs on
 the local network (local runs register http://localhost URLs), automatic retries.
 
-Run standalone: `python -m repoconn_local.simulator --port 3001` (requests are logged to
+Run standalone: `python -m repoconn_local.simulator.server --port 3001` (requests are logged to
 stderr without credentials).
 """
 
@@ -70,8 +70,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from repoconn_local.simulator_bitbucket import BitbucketApi
-from repoconn_local.simulator_core import (
+from repoconn_local.simulator.bitbucket import BitbucketApi
+from repoconn_local.simulator.core import (
     PROVIDERS,
     SECRET_QUERY_PARAMS,
     BodyError,
@@ -82,13 +82,13 @@ from repoconn_local.simulator_core import (
     json_response,
     utc_now,
 )
-from repoconn_local.simulator_github import GitHubApi
-from repoconn_local.simulator_gitlab import GitLabApi
-from repoconn_local.simulator_state import SimState, StoredHook
+from repoconn_local.simulator.github import GitHubApi
+from repoconn_local.simulator.gitlab import GitLabApi
+from repoconn_local.simulator.state import SimState, StoredHook
 
 __all__ = ["ProviderSimulator", "main"]
 
-logger = logging.getLogger("repoconn_local.simulator")
+logger = logging.getLogger("repoconn_local.simulator.server")
 
 CONTROL_PREFIX = "/_sim"
 DELIVERY_TIMEOUT_SECONDS = 10  # GitHub and GitLab both give receivers ten seconds
@@ -466,7 +466,7 @@ class ProviderSimulator:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m repoconn_local.simulator",
+        prog="python -m repoconn_local.simulator.server",
         description="Local GitHub / GitLab / Bitbucket REST simulator for repoconn.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -21,7 +21,7 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlsplit
 
-from repoconn_local.simulator_core import (
+from repoconn_local.simulator.core import (
     BodyError,
     ProviderApi,
     SimRequest,
@@ -35,7 +35,7 @@ from repoconn_local.simulator_core import (
     text_response,
     utc_now,
 )
-from repoconn_local.simulator_state import Repository, StoredHook
+from repoconn_local.simulator.state import Repository, StoredHook
 
 MAINTAINER = 40
 REPORTER = 20

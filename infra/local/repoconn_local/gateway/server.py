@@ -7,7 +7,7 @@ API Gateway does before and after a Lambda proxy integration:
 2. answers CORS preflights itself when the API has a CorsConfiguration — no route, no auth;
 3. picks the route; no route for the path, or none for this method, is 404 (HTTP APIs do not
    answer 405: a known path with another method is "Not Found" too);
-4. runs the route's JWT authorizer (jwt_local): 401/403 before any function runs;
+4. runs the route's JWT authorizer (jwt_authorizer): 401/403 before any function runs;
 5. builds the payload-2.0 event (events.http_api_event) — headers lower-cased with duplicates
    comma-joined, cookies in ``cookies``, ``queryStringParameters``, percent-decoded path and
    path parameters, the authorizer's claims flattened as API Gateway flattens them — and
@@ -37,17 +37,17 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from repoconn_local.events import http_api_event
-from repoconn_local.function_host import FunctionHost, Invocation, Outcome
-from repoconn_local.jwt_local import AuthDenied, LocalJwtAuthorizer
-from repoconn_local.proxy_response import (
+from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
+from repoconn_local.gateway.events import http_api_event
+from repoconn_local.gateway.jwt_authorizer import AuthDenied, LocalJwtAuthorizer
+from repoconn_local.gateway.proxy_response import (
     HttpResponse,
     MalformedResponse,
     from_lambda_result,
     gateway_error,
 )
-from repoconn_local.routes import CorsConfig, RouteTable, route_table
-from repoconn_local.template_schema import DEFAULT_TEMPLATE_PATH, load_template
+from repoconn_local.gateway.routes import CorsConfig, RouteTable, route_table
+from repoconn_local.lambda_host.function_host import FunctionHost, Invocation, Outcome
 
 # HTTP API's maximum payload size ("Payload size: 10 MB", API Gateway quotas for HTTP APIs).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024

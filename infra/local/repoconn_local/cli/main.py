@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from repoconn_local.jwt_local import DEFAULT_TTL_SECONDS, mint_token
+from repoconn_local.gateway.jwt_authorizer import DEFAULT_TTL_SECONDS, mint_token
 from repoconn_local.local_ports import DEFAULT_AWS_PORT, DEFAULT_PORT, DEFAULT_SIM_PORT
 
 
@@ -26,9 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["health-check"]:
         # Its own parser and imports (moto, the handlers): `repoconn token` must stay light.
-        from repoconn_local import health_cli
+        from repoconn_local.cli.health_check import main as health_check
 
-        return health_cli.main(arguments[1:], prog="repoconn health-check")
+        return health_check(arguments[1:], prog="repoconn health-check")
     args = _parser().parse_args(arguments)
     if args.command == "token":
         return _token(args)

@@ -8,7 +8,7 @@ own, and invokes the real HealthCheckFunction handler once with a scheduled even
 same code, wiring and settings the deployed function runs.
 
     repoconn health-check            # against `make dev` on its default ports
-    python -m repoconn_local.health_cli --aws-endpoint-url http://127.0.0.1:AWS_PORT
+    python -m repoconn_local.cli.health_check --aws-endpoint-url http://127.0.0.1:AWS_PORT
 
 Output: the function's own logs and metrics (JSON, stdout), then the report as the last line.
 The environment is process-wide, so run this in its own process (the CLI does).
@@ -29,20 +29,20 @@ from typing import Any
 
 from repoconn_core import wiring
 
-from repoconn_local.embedded_aws import (
+from repoconn_local.aws.embedded import (
     DEFAULT_KEY_ALIAS,
     DEFAULT_REGION,
     DEFAULT_TABLE_NAME,
     FAKE_CREDENTIALS,
 )
-from repoconn_local.function_host import import_function_module
-from repoconn_local.lambda_runtime import LocalLambdaContext
+from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
+from repoconn_local.lambda_host.context import LocalLambdaContext
+from repoconn_local.lambda_host.function_host import import_function_module
 from repoconn_local.local_ports import DEFAULT_AWS_PORT, DEFAULT_PORT, DEFAULT_SIM_PORT, LOCAL_HOST
-from repoconn_local.simulator_bitbucket import BitbucketApi
-from repoconn_local.simulator_github import GitHubApi
-from repoconn_local.simulator_gitlab import GitLabApi
+from repoconn_local.simulator.bitbucket import BitbucketApi
+from repoconn_local.simulator.github import GitHubApi
+from repoconn_local.simulator.gitlab import GitLabApi
 from repoconn_local.stack import SERVICE_ENVIRONMENT
-from repoconn_local.template_schema import DEFAULT_TEMPLATE_PATH, load_template
 
 FUNCTION_ID = "HealthCheckFunction"
 HANDLER_MODULE = "functions.health_check.app"
@@ -165,7 +165,7 @@ def address_from(args: argparse.Namespace) -> LocalStackAddress:
 
 
 def main(
-    argv: Sequence[str] | None = None, prog: str = "python -m repoconn_local.health_cli"
+    argv: Sequence[str] | None = None, prog: str = "python -m repoconn_local.cli.health_check"
 ) -> int:
     parser = argparse.ArgumentParser(
         prog=prog,

@@ -1,17 +1,19 @@
 """docs/openapi.json, generated from the handlers and template.yaml (``make openapi``).
 
-    python -m repoconn_local.openapi            # write docs/openapi.json
-    python -m repoconn_local.openapi --check    # exit 1 when the committed file is stale
+    python -m repoconn_openapi.generator            # write docs/openapi.json
+    python -m repoconn_openapi.generator --check    # exit 1 when the committed file is stale
+
+(with ``infra/openapi`` on ``PYTHONPATH``, as ``make openapi`` runs it).
 
 Where each part comes from:
 
 - **paths, methods, parameters, request and success bodies**: each function's own Powertools
   resolver (``app.get_openapi_json_schema()``), i.e. the handler's signature and the pydantic
   models in ``repoconn_core.models``; the documents of all functions are merged.
-- **which operations exist**: template.yaml's ``HttpApi`` events (routes.py reads them as the
-  local gateway does). Every template route must have exactly that operation in its function's
-  resolver and no resolver may declare an operation the template does not route to it — a
-  mismatch is an error, not a silently incomplete document.
+- **which operations exist**: template.yaml's ``HttpApi`` events, read by the local gateway's
+  route table (repoconn_local.gateway.routes). Every template route must have exactly that
+  operation in its function's resolver and no resolver may declare an operation the template
+  does not route to it — a mismatch is an error, not a silently incomplete document.
 - **security**: the route's authorizer in the template. A JWT route gets the HTTP bearer
   scheme named after the template's authorizer; a route without one (the webhook receiver)
   gets an explicit empty ``security``.
@@ -41,11 +43,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from repoconn_core.models import Problem
-
-from repoconn_local.function_host import import_function_module
+from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
+from repoconn_local.gateway.routes import FUNCTION_TYPE, Route, route_table
+from repoconn_local.lambda_host.function_host import import_function_module
 from repoconn_local.local_ports import DEFAULT_PORT, LOCAL_HOST
-from repoconn_local.routes import FUNCTION_TYPE, Route, route_table
-from repoconn_local.template_schema import DEFAULT_TEMPLATE_PATH, load_template
 
 REPO_ROOT = DEFAULT_TEMPLATE_PATH.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "openapi.json"
@@ -384,7 +385,7 @@ def _require_same_routes(
 def _operation(route: Route, generated: Mapping[str, Any], module: str) -> dict[str, Any]:
     errors = ROUTE_ERRORS.get(route.route_key)
     if errors is None:
-        raise OpenApiError(f"{route.route_key}: no entry in ROUTE_ERRORS (openapi.py)")
+        raise OpenApiError(f"{route.route_key}: no entry in ROUTE_ERRORS (generator.py)")
     operation = copy.deepcopy(dict(generated))
     operation["operationId"] = _operation_id(route.function.logical_id)
     operation["tags"] = ["webhooks" if route.authorizer is None else "connections"]
@@ -588,7 +589,7 @@ def _project_version(root: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m repoconn_local.openapi",
+        prog="python -m repoconn_openapi.generator",
         description="Write docs/openapi.json from the handlers and template.yaml.",
     )
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE_PATH)

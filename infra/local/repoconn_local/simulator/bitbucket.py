@@ -27,7 +27,7 @@ import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from repoconn_local.simulator_core import (
+from repoconn_local.simulator.core import (
     BodyError,
     ProviderApi,
     SimRequest,
@@ -39,7 +39,7 @@ from repoconn_local.simulator_core import (
     paginate,
     text_response,
 )
-from repoconn_local.simulator_state import Repository, StoredHook
+from repoconn_local.simulator.state import Repository, StoredHook
 
 WEB = "https://bitbucket.org"
 USER_AGENT = "Bitbucket-Webhooks/2.0"

@@ -2,7 +2,7 @@
 token conventions, pagination, and the base class that runs every provider call through the
 same order of checks (outage, credentials, rate limit, then the route itself).
 
-Nothing here knows a provider's paths or JSON; see simulator_github/gitlab/bitbucket.
+Nothing here knows a provider's paths or JSON; see github.py, gitlab.py and bitbucket.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlencode
 
 if TYPE_CHECKING:
-    from repoconn_local.simulator_state import SimState, StoredHook
+    from repoconn_local.simulator.state import SimState, StoredHook
 
 PROVIDERS = ("github", "gitlab", "bitbucket")
 
@@ -28,7 +28,7 @@ SECRET_QUERY_PARAMS = frozenset({"private_token", "access_token", "token", "job_
 
 
 class TokenKind(Enum):
-    """What a token may do, by the simulator's prefix convention (see simulator.py)."""
+    """What a token may do, by the simulator's prefix convention (see server.py)."""
 
     MISSING = "missing"
     BAD = "bad"

@@ -53,7 +53,7 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class JwtAuthorizerSpec:
-    """A JWT authorizer; locally its issuer and audience are the local ones (jwt_local)."""
+    """A JWT authorizer; locally its issuer and audience are the local ones (jwt_authorizer)."""
 
     name: str
     header: str = "authorization"
@@ -182,7 +182,7 @@ def function_spec(
     parameter_overrides: Mapping[str, str] | None = None,
 ) -> FunctionSpec:
     """One function's handler, timeout and memory, Globals applied: for the event sources
-    other than HttpApi (stream_relay), which run it through function_host as well."""
+    other than HttpApi (the stream event source), which run it through function_host as well."""
     resource = (template.get("Resources") or {}).get(logical_id)
     if not isinstance(resource, Mapping) or resource.get("Type") != FUNCTION_TYPE:
         raise TemplateError(f"{logical_id} is not an {FUNCTION_TYPE} resource")

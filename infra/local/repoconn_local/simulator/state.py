@@ -12,7 +12,7 @@ from datetime import datetime
 from itertools import count
 from typing import Any
 
-from repoconn_local.simulator_core import utc_now
+from repoconn_local.simulator.core import utc_now
 
 MISSING_REPOSITORY_NAME = "missing"
 REQUEST_LOG_LIMIT = 10_000

