@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
-from repoconn_local.gateway.routes import TemplateError
+from repoconn_local.lambda_host.functions import TemplateError
 from repoconn_local.lambda_host.stream_source import (
     STREAMS_CONFIG,
     DynamoDbStreamEventSource,

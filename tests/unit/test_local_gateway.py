@@ -31,13 +31,9 @@ from repoconn_local.gateway.jwt_authorizer import (
     LocalJwtAuthorizer,
     mint_token,
 )
-from repoconn_local.gateway.routes import (
-    DEFAULT_FUNCTION_TIMEOUT_SECONDS,
-    RouteTable,
-    TemplateError,
-    route_table,
-)
+from repoconn_local.gateway.routes import RouteTable, route_table
 from repoconn_local.gateway.server import MAX_PAYLOAD_BYTES, LocalGateway
+from repoconn_local.lambda_host.functions import DEFAULT_FUNCTION_TIMEOUT_SECONDS, TemplateError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "unit-test-secret-that-is-at-least-32-bytes-long"

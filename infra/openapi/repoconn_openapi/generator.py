@@ -44,8 +44,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from repoconn_core.models import Problem
 from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
-from repoconn_local.gateway.routes import FUNCTION_TYPE, Route, route_table
+from repoconn_local.gateway.routes import Route, route_table
 from repoconn_local.lambda_host.function_host import import_function_module
+from repoconn_local.lambda_host.functions import FUNCTION_TYPE
 from repoconn_local.local_ports import DEFAULT_PORT, LOCAL_HOST
 
 REPO_ROOT = DEFAULT_TEMPLATE_PATH.parent

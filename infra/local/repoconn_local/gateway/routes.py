@@ -12,9 +12,9 @@ greedy ``{proxy+}``, an exact method over ``ANY``, and ``$default`` last. A path
 no route, or matches only routes of other methods, is answered 404 by the gateway, as API
 Gateway does (HTTP APIs do not answer 405).
 
-Template values are resolved as far as a local run can: ``!Ref`` to a parameter takes the
-override or the parameter's Default (a CommaDelimitedList becomes a list). Anything else that
-still holds an intrinsic where a literal is needed is reported, not guessed.
+The routes' functions and template values are read as the Lambda host reads them
+(repoconn_local.lambda_host.functions): ``!Ref`` to a parameter is resolved, any other
+intrinsic where a literal is needed is reported, not guessed.
 """
 
 from __future__ import annotations
@@ -24,31 +24,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-FUNCTION_TYPE = "AWS::Serverless::Function"
+from repoconn_local.lambda_host.functions import (
+    FUNCTION_TYPE,
+    FunctionSpec,
+    TemplateError,
+    TemplateValues,
+    function_spec_of,
+)
+
 HTTP_API_TYPE = "AWS::Serverless::HttpApi"
 # SAM's name for the API it creates when an HttpApi event names no ApiId.
 IMPLICIT_API_ID = "ServerlessHttpApi"
 DEFAULT_ROUTE = "$default"
 ANY_METHOD = "ANY"
-# SAM's default Lambda timeout, and HTTP API's maximum (and default) integration timeout.
-DEFAULT_FUNCTION_TIMEOUT_SECONDS = 3.0
-DEFAULT_MEMORY_MB = 128
+# HTTP API's maximum (and default) integration timeout.
 MAX_INTEGRATION_TIMEOUT_SECONDS = 30.0
-
-
-class TemplateError(ValueError):
-    """The template asks for something the local gateway cannot serve faithfully."""
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """What the Lambda runtime needs to call one function's handler."""
-
-    logical_id: str
-    module: str
-    handler: str
-    timeout_seconds: float = DEFAULT_FUNCTION_TIMEOUT_SECONDS
-    memory_mb: int = DEFAULT_MEMORY_MB
 
 
 @dataclass(frozen=True)
@@ -143,7 +133,7 @@ def route_table(
     template: Mapping[str, Any], parameter_overrides: Mapping[str, str] | None = None
 ) -> RouteTable:
     """Every HttpApi route of the template, resolved for a local run."""
-    resolver = _Resolver(template, parameter_overrides or {})
+    resolver = TemplateValues(template, parameter_overrides or {})
     resources: Mapping[str, Any] = template.get("Resources") or {}
     globals_: Mapping[str, Any] = template.get("Globals") or {}
     function_globals: Mapping[str, Any] = globals_.get("Function") or {}
@@ -163,7 +153,7 @@ def route_table(
         }
         if not http_events:
             continue
-        function = _function_spec(logical_id, properties, function_globals, resolver)
+        function = function_spec_of(logical_id, properties, function_globals, resolver)
         for event_name, event in http_events.items():
             event_properties: Mapping[str, Any] = event.get("Properties") or {}
             api_id = _api_id(logical_id, event_name, event_properties)
@@ -174,25 +164,6 @@ def route_table(
 
     _reject_duplicates(routes)
     return RouteTable(tuple(routes))
-
-
-def function_spec(
-    template: Mapping[str, Any],
-    logical_id: str,
-    parameter_overrides: Mapping[str, str] | None = None,
-) -> FunctionSpec:
-    """One function's handler, timeout and memory, Globals applied: for the event sources
-    other than HttpApi (the stream event source), which run it through function_host as well."""
-    resource = (template.get("Resources") or {}).get(logical_id)
-    if not isinstance(resource, Mapping) or resource.get("Type") != FUNCTION_TYPE:
-        raise TemplateError(f"{logical_id} is not an {FUNCTION_TYPE} resource")
-    function_globals: Mapping[str, Any] = (template.get("Globals") or {}).get("Function") or {}
-    return _function_spec(
-        logical_id,
-        resource.get("Properties") or {},
-        function_globals,
-        _Resolver(template, parameter_overrides or {}),
-    )
 
 
 # ----------------------------------------------------------------------------- matching
@@ -245,73 +216,6 @@ class _ApiAuth:
     authorizers: Mapping[str, JwtAuthorizerSpec]
 
 
-class _Resolver:
-    """Resolves the intrinsics a local run can: Ref to a parameter."""
-
-    def __init__(self, template: Mapping[str, Any], overrides: Mapping[str, str]) -> None:
-        self._parameters: Mapping[str, Any] = template.get("Parameters") or {}
-        self._overrides = overrides
-
-    def value(self, value: Any, where: str) -> Any:
-        if isinstance(value, Mapping) and set(value) == {"Ref"}:
-            return self._parameter(str(value["Ref"]), where)
-        if isinstance(value, Mapping) and any(
-            key == "Ref" or str(key).startswith("Fn::") for key in value
-        ):
-            raise TemplateError(f"{where}: {dict(value)} cannot be resolved locally")
-        if isinstance(value, list):
-            resolved: list[Any] = []
-            for item in value:
-                item_value = self.value(item, where)
-                resolved.extend(item_value if isinstance(item_value, list) else [item_value])
-            return resolved
-        return value
-
-    def _parameter(self, name: str, where: str) -> Any:
-        declaration = self._parameters.get(name)
-        if not isinstance(declaration, Mapping):
-            raise TemplateError(f"{where}: !Ref {name} names no template parameter")
-        if name in self._overrides:
-            raw: Any = self._overrides[name]
-        elif "Default" in declaration:
-            raw = declaration["Default"]
-        else:
-            raise TemplateError(
-                f"{where}: parameter {name} has no Default; pass it as a parameter override"
-            )
-        if declaration.get("Type") == "CommaDelimitedList" and isinstance(raw, str):
-            return [item.strip() for item in raw.split(",") if item.strip()]
-        return raw
-
-
-def _function_spec(
-    logical_id: str,
-    properties: Mapping[str, Any],
-    function_globals: Mapping[str, Any],
-    resolver: _Resolver,
-) -> FunctionSpec:
-    def setting(name: str) -> Any:
-        value = properties.get(name, function_globals.get(name))
-        return resolver.value(value, f"{logical_id}.{name}") if value is not None else None
-
-    code_uri, handler = setting("CodeUri"), setting("Handler")
-    if not isinstance(code_uri, str) or not isinstance(handler, str) or "." not in handler:
-        raise TemplateError(
-            f"{logical_id}: needs a CodeUri directory and a module.function Handler"
-        )
-    handler_module, handler_function = handler.rsplit(".", 1)
-    package = ".".join(part for part in code_uri.strip("/").split("/") if part not in ("", "."))
-    timeout = setting("Timeout")
-    memory = setting("MemorySize")
-    return FunctionSpec(
-        logical_id=logical_id,
-        module=f"{package}.{handler_module}",
-        handler=handler_function,
-        timeout_seconds=float(timeout) if timeout is not None else DEFAULT_FUNCTION_TIMEOUT_SECONDS,
-        memory_mb=int(memory) if memory is not None else DEFAULT_MEMORY_MB,
-    )
-
-
 def _api_id(function_id: str, event_name: str, properties: Mapping[str, Any]) -> str:
     api = properties.get("ApiId")
     if api is None:
@@ -325,7 +229,7 @@ def _api_spec(
     api_id: str,
     resources: Mapping[str, Any],
     api_globals: Mapping[str, Any],
-    resolver: _Resolver,
+    resolver: TemplateValues,
 ) -> tuple[ApiSpec, _ApiAuth]:
     resource = resources.get(api_id)
     if api_id != IMPLICIT_API_ID and (
@@ -358,7 +262,7 @@ def _auth(api_id: str, auth: Mapping[str, Any]) -> _ApiAuth:
     return _ApiAuth(default, authorizers)
 
 
-def _cors(api_id: str, config: Any, resolver: _Resolver) -> CorsConfig | None:
+def _cors(api_id: str, config: Any, resolver: TemplateValues) -> CorsConfig | None:
     if config is None or config is False:
         return None
     if config is True:
@@ -391,7 +295,7 @@ def _route(
     properties: Mapping[str, Any],
     api: ApiSpec,
     auth: _ApiAuth,
-    resolver: _Resolver,
+    resolver: TemplateValues,
 ) -> Route:
     where = f"{function.logical_id}.{event_name}"
     path = properties.get("Path", DEFAULT_ROUTE)

@@ -29,8 +29,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from repoconn_local.gateway.routes import FunctionSpec
 from repoconn_local.lambda_host.context import LocalLambdaContext
+from repoconn_local.lambda_host.functions import FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

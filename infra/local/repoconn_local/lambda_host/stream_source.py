@@ -57,8 +57,13 @@ from repoconn_local.aws.embedded import (
     EmbeddedAwsResources,
 )
 from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
-from repoconn_local.gateway.routes import FUNCTION_TYPE, FunctionSpec, TemplateError, function_spec
 from repoconn_local.lambda_host.function_host import FunctionHost, Outcome
+from repoconn_local.lambda_host.functions import (
+    FUNCTION_TYPE,
+    FunctionSpec,
+    TemplateError,
+    function_spec,
+)
 
 logger = logging.getLogger("repoconn_local.lambda_host.stream_source")
 
