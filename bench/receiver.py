@@ -37,11 +37,8 @@ from typing import Any
 
 from repoconn_local.aws.template_schema import load_template
 from repoconn_local.lambda_host.context import LocalLambdaContext
-from repoconn_local.lambda_host.stream_source import (
-    STREAMS_CONFIG,
-    DynamoDbStreamEventSource,
-    stream_mapping,
-)
+from repoconn_local.lambda_host.stream_mapping import stream_mapping
+from repoconn_local.lambda_host.stream_source import STREAMS_CONFIG, DynamoDbStreamEventSource
 
 from bench import stats
 from bench.backends import Endpoints, client

@@ -17,11 +17,8 @@ from repoconn_core.settings import Settings
 from repoconn_local.aws import template_schema
 from repoconn_local.gateway.events import http_api_event
 from repoconn_local.lambda_host.context import LocalLambdaContext
-from repoconn_local.lambda_host.stream_source import (
-    STREAMS_CONFIG,
-    DynamoDbStreamEventSource,
-    stream_mapping,
-)
+from repoconn_local.lambda_host.stream_mapping import stream_mapping
+from repoconn_local.lambda_host.stream_source import STREAMS_CONFIG, DynamoDbStreamEventSource
 from repoconn_local.simulator.server import ProviderSimulator
 
 WEBHOOK_BASE_URL = "https://hooks.example.test"

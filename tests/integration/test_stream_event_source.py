@@ -16,12 +16,8 @@ from typing import Any
 import boto3
 import pytest
 from repoconn_local.lambda_host.functions import TemplateError
-from repoconn_local.lambda_host.stream_source import (
-    STREAMS_CONFIG,
-    DynamoDbStreamEventSource,
-    StreamMapping,
-    stream_mapping,
-)
+from repoconn_local.lambda_host.stream_mapping import StreamMapping, stream_mapping
+from repoconn_local.lambda_host.stream_source import STREAMS_CONFIG, DynamoDbStreamEventSource
 
 from tests.conftest import AWS_REGION
 
