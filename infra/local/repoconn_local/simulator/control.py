@@ -1,0 +1,172 @@
+"""The provider simulator's control API (``/_sim``): inspect and reset its state, change hooks
+as the provider would, and deliver webhooks with each provider's headers and signature.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import uuid
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from repoconn_local.simulator.core import (
+    PROVIDERS,
+    BodyError,
+    ProviderApi,
+    SimRequest,
+    SimResponse,
+    json_response,
+    utc_now,
+)
+from repoconn_local.simulator.state import SimState, StoredHook
+
+CONTROL_PREFIX = "/_sim"
+DELIVERY_TIMEOUT_SECONDS = 10  # GitHub and GitLab both give receivers ten seconds
+
+
+class ControlApi:
+    """The ``/_sim`` endpoints (see server.py's docstring); ``handle`` is called without the
+    state lock."""
+
+    def __init__(self, state: SimState, apis: dict[str, ProviderApi]) -> None:
+        self.state = state
+        self.apis = apis
+
+    def handle(self, req: SimRequest) -> SimResponse:
+        segments = req.segments()
+        method = req.method
+        if segments == ["health"] and method == "GET":
+            return json_response(200, {"status": "ok"})
+        if segments == ["reset"] and method == "POST":
+            with self.state.lock:
+                self.state.reset()
+            return json_response(200, {"reset": True})
+        if segments == ["requests"]:
+            with self.state.lock:
+                if method == "GET":
+                    return json_response(200, {"requests": self.state.requests()})
+                if method == "DELETE":
+                    self.state.clear_requests()
+                    return SimResponse(204)
+        if segments == ["hooks"] and method == "GET":
+            provider = req.query_value("provider")
+            with self.state.lock:
+                hooks = [control_hook(h) for h in self.state.all_hooks(provider)]
+            return json_response(200, {"hooks": hooks})
+        if len(segments) == 4 and segments[0] == "hooks" and method == "POST":
+            return self._hook_action(req, segments[1], segments[2], segments[3])
+        return json_response(404, {"error": f"no control endpoint {method} {req.raw_path}"})
+
+    def _hook_action(self, req: SimRequest, provider: str, raw_id: str, action: str) -> SimResponse:
+        api = self.apis.get(provider)
+        if api is None:
+            return json_response(
+                404, {"error": f"unknown provider {provider!r}", "providers": PROVIDERS}
+            )
+        hook_id = api.control_id(unquote(raw_id))
+        with self.state.lock:
+            hook = self.state.hook(provider, hook_id) if hook_id else None
+            if hook is None:
+                return json_response(404, {"error": f"no {provider} hook {raw_id}"})
+            if action in ("activate", "deactivate"):
+                _set_active(hook, action == "activate")
+                return json_response(200, control_hook(hook))
+            if action == "delete":
+                self.state.remove_hook(provider, hook.id)
+                return SimResponse(204)
+            if action != "deliver":
+                return json_response(404, {"error": f"unknown action {action!r}"})
+            snapshot = hook.snapshot()
+        return self._deliver(req, api, snapshot)
+
+    def _deliver(self, req: SimRequest, api: ProviderApi, hook: StoredHook) -> SimResponse:
+        try:
+            body = req.json_object()
+        except BodyError as exc:
+            return json_response(400, {"error": str(exc)})
+        event = body.get("event")
+        if not isinstance(event, str) or not event:
+            return json_response(400, {"error": "`event` is required"})
+        delivery_id = body.get("deliveryId") or str(uuid.uuid4())
+        if not isinstance(delivery_id, str):
+            return json_response(400, {"error": "`deliveryId` must be a string"})
+        if not hook.active and body.get("force") is not True:
+            # Providers do not deliver to disabled hooks.
+            return json_response(409, {"error": "hook is inactive", "deliveryId": delivery_id})
+        with self.state.lock:
+            attempt = self.state.next_attempt(api.name, delivery_id)
+        payload_bytes, headers = api.build_delivery(
+            hook, event, body.get("payload", {}), delivery_id, attempt
+        )
+        # Outside the lock: the receiver may call back into the simulator while it handles this.
+        try:
+            status, answer = _post(hook.url, payload_bytes, headers, api.verifies_tls(hook))
+        except (OSError, http.client.HTTPException) as exc:
+            with self.state.lock:
+                live = self.state.hook(api.name, hook.id)
+                if live is not None:
+                    api.record_delivery(live, None)
+            return json_response(
+                502, {"error": f"receiver unreachable: {exc}", "deliveryId": delivery_id}
+            )
+        with self.state.lock:
+            live = self.state.hook(api.name, hook.id)
+            if live is not None:
+                api.record_delivery(live, status)
+        return json_response(
+            200,
+            {"status": status, "body": answer, "deliveryId": delivery_id, "attempt": attempt},
+        )
+
+
+def _set_active(hook: StoredHook, active: bool) -> None:
+    hook.active = active
+    if hook.provider == "gitlab":
+        # GitLab has no active flag; a hook it stopped calling shows alert_status "disabled".
+        hook.settings["alert_status"] = "executable" if active else "disabled"
+    hook.updated_at = utc_now()
+
+
+def control_hook(hook: StoredHook) -> dict[str, Any]:
+    return {
+        "provider": hook.provider,
+        "repository": hook.repo.full_path,
+        "id": hook.id,
+        "url": hook.url,
+        "events": list(hook.events),
+        "secret": hook.secret,
+        "active": hook.active,
+    }
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], verify_tls: bool) -> tuple[int, Any]:
+    """POST once, no redirects (the providers do not follow them either)."""
+    parts = urlsplit(url)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        context = ssl.create_default_context()
+        if not verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        connection = http.client.HTTPSConnection(
+            parts.netloc, timeout=DELIVERY_TIMEOUT_SECONDS, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.netloc, timeout=DELIVERY_TIMEOUT_SECONDS)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    try:
+        connection.request("POST", target, body=body, headers=headers)
+        response = connection.getresponse()
+        raw = response.read()
+        status = response.status
+    finally:
+        connection.close()
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return status, json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return status, text
