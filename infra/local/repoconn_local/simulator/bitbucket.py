@@ -22,22 +22,22 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from repoconn_local.simulator.core import (
-    BodyError,
     ProviderApi,
     SimRequest,
     SimResponse,
     TokenKind,
     iso_micros,
     json_response,
+    known_hook_route,
     page_url,
     paginate,
     text_response,
+    valid_hook_url,
 )
 from repoconn_local.simulator.state import Repository, StoredHook
 
@@ -99,17 +99,18 @@ class BitbucketApi(ProviderApi):
     name = "bitbucket"
     display_name = "Bitbucket"
     prefix = "/bitbucket/2.0"
+    user_agent = USER_AGENT
 
     def extract_token(self, req: SimRequest) -> str | None:
-        auth = req.header("authorization")
+        auth = req.authorization()
         if auth is not None:
-            scheme, _, value = auth.strip().partition(" ")
-            if scheme.lower() == "bearer":
-                return value.strip()
-            if scheme.lower() == "basic":
+            scheme, value = auth
+            if scheme == "bearer":
+                return value
+            if scheme == "basic":
                 # App passwords / API tokens: user:secret, the secret is what counts here.
                 try:
-                    decoded = base64.b64decode(value.strip(), validate=True).decode()
+                    decoded = base64.b64decode(value, validate=True).decode()
                 except (binascii.Error, UnicodeDecodeError):
                     return ""
                 return decoded.partition(":")[2]
@@ -118,6 +119,9 @@ class BitbucketApi(ProviderApi):
 
     def unauthorized(self, req: SimRequest) -> SimResponse:
         return _error(401, "Token is invalid, expired, or not supported for this endpoint.")
+
+    def malformed_body(self, req: SimRequest) -> SimResponse:
+        return _bad_request({"body": ["Malformed JSON."]})
 
     def rate_limited(self, req: SimRequest) -> SimResponse:
         return text_response(429, "Rate limit for this resource has been exceeded")
@@ -140,7 +144,7 @@ class BitbucketApi(ProviderApi):
         if (
             len(segments) < 3
             or segments[0] != "repositories"
-            or not self._known_route(req.method, segments[3:])
+            or not known_hook_route(req.method, segments[3:])
         ):
             return _error(404, "Resource not found")
         rest = segments[3:]
@@ -169,16 +173,6 @@ class BitbucketApi(ProviderApi):
             return self._update_hook(req, hook)
         self.state.remove_hook(self.name, hook.id)
         return SimResponse(204)
-
-    @staticmethod
-    def _known_route(method: str, rest: list[str]) -> bool:
-        if not rest:
-            return method == "GET"
-        if rest[0] != "hooks":
-            return False
-        if len(rest) == 1:
-            return method in ("GET", "POST")
-        return len(rest) == 2 and method in ("GET", "PUT", "DELETE")
 
     # Endpoints -------------------------------------------------------------------------------
 
@@ -217,15 +211,12 @@ class BitbucketApi(ProviderApi):
         return json_response(200, body)
 
     def _create_hook(self, req: SimRequest, repo: Repository) -> SimResponse:
-        try:
-            body = req.json_object()
-        except BodyError:
-            return _error(400, "Bad request", fields={"body": ["Malformed JSON."]})
+        body = req.json_object()
         fields: dict[str, list[str]] = {}
         url = body.get("url")
         if not isinstance(url, str) or not url:
             fields["url"] = ["This field is required."]
-        elif not _valid_url(url):
+        elif not valid_hook_url(url):
             fields["url"] = ["Enter a valid URL."]
         events = body.get("events")
         if not isinstance(events, list) or not events:
@@ -258,12 +249,9 @@ class BitbucketApi(ProviderApi):
         )
 
     def _update_hook(self, req: SimRequest, hook: StoredHook) -> SimResponse:
-        try:
-            body = req.json_object()
-        except BodyError:
-            return _error(400, "Bad request", fields={"body": ["Malformed JSON."]})
+        body = req.json_object()
         fields: dict[str, list[str]] = {}
-        if "url" in body and (not isinstance(body["url"], str) or not _valid_url(body["url"])):
+        if "url" in body and (not isinstance(body["url"], str) or not valid_hook_url(body["url"])):
             fields["url"] = ["Enter a valid URL."]
         if "events" in body:
             events = body["events"]
@@ -370,26 +358,18 @@ class BitbucketApi(ProviderApi):
     def verifies_tls(self, hook: StoredHook) -> bool:
         return not hook.settings.get("skip_cert_verification", False)
 
-    def build_delivery(
-        self, hook: StoredHook, event: str, payload: Any, delivery_id: str, attempt: int
-    ) -> tuple[bytes, dict[str, str]]:
+    def delivery_headers(
+        self, hook: StoredHook, event: str, delivery_id: str, attempt: int
+    ) -> dict[str, str]:
         # https://support.atlassian.com/bitbucket-cloud/docs/event-payloads/ (request headers)
-        # and https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/ (secrets).
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
+        return {
             "X-Event-Key": EVENT_ALIASES.get(event, event),
             "X-Hook-UUID": hook.id.strip("{}"),
             "X-Request-UUID": delivery_id,
             "X-Attempt-Number": str(attempt),
         }
-        if hook.secret:
-            digest = hmac.new(hook.secret.encode(), body, hashlib.sha256).hexdigest()
-            headers["X-Hub-Signature"] = "sha256=" + digest
-        return body, headers
 
-
-def _valid_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    def secret_headers(self, secret: str, body: bytes) -> dict[str, str]:
+        # https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/ (secrets)
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return {"X-Hub-Signature": "sha256=" + digest}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlencode
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 if TYPE_CHECKING:
     from repoconn_local.simulator.state import SimState, StoredHook
@@ -119,6 +119,14 @@ class SimRequest:
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
+    def authorization(self) -> tuple[str, str] | None:
+        """The Authorization header as (scheme in lower case, credentials); None without one."""
+        auth = self.header("authorization")
+        if auth is None:
+            return None
+        scheme, _, value = auth.strip().partition(" ")
+        return scheme.lower(), value.strip()
+
     def query_value(self, name: str) -> str | None:
         values = self.query.get(name)
         return values[-1] if values else None
@@ -166,6 +174,24 @@ def text_response(
     headers: dict[str, str] | None = None,
 ) -> SimResponse:
     return SimResponse(status, text.encode(), {"Content-Type": content_type, **(headers or {})})
+
+
+def valid_hook_url(url: str) -> bool:
+    """What all three providers accept as a hook URL: absolute http(s) with a host."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def known_hook_route(method: str, rest: list[str]) -> bool:
+    """The repository routes GitLab and Bitbucket serve below a repository: the repository
+    itself (GET), its hooks (GET, POST) and one hook (GET, PUT, DELETE)."""
+    if not rest:
+        return method == "GET"
+    if rest[0] != "hooks":
+        return False
+    if len(rest) == 1:
+        return method in ("GET", "POST")
+    return len(rest) == 2 and method in ("GET", "PUT", "DELETE")
 
 
 def outage_page(provider_name: str) -> SimResponse:
@@ -232,11 +258,15 @@ def link_header(links: dict[str, str]) -> str:
 
 class ProviderApi(ABC):
     """One provider's REST subset. `handle` applies the checks every endpoint shares, in the
-    order the real services apply them; subclasses supply the provider's words for each."""
+    order the real services apply them (outage, credentials, rate limit, the route, whose body
+    may not parse); subclasses supply the provider's words for each. `build_delivery` sends
+    every webhook the same way: compact JSON (or the provider's `delivery_body`), Content-Type
+    and User-Agent, the provider's headers, then its secret headers when the hook has one."""
 
     name: str
     display_name: str
     prefix: str
+    user_agent: str  # of the provider's webhook deliveries
 
     def __init__(self, state: SimState, slow_seconds: float) -> None:
         self.state = state
@@ -256,7 +286,10 @@ class ProviderApi(ABC):
             elif kind is TokenKind.LIMITED:
                 response = self.rate_limited(req)
             else:
-                response = self.route(req, kind)
+                try:
+                    response = self.route(req, kind)
+                except BodyError:
+                    response = self.malformed_body(req)
             headers = self.common_headers(req, kind, token_fingerprint(token))
         return SimResponse(response.status, response.body, {**headers, **response.headers})
 
@@ -272,7 +305,12 @@ class ProviderApi(ABC):
 
     @abstractmethod
     def route(self, req: SimRequest, kind: TokenKind) -> SimResponse:
-        """Called with the state lock held."""
+        """Called with the state lock held. A body that does not parse raises BodyError
+        (SimRequest.json_object / form_or_json) before anything changes."""
+
+    @abstractmethod
+    def malformed_body(self, req: SimRequest) -> SimResponse:
+        """The provider's answer to a request body it cannot parse."""
 
     def common_headers(self, req: SimRequest, kind: TokenKind, fingerprint: str) -> dict[str, str]:
         """Headers on every answer (rate-limit counters, scopes); called with the lock held."""
@@ -282,11 +320,34 @@ class ProviderApi(ABC):
     def control_id(self, hook_id: str) -> str | None:
         """Normalise a hook id from a control-API path to the stored form (None if malformed)."""
 
-    @abstractmethod
     def build_delivery(
         self, hook: StoredHook, event: str, payload: Any, delivery_id: str, attempt: int
     ) -> tuple[bytes, dict[str, str]]:
         """Body and headers exactly as this provider sends a webhook delivery."""
+        body, content_type = self.delivery_body(hook, json.dumps(payload, separators=(",", ":")))
+        headers = {
+            "Content-Type": content_type,
+            "User-Agent": self.user_agent,
+            **self.delivery_headers(hook, event, delivery_id, attempt),
+        }
+        if hook.secret:
+            headers.update(self.secret_headers(hook.secret, body))
+        return body, headers
+
+    def delivery_body(self, hook: StoredHook, payload_json: str) -> tuple[bytes, str]:
+        """The delivery's body and its content type: the payload as JSON unless overridden."""
+        return payload_json.encode(), "application/json"
+
+    @abstractmethod
+    def delivery_headers(
+        self, hook: StoredHook, event: str, delivery_id: str, attempt: int
+    ) -> dict[str, str]:
+        """The provider's own delivery headers (event name, delivery and hook ids)."""
+
+    @abstractmethod
+    def secret_headers(self, secret: str, body: bytes) -> dict[str, str]:
+        """How the provider proves a delivery with the hook's secret (a signature, or the
+        secret itself)."""
 
     def verifies_tls(self, hook: StoredHook) -> bool:
         return True

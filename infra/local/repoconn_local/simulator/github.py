@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from repoconn_local.simulator.core import (
-    BodyError,
     ProviderApi,
     SimRequest,
     SimResponse,
@@ -33,6 +31,7 @@ from repoconn_local.simulator.core import (
     page_url,
     paginate,
     utc_now,
+    valid_hook_url,
 )
 from repoconn_local.simulator.state import Repository, StoredHook
 
@@ -75,20 +74,24 @@ class GitHubApi(ProviderApi):
     name = "github"
     display_name = "GitHub"
     prefix = "/github"
+    user_agent = USER_AGENT
 
     # Credentials and shared headers ----------------------------------------------------------
 
     def extract_token(self, req: SimRequest) -> str | None:
-        auth = req.header("authorization")
+        auth = req.authorization()
         if auth is None:
             return None
-        scheme, _, value = auth.strip().partition(" ")
-        if scheme.lower() in ("bearer", "token"):
-            return value.strip()
+        scheme, value = auth
+        if scheme in ("bearer", "token"):
+            return value
         return ""  # another scheme is a credential GitHub will not accept
 
     def unauthorized(self, req: SimRequest) -> SimResponse:
         return _error(401, "Bad credentials")
+
+    def malformed_body(self, req: SimRequest) -> SimResponse:
+        return _error(400, "Problems parsing JSON", DOC_HOOKS)
 
     def rate_limited(self, req: SimRequest) -> SimResponse:
         return _error(
@@ -198,10 +201,7 @@ class GitHubApi(ProviderApi):
         return json_response(200, body, headers)
 
     def _create_hook(self, req: SimRequest, repo: Repository) -> SimResponse:
-        try:
-            body = req.json_object()
-        except BodyError:
-            return _error(400, "Problems parsing JSON", DOC_HOOKS)
+        body = req.json_object()
         name = body.get("name", "web")
         if name != "web":
             return _validation_failed('Name must be "web" for repository webhooks', "name")
@@ -235,10 +235,7 @@ class GitHubApi(ProviderApi):
         )
 
     def _update_hook(self, req: SimRequest, hook: StoredHook) -> SimResponse:
-        try:
-            body = req.json_object()
-        except BodyError:
-            return _error(400, "Problems parsing JSON", DOC_HOOKS)
+        body = req.json_object()
         events = list(hook.events)
         if "events" in body:
             if not _is_str_list(body["events"]):
@@ -280,8 +277,7 @@ class GitHubApi(ProviderApi):
     def _parse_config(self, raw: Any) -> tuple[dict[str, Any], SimResponse | None]:
         if not isinstance(raw, dict) or not isinstance(raw.get("url"), str) or not raw["url"]:
             return {}, _validation_failed("Config must contain a url for webhooks", "config")
-        parts = urlsplit(raw["url"])
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not valid_hook_url(raw["url"]):
             return {}, _validation_failed("Config url is not a valid URL", "config")
         content_type = raw.get("content_type", "form")
         if content_type not in ("json", "form"):
@@ -411,34 +407,32 @@ class GitHubApi(ProviderApi):
             last = {"code": status, "status": "failed", "message": message}
         hook.settings["last_response"] = last
 
-    def build_delivery(
-        self, hook: StoredHook, event: str, payload: Any, delivery_id: str, attempt: int
-    ) -> tuple[bytes, dict[str, str]]:
+    def delivery_body(self, hook: StoredHook, payload_json: str) -> tuple[bytes, str]:
         # https://docs.github.com/en/webhooks/webhook-events-and-payloads#delivery-headers
-        text = json.dumps(payload, separators=(",", ":"))
         if hook.settings.get("content_type", "form") == "form":
-            body = urlencode({"payload": text}).encode()
-            content_type = "application/x-www-form-urlencoded"
-        else:
-            body = text.encode()
-            content_type = "application/json"
-        headers = {
-            "Content-Type": content_type,
-            "User-Agent": USER_AGENT,
+            return urlencode(
+                {"payload": payload_json}
+            ).encode(), "application/x-www-form-urlencoded"
+        return payload_json.encode(), "application/json"
+
+    def delivery_headers(
+        self, hook: StoredHook, event: str, delivery_id: str, attempt: int
+    ) -> dict[str, str]:
+        return {
             "X-GitHub-Event": EVENT_ALIASES.get(event, event),
             "X-GitHub-Delivery": delivery_id,
             "X-GitHub-Hook-ID": hook.id,
             "X-GitHub-Hook-Installation-Target-Type": "repository",
             "X-GitHub-Hook-Installation-Target-ID": str(hook.repo.number),
         }
-        if hook.secret:
-            # Signatures are sent only when the hook has a secret; the legacy SHA-1 header too.
-            key = hook.secret.encode()
-            headers["X-Hub-Signature"] = "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest()
-            headers["X-Hub-Signature-256"] = (
-                "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-            )
-        return body, headers
+
+    def secret_headers(self, secret: str, body: bytes) -> dict[str, str]:
+        # Signatures are sent only when the hook has a secret; the legacy SHA-1 header too.
+        key = secret.encode()
+        return {
+            "X-Hub-Signature": "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest(),
+            "X-Hub-Signature-256": "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
+        }
 
 
 def _is_str_list(value: Any) -> bool:

@@ -15,25 +15,24 @@ Quirks reproduced on purpose:
 
 from __future__ import annotations
 
-import json
 import uuid
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import urlsplit
 
 from repoconn_local.simulator.core import (
-    BodyError,
     ProviderApi,
     SimRequest,
     SimResponse,
     TokenKind,
     iso_millis,
     json_response,
+    known_hook_route,
     link_header,
     page_url,
     paginate,
     text_response,
     utc_now,
+    valid_hook_url,
 )
 from repoconn_local.simulator.state import Repository, StoredHook
 
@@ -100,15 +99,16 @@ class GitLabApi(ProviderApi):
     name = "gitlab"
     display_name = "GitLab"
     prefix = "/gitlab/api/v4"
+    user_agent = USER_AGENT
 
     def extract_token(self, req: SimRequest) -> str | None:
         private = req.header("private-token")
         if private is not None:
             return private.strip()
-        auth = req.header("authorization")
+        auth = req.authorization()
         if auth is not None:
-            scheme, _, value = auth.strip().partition(" ")
-            return value.strip() if scheme.lower() == "bearer" else ""
+            scheme, value = auth
+            return value if scheme == "bearer" else ""
         for name in ("private_token", "access_token"):
             from_query = req.query_value(name)
             if from_query is not None:
@@ -117,6 +117,9 @@ class GitLabApi(ProviderApi):
 
     def unauthorized(self, req: SimRequest) -> SimResponse:
         return _message(401, "401 Unauthorized")
+
+    def malformed_body(self, req: SimRequest) -> SimResponse:
+        return _error(400, "The provided content-type is not supported or the body is invalid")
 
     def rate_limited(self, req: SimRequest) -> SimResponse:
         return text_response(
@@ -179,15 +182,9 @@ class GitLabApi(ProviderApi):
 
     @staticmethod
     def _known_route(method: str, rest: list[str]) -> bool:
-        if not rest:
-            return method == "GET"
-        if rest[0] == "members":
+        if rest and rest[0] == "members":
             return method == "GET" and len(rest) == 3 and rest[1] == "all"
-        if rest[0] != "hooks":
-            return False
-        if len(rest) == 1:
-            return method in ("GET", "POST")
-        return len(rest) == 2 and method in ("GET", "PUT", "DELETE")
+        return known_hook_route(method, rest)
 
     def _project(self, ident: str) -> Repository | None:
         if ident.isdigit():
@@ -238,7 +235,7 @@ class GitLabApi(ProviderApi):
         url = params.get("url")
         if not isinstance(url, str) or not url:
             return _error(400, "url is missing")
-        if not _valid_url(url):
+        if not valid_hook_url(url):
             return _message(422, "Invalid url given")
         flags = {flag: False for flag in EVENT_FLAGS}
         flags["push_events"] = True  # the model's default
@@ -263,7 +260,7 @@ class GitLabApi(ProviderApi):
         if not params:
             return _error(400, "No parameters provided")
         url = params.get("url", hook.url)
-        if not isinstance(url, str) or not _valid_url(url):
+        if not isinstance(url, str) or not valid_hook_url(url):
             return _message(422, "Invalid url given")
         secret = hook.secret
         if "token" in params:
@@ -280,14 +277,8 @@ class GitLabApi(ProviderApi):
         return json_response(200, self._hook_json(hook))
 
     def _params(self, req: SimRequest) -> tuple[dict[str, Any], SimResponse | None]:
-        try:
-            raw = req.form_or_json()
-        except BodyError:
-            return {}, _error(
-                400, "The provided content-type is not supported or the body is invalid"
-            )
         params: dict[str, Any] = {}
-        for key, value in raw.items():
+        for key, value in req.form_or_json().items():
             if key in EVENT_FLAGS or key == "enable_ssl_verification":
                 coerced = _bool_param(value)
                 if coerced is None:
@@ -382,26 +373,18 @@ class GitLabApi(ProviderApi):
     def verifies_tls(self, hook: StoredHook) -> bool:
         return bool(hook.settings.get("enable_ssl_verification", True))
 
-    def build_delivery(
-        self, hook: StoredHook, event: str, payload: Any, delivery_id: str, attempt: int
-    ) -> tuple[bytes, dict[str, str]]:
+    def delivery_headers(
+        self, hook: StoredHook, event: str, delivery_id: str, attempt: int
+    ) -> dict[str, str]:
         # https://docs.gitlab.com/user/project/integrations/webhooks/#delivery-headers
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
+        return {
             "X-Gitlab-Event": EVENT_HEADERS.get(event, event),
             "X-Gitlab-Instance": INSTANCE,
             "X-Gitlab-Webhook-UUID": str(uuid.uuid4()),  # fresh for every request
             "X-Gitlab-Event-UUID": delivery_id,
             "Idempotency-Key": delivery_id,  # the same on every retry of one event
         }
-        if hook.secret:
-            # GitLab does not sign; it echoes the hook's secret token.
-            headers["X-Gitlab-Token"] = hook.secret
-        return body, headers
 
-
-def _valid_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    def secret_headers(self, secret: str, body: bytes) -> dict[str, str]:
+        # GitLab does not sign; it echoes the hook's secret token.
+        return {"X-Gitlab-Token": secret}
