@@ -35,6 +35,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _dev(args)
 
 
+# `repoconn dev`'s ports: option, environment variable, default, what listens there.
+_PORT_OPTIONS = (
+    ("--port", "PORT", DEFAULT_PORT, "API"),
+    ("--sim-port", "SIM_PORT", DEFAULT_SIM_PORT, "provider simulator"),
+    ("--aws-port", "AWS_PORT", DEFAULT_AWS_PORT, "embedded AWS (moto)"),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="repoconn", description="repoconn local tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -43,24 +51,13 @@ def _parser() -> argparse.ArgumentParser:
         "dev",
         help="run the API locally (embedded AWS, provider simulator, local gateway)",
     )
-    dev.add_argument(
-        "--port",
-        type=int,
-        default=_env_int("PORT", DEFAULT_PORT),
-        help=f"API port (env PORT, default {DEFAULT_PORT})",
-    )
-    dev.add_argument(
-        "--sim-port",
-        type=int,
-        default=_env_int("SIM_PORT", DEFAULT_SIM_PORT),
-        help=f"provider simulator port (env SIM_PORT, default {DEFAULT_SIM_PORT})",
-    )
-    dev.add_argument(
-        "--aws-port",
-        type=int,
-        default=_env_int("AWS_PORT", DEFAULT_AWS_PORT),
-        help=f"embedded AWS (moto) port (env AWS_PORT, default {DEFAULT_AWS_PORT})",
-    )
+    for option, env, default, what in _PORT_OPTIONS:
+        dev.add_argument(
+            option,
+            type=int,
+            default=_env_int(env, default),
+            help=f"{what} port (env {env}, default {default})",
+        )
     dev.add_argument(
         "--parameter-overrides",
         nargs="+",
