@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
-import boto3
 import pytest
 import requests
-from repoconn_local.aws.embedded import FAKE_CREDENTIALS, EmbeddedAws, EmbeddedAwsResources
+from repoconn_local.aws.embedded import EmbeddedAws, EmbeddedAwsResources
 
 # template.yaml: Name: !Sub ${AWS::StackName}-events, with samconfig's default stack name.
 LOCAL_BUS = "repository-connections-events"
@@ -29,21 +27,11 @@ def embedded() -> Iterator[EmbeddedAwsResources]:
         aws.stop()
 
 
-def _client(service: str, resources: EmbeddedAwsResources) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=resources.endpoint_url,
-        region_name=resources.region,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
 def test_the_templates_event_bus_exists_and_the_environment_names_it(
     embedded: EmbeddedAwsResources,
 ) -> None:
     # when
-    buses = _client("events", embedded).list_event_buses()["EventBuses"]
+    buses = embedded.client("events").list_event_buses()["EventBuses"]
 
     # then
     assert sorted(bus["Name"] for bus in buses) == ["default", LOCAL_BUS]
@@ -55,7 +43,7 @@ def test_an_event_put_on_the_named_bus_reaches_a_rule_on_it(
     embedded: EmbeddedAwsResources,
 ) -> None:
     # given a queue subscribed to everything the service publishes on the local bus
-    events, sqs = _client("events", embedded), _client("sqs", embedded)
+    events, sqs = embedded.client("events"), embedded.client("sqs")
     bus = embedded.environment()["EVENT_BUS_NAME"]
     queue_url = sqs.create_queue(QueueName="local-deliveries")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from repoconn_local.aws.template_schema import create_kms_key, create_tables, load_template
@@ -57,6 +58,10 @@ class EmbeddedAwsResources:
             "EVENT_BUS_NAME": self.event_bus_name,
         }
 
+    def client(self, service: str, config: Config | None = None) -> Any:
+        """A boto3 client of ``service`` on this server."""
+        return aws_client(service, self.endpoint_url, self.region, config)
+
 
 class EmbeddedAws:
     """A moto server on ``host:port`` (0 = any free port) with the template's resources."""
@@ -88,14 +93,16 @@ class EmbeddedAws:
         endpoint_url = f"http://{host}:{port}"
         template = load_template(self._template_path)
         create_tables(
-            self._client("dynamodb", endpoint_url),
+            aws_client("dynamodb", endpoint_url, self._region),
             template,
             {CONNECTIONS_TABLE_LOGICAL_ID: self._table_name},
         )
-        kms = self._client("kms", endpoint_url)
+        kms = aws_client("kms", endpoint_url, self._region)
         key_id = create_kms_key(kms, self._key_alias, template)
         key_arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
-        event_bus_name = _create_event_bus(self._client("events", endpoint_url), template)
+        event_bus_name = _create_event_bus(
+            aws_client("events", endpoint_url, self._region), template
+        )
         self.resources = EmbeddedAwsResources(
             endpoint_url=endpoint_url,
             region=self._region,
@@ -110,14 +117,17 @@ class EmbeddedAws:
     def stop(self) -> None:
         self._server.stop()
 
-    def _client(self, service: str, endpoint_url: str) -> Any:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=endpoint_url,
-            region_name=self._region,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+
+def aws_client(service: str, endpoint_url: str, region: str, config: Config | None = None) -> Any:
+    """A boto3 client of ``service`` at ``endpoint_url`` with the fake credentials."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=config,
+    )
 
 
 def _require_free_port(host: str, port: int) -> None:

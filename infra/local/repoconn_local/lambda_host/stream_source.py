@@ -44,13 +44,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from repoconn_local.aws.embedded import (
     CONNECTIONS_TABLE_LOGICAL_ID,
-    FAKE_CREDENTIALS,
     EmbeddedAwsResources,
 )
 from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
@@ -143,8 +141,8 @@ class DynamoDbStreamEventSource:
             )
         host = FunctionHost(mapping.function, path.parent, resources.region)
         return cls(
-            dynamodb=_client("dynamodb", resources),
-            streams=_client("dynamodbstreams", resources, STREAMS_CONFIG),
+            dynamodb=resources.client("dynamodb"),
+            streams=resources.client("dynamodbstreams", STREAMS_CONFIG),
             table_name=resources.table_name,
             invoke=lambda event: invoke_function(host, event),
             mapping=mapping,
@@ -380,17 +378,6 @@ def invoke_function(host: FunctionHost, event: dict[str, Any]) -> Any:
     if invocation.outcome is Outcome.FAILED:
         raise FunctionError(f"{host.spec.logical_id}: unhandled error") from invocation.error
     raise FunctionError(f"{host.spec.logical_id}: {invocation.outcome.value}")
-
-
-def _client(service: str, resources: EmbeddedAwsResources, config: Config | None = None) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=resources.endpoint_url,
-        region_name=resources.region,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        config=config,
-    )
 
 
 def _sequence_number(record: Mapping[str, Any]) -> str:
