@@ -68,7 +68,7 @@ validate: venv ## sam validate --lint, cfn-lint and checkov
 	$(VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV) --config-file .checkov.yaml
 
-openapi: venv ## docs/openapi.json from the handlers' models and template.yaml's routes
+openapi: venv ## docs/openapi.json from the handlers' models, template.yaml's routes and the error classes
 	PYTHONPATH=infra/openapi $(PY) -m repoconn_openapi.generator
 
 .PHONY: fuzz

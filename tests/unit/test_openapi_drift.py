@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Logger
+from repoconn_core.http_api import http_resolver
 from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
+from repoconn_local.gateway.events import http_api_event
+from repoconn_local.lambda_host.context import LocalLambdaContext
 from repoconn_openapi.generator import (
     DEFAULT_OUTPUT,
     OpenApiError,
@@ -17,6 +22,7 @@ from repoconn_openapi.generator import (
     generate_from,
     render,
 )
+from repoconn_openapi.route_errors import ROUTE_NOT_FOUND
 
 CODE_ROOT = DEFAULT_TEMPLATE_PATH.parent
 JWT_ROUTES = {
@@ -147,3 +153,19 @@ def test_the_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
     assert main(["--output", str(stale), "--check"]) == 1
     assert main(["--output", str(stale)]) == 0
     assert main(["--output", str(stale), "--check"]) == 0
+
+
+def test_route_not_found_is_what_a_resolver_answers_for_a_path_it_does_not_route() -> None:
+    # Given a resolver with the service's problem map and one route
+    app = http_resolver(Logger(service="openapi-drift"))
+
+    @app.get("/known")
+    def known() -> dict[str, str]:
+        return {}
+
+    # When a path it does not route reaches the function
+    answer = app.resolve(http_api_event("GET", "/unknown"), LocalLambdaContext("openapi-drift"))
+
+    # Then the answer is the generator's ROUTE_NOT_FOUND (it has no error class to read)
+    assert answer["statusCode"] == ROUTE_NOT_FOUND.status == 404
+    assert json.loads(answer["body"])["code"] == ROUTE_NOT_FOUND.code == "route_not_found"

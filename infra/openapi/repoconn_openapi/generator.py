@@ -1,4 +1,5 @@
-"""docs/openapi.json, generated from the handlers and template.yaml (``make openapi``).
+"""docs/openapi.json, generated from the handlers, template.yaml and the error classes
+(``make openapi``).
 
     python -m repoconn_openapi.generator            # write docs/openapi.json
     python -m repoconn_openapi.generator --check    # exit 1 when the committed file is stale
@@ -17,12 +18,13 @@ Where each part comes from:
 - **security**: the route's authorizer in the template. A JWT route gets the HTTP bearer
   scheme named after the template's authorizer; a route without one (the webhook receiver)
   gets an explicit empty ``security``.
-- **errors**: ``ROUTE_ERRORS`` below, per route: the problem+json ``Problem`` model (its
-  ``status`` and ``code`` narrowed per response), plus API Gateway's own ``{"message": ...}``
-  answers (401 from the JWT authorizer, 404 for a path no route matches, 413 for a body over
-  10 MB, 503 for an integration time-out) as ``GatewayError`` under ``application/json``.
-  Powertools' default 422 (``HTTPValidationError``) is replaced: our resolver answers
-  validation errors as problem+json (repoconn_core.problems).
+- **errors**: route_errors.py's ``ROUTE_ERRORS``, per route: the error classes the function
+  answers with, their status and code taken from the classes and narrowed per response in the
+  problem+json ``Problem`` model, plus API Gateway's own ``{"message": ...}`` answers as
+  ``GatewayError`` under ``application/json``. Powertools' default 422 (``HTTPValidationError``)
+  is replaced: our resolver answers validation errors as problem+json (repoconn_core.problems).
+- **the webhook route's body, headers and acknowledgement**: webhook.py (the receiver reads
+  the raw body, so its resolver-less function declares none of them).
 
 The output is deterministic (sorted paths and components, fixed formatting), so a test can
 regenerate it and compare with the committed file (tests/unit/test_openapi_drift.py).
@@ -37,7 +39,6 @@ import re
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,185 +47,29 @@ from repoconn_core.models import Problem
 from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
 from repoconn_local.gateway.routes import Route, route_table
 from repoconn_local.lambda_host.function_host import import_function_module
-from repoconn_local.lambda_host.functions import FUNCTION_TYPE
+from repoconn_local.lambda_host.functions import FUNCTION_TYPE, TemplateError, function_spec
 from repoconn_local.local_ports import DEFAULT_PORT, LOCAL_HOST
+
+from repoconn_openapi.route_errors import (
+    APPLICATION_JSON,
+    COMPONENT_REF,
+    GATEWAY_ERROR_SCHEMA,
+    ROUTE_ERRORS,
+    WEBHOOK,
+    RouteErrors,
+    error_responses,
+    ref,
+)
+from repoconn_openapi.webhook import WEBHOOK_ACK_SCHEMA, WEBHOOK_BODY, webhook_headers
 
 REPO_ROOT = DEFAULT_TEMPLATE_PATH.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "openapi.json"
-PROBLEM_JSON = "application/problem+json"
-APPLICATION_JSON = "application/json"
-COMPONENT_REF = "#/components/schemas/{model}"
 # Powertools' stock validation-error models; our resolver never answers with them.
 POWERTOOLS_VALIDATION_MODELS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 
 class OpenApiError(ValueError):
     """The template and the handlers disagree, or a route has no error table."""
-
-
-@dataclass(frozen=True)
-class RouteErrors:
-    """A route's error answers: status → the problem codes the service may send with it."""
-
-    problems: Mapping[int, Sequence[str]]
-    # Extra success answers and the body schema they share with the documented 200.
-    also_success: Mapping[int, str] = field(default_factory=dict)
-
-
-CONNECTION = "/projects/{projectId}/repository-connection"
-WEBHOOK = "/webhooks/{connectionId}"
-
-# README's status table, per route. route_not_found: the path reached the function but not
-# its resolver's route (e.g. a percent-encoded "/" in projectId).
-ROUTE_ERRORS: dict[str, RouteErrors] = {
-    f"PUT {CONNECTION}": RouteErrors(
-        problems={
-            400: ["malformed_body"],
-            401: ["unauthenticated"],
-            403: ["forbidden"],
-            404: ["route_not_found"],
-            409: ["repository_already_connected", "concurrent_modification"],
-            422: [
-                "validation_failed",
-                "invalid_repository_url",
-                "service_type_mismatch",
-                "invalid_token",
-                "insufficient_permissions",
-                "repository_not_found",
-            ],
-            502: ["provider_unavailable"],
-            503: ["provider_rate_limited", "dependency_unavailable"],
-        },
-        also_success={201: "Connected: a first connection, or a replacement (new id)."},
-    ),
-    f"GET {CONNECTION}": RouteErrors(
-        problems={
-            401: ["unauthenticated"],
-            403: ["forbidden"],
-            404: ["connection_not_found", "route_not_found"],
-            422: ["validation_failed"],
-            503: ["dependency_unavailable"],
-        }
-    ),
-    f"GET {CONNECTION}/exists": RouteErrors(
-        problems={
-            401: ["unauthenticated"],
-            403: ["forbidden"],
-            404: ["route_not_found"],
-            422: ["validation_failed"],
-            503: ["dependency_unavailable"],
-        }
-    ),
-    f"DELETE {CONNECTION}": RouteErrors(
-        problems={
-            401: ["unauthenticated"],
-            403: ["forbidden"],
-            404: ["connection_not_found", "route_not_found"],
-            409: ["concurrent_modification"],
-            422: ["validation_failed"],
-            503: ["dependency_unavailable"],
-        }
-    ),
-    f"POST {WEBHOOK}": RouteErrors(
-        problems={
-            400: ["malformed_body"],
-            401: ["invalid_signature"],
-            413: ["payload_too_large"],
-            503: ["dependency_unavailable"],
-        },
-        also_success={202: "Verified and accepted (first delivery with this id)."},
-    ),
-}
-
-STATUS_TEXT = {
-    400: "Bad request",
-    401: "Unauthenticated",
-    403: "Forbidden",
-    404: "Not found",
-    409: "Conflict",
-    413: "Payload too large",
-    422: "Unprocessable content",
-    502: "Bad gateway",
-    503: "Service unavailable",
-}
-
-# API Gateway's own answers ({"message": ...}), which the local gateway reproduces.
-GATEWAY_MESSAGES = {
-    401: "Unauthorized",
-    404: "Not Found",
-    413: "Request Entity Too Large",
-    503: "Service Unavailable",
-}
-GATEWAY_ERROR_SCHEMA: dict[str, Any] = {
-    "title": "GatewayError",
-    "description": (
-        "API Gateway's own answer, sent before (or instead of) the function: 401 from the JWT "
-        "authorizer, 404 when no route matches the path, 413 for a body over the 10 MB payload "
-        "quota, 503 when the integration times out."
-    ),
-    "type": "object",
-    "properties": {"message": {"type": "string", "enum": sorted(GATEWAY_MESSAGES.values())}},
-    "required": ["message"],
-    "additionalProperties": False,
-}
-
-# The receiver hashes the raw body (functions/receive_webhook), so Powertools sees no body
-# model and no headers: what providers send is documented here.
-WEBHOOK_ACK_SCHEMA: dict[str, Any] = {
-    "title": "DeliveryAck",
-    "type": "object",
-    "properties": {
-        "accepted": {"type": "boolean", "const": True},
-        "duplicate": {"type": "boolean"},
-        "deliveryId": {"type": "string"},
-    },
-    "required": ["accepted", "duplicate", "deliveryId"],
-    "additionalProperties": False,
-}
-WEBHOOK_HEADERS = {
-    "X-GitHub-Event": "GitHub: event name (push, pull_request, ping).",
-    "X-GitHub-Delivery": "GitHub: delivery id (replay protection).",
-    "X-GitHub-Hook-ID": "GitHub: the hook's id.",
-    "X-Hub-Signature-256": "GitHub: sha256=HMAC of the body with the webhook secret.",
-    "X-Gitlab-Event": "GitLab: event name (Push Hook, Merge Request Hook).",
-    "X-Gitlab-Token": "GitLab: the webhook secret itself.",
-    "X-Gitlab-Event-UUID": "GitLab: delivery id.",
-    "Idempotency-Key": "GitLab: stable across retries of one delivery.",
-    "webhook-id": "GitLab signing token (Standard Webhooks): message id.",
-    "webhook-timestamp": "GitLab signing token (Standard Webhooks): Unix seconds.",
-    "webhook-signature": "GitLab signing token (Standard Webhooks): v1,<base64 HMAC>.",
-    "X-Event-Key": "Bitbucket: event key (repo:push, pullrequest:created).",
-    "X-Request-UUID": "Bitbucket: delivery id.",
-    "X-Hook-UUID": "Bitbucket: the hook's UUID.",
-    "X-Hub-Signature": "Bitbucket: sha256=HMAC of the body with the webhook secret.",
-}
-WEBHOOK_BODY: dict[str, Any] = {
-    "description": "The provider's event payload, exactly as signed.",
-    "required": True,
-    "content": {
-        APPLICATION_JSON: {"schema": {"type": "object"}},
-        # GitHub's form encoding: the JSON object in a `payload` field.
-        "application/x-www-form-urlencoded": {
-            "schema": {
-                "type": "object",
-                "properties": {"payload": {"type": "string"}},
-                "required": ["payload"],
-            }
-        },
-    },
-}
-RETRY_AFTER_HEADER = {
-    "Retry-After": {
-        "description": "Seconds to wait before retrying (problem answers only).",
-        "schema": {"type": "string", "pattern": "^[0-9]+$"},
-    }
-}
-WWW_AUTHENTICATE_HEADER = {
-    "www-authenticate": {
-        "description": "Why the JWT authorizer refused the token (absent when there was none).",
-        "schema": {"type": "string"},
-    }
-}
 
 
 def generate(template_path: str | Path | None = None) -> dict[str, Any]:
@@ -313,20 +158,14 @@ def _placeholder_parameters(template: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _function_modules(template: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(logical id, handler module) of every function in the template, routed or not."""
-    globals_: Mapping[str, Any] = (template.get("Globals") or {}).get("Function") or {}
-    modules: list[tuple[str, str]] = []
-    for logical_id, resource in (template.get("Resources") or {}).items():
-        if not isinstance(resource, Mapping) or resource.get("Type") != FUNCTION_TYPE:
-            continue
-        properties: Mapping[str, Any] = resource.get("Properties") or {}
-        code_uri = properties.get("CodeUri")
-        handler = properties.get("Handler", globals_.get("Handler"))
-        if not isinstance(code_uri, str) or not isinstance(handler, str):
-            raise OpenApiError(f"{logical_id}: needs a literal CodeUri and Handler")
-        package = ".".join(part for part in code_uri.strip("/").split("/") if part)
-        modules.append((logical_id, f"{package}.{handler.rsplit('.', 1)[0]}"))
-    return modules
+    """(logical id, handler module) of every function in the template, routed or not, as the
+    Lambda host imports it."""
+    parameters = _placeholder_parameters(template)
+    return [
+        (logical_id, function_spec(template, logical_id, parameters).module)
+        for logical_id, resource in (template.get("Resources") or {}).items()
+        if isinstance(resource, Mapping) and resource.get("Type") == FUNCTION_TYPE
+    ]
 
 
 def _resolver_of(module: Any) -> APIGatewayHttpResolver | None:
@@ -386,7 +225,7 @@ def _require_same_routes(
 def _operation(route: Route, generated: Mapping[str, Any], module: str) -> dict[str, Any]:
     errors = ROUTE_ERRORS.get(route.route_key)
     if errors is None:
-        raise OpenApiError(f"{route.route_key}: no entry in ROUTE_ERRORS (generator.py)")
+        raise OpenApiError(f"{route.route_key}: no entry in ROUTE_ERRORS (route_errors.py)")
     operation = copy.deepcopy(dict(generated))
     operation["operationId"] = _operation_id(route.function.logical_id)
     operation["tags"] = ["webhooks" if route.authorizer is None else "connections"]
@@ -396,10 +235,10 @@ def _operation(route: Route, generated: Mapping[str, Any], module: str) -> dict[
         operation["description"] = description
     operation["security"] = [{route.authorizer.name: []}] if route.authorizer else []
     if route.path == WEBHOOK:
-        operation["parameters"] = [*operation.get("parameters", []), *_webhook_headers()]
+        operation["parameters"] = [*operation.get("parameters", []), *webhook_headers()]
         operation["requestBody"] = copy.deepcopy(WEBHOOK_BODY)
     responses = _success_responses(route, operation.get("responses", {}), errors)
-    responses.update(_error_responses(route, errors))
+    responses.update(error_responses(route, errors))
     operation["responses"] = {str(status): responses[status] for status in sorted(responses)}
     return {key: operation[key] for key in _OPERATION_KEY_ORDER if key in operation}
 
@@ -431,19 +270,6 @@ def _docstring(module: str) -> tuple[str, str]:
     return summary[:1].upper() + summary[1:], paragraph
 
 
-def _webhook_headers() -> list[dict[str, Any]]:
-    return [
-        {
-            "name": name,
-            "in": "header",
-            "required": False,
-            "description": description,
-            "schema": {"type": "string"},
-        }
-        for name, description in WEBHOOK_HEADERS.items()
-    ]
-
-
 def _success_responses(
     route: Route, generated: Mapping[str, Any], errors: RouteErrors
 ) -> dict[int, Any]:
@@ -451,7 +277,7 @@ def _success_responses(
     if ok is None:
         raise OpenApiError(f"{route.route_key}: the resolver documents no 200 answer")
     if route.path == WEBHOOK:
-        ok["content"] = {APPLICATION_JSON: {"schema": {"$ref": _ref("DeliveryAck")}}}
+        ok["content"] = {APPLICATION_JSON: {"schema": {"$ref": ref("DeliveryAck")}}}
         ok["description"] = "A duplicate delivery (already accepted once): acknowledged again."
     else:
         ok["description"] = "OK" if not errors.also_success else "Updated: the same repository."
@@ -459,65 +285,6 @@ def _success_responses(
     for status, description in errors.also_success.items():
         responses[status] = {**copy.deepcopy(ok), "description": description}
     return responses
-
-
-def _error_responses(route: Route, errors: RouteErrors) -> dict[int, Any]:
-    gateway = {404, 503}
-    if route.authorizer is not None:
-        gateway.add(401)
-    if route.method in ("PUT", "POST", "PATCH"):
-        gateway.add(413)
-    responses: dict[int, Any] = {}
-    for status in sorted(set(errors.problems) | gateway):
-        content: dict[str, Any] = {}
-        codes = list(errors.problems.get(status, ()))
-        if codes:
-            content[PROBLEM_JSON] = {"schema": _problem_schema(status, codes)}
-        if status in gateway:
-            content[APPLICATION_JSON] = {
-                "schema": {
-                    "allOf": [
-                        {"$ref": _ref("GatewayError")},
-                        {"properties": {"message": {"const": GATEWAY_MESSAGES[status]}}},
-                    ]
-                }
-            }
-        response: dict[str, Any] = {
-            "description": _error_description(status, codes, status in gateway),
-            "content": content,
-        }
-        headers: dict[str, Any] = {}
-        if status == 503 and codes:
-            headers.update(RETRY_AFTER_HEADER)
-        if status == 401 and status in gateway:
-            headers.update(WWW_AUTHENTICATE_HEADER)
-        if headers:
-            response["headers"] = headers
-        responses[status] = response
-    return responses
-
-
-def _problem_schema(status: int, codes: Sequence[str]) -> dict[str, Any]:
-    return {
-        "allOf": [
-            {"$ref": _ref("Problem")},
-            {
-                "properties": {
-                    "status": {"const": status},
-                    "code": {"enum": list(codes)},
-                }
-            },
-        ]
-    }
-
-
-def _error_description(status: int, codes: Sequence[str], gateway: bool) -> str:
-    parts = [STATUS_TEXT.get(status, str(status)) + "."]
-    if codes:
-        parts.append("Problem codes: " + ", ".join(f"`{code}`" for code in codes) + ".")
-    if gateway:
-        parts.append(f'API Gateway: `{{"message": "{GATEWAY_MESSAGES[status]}"}}`.')
-    return " ".join(parts)
 
 
 def _bearer_scheme(route: Route) -> dict[str, Any]:
@@ -571,10 +338,6 @@ def _check_refs(node: Any, schemas: Mapping[str, Any]) -> None:
             _check_refs(item, schemas)
 
 
-def _ref(name: str) -> str:
-    return COMPONENT_REF.format(model=name)
-
-
 def _sorted_methods(item: Mapping[str, Any]) -> dict[str, Any]:
     order = ("servers", "get", "put", "post", "delete", "patch")
     return {key: item[key] for key in sorted(item, key=order.index)}
@@ -601,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         text = render(generate(args.template))
-    except OpenApiError as error:
+    except (OpenApiError, TemplateError) as error:
         print(f"openapi: {error}", file=sys.stderr)
         return 1
     current = args.output.read_text(encoding="utf-8") if args.output.exists() else None

@@ -1,0 +1,247 @@
+"""Each route's error answers, named by the error classes that produce them.
+
+A route lists the ``DomainError`` subclasses its function may answer with; the status and code
+of each come from the class (repoconn_core.errors, repoconn_core.receive), so the document
+cannot drift from what the service sends. One answer has no class: ``route_not_found``, which
+repoconn_core.problems writes itself (``ROUTE_NOT_FOUND`` below; tests/unit/test_openapi_drift.py
+checks it against a resolver's real answer).
+
+Besides the problem+json answers, API Gateway's own ``{"message": ...}`` answers are documented
+as ``GatewayError`` under ``application/json``: 401 from the JWT authorizer, 404 for a path no
+route matches, 413 for a body over 10 MB, 503 for an integration time-out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from repoconn_core.errors import (
+    ConcurrentModification,
+    ConnectionNotFound,
+    DependencyUnavailable,
+    DomainError,
+    Forbidden,
+    InsufficientPermissions,
+    InvalidRepositoryUrl,
+    InvalidToken,
+    MalformedBody,
+    ProviderRateLimited,
+    ProviderUnavailable,
+    RepositoryAlreadyConnected,
+    RepositoryNotFound,
+    ServiceTypeMismatch,
+    Unauthenticated,
+    ValidationFailed,
+)
+from repoconn_core.receive import DeliveryRejected, PayloadTooLarge
+from repoconn_local.gateway.routes import Route
+
+PROBLEM_JSON = "application/problem+json"
+APPLICATION_JSON = "application/json"
+COMPONENT_REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class ClasslessProblem:
+    """A problem answer no DomainError class carries; ``source`` names where it is written."""
+
+    status: int
+    code: str
+    source: str
+
+
+# The path reached a function but none of its resolver's routes (e.g. a percent-encoded "/" in
+# projectId): answered by the resolvers' not_found handler, without a DomainError class.
+ROUTE_NOT_FOUND = ClasslessProblem(
+    404, "route_not_found", "repoconn_core.problems.install_problem_handlers (not_found)"
+)
+
+ErrorAnswer = type[DomainError] | ClasslessProblem
+
+
+@dataclass(frozen=True)
+class RouteErrors:
+    """A route's problem answers, in the order the document lists their codes, and its extra
+    success answers with the body schema they share with the documented 200."""
+
+    problems: Sequence[ErrorAnswer]
+    also_success: Mapping[int, str] = field(default_factory=dict)
+
+    def codes_by_status(self) -> dict[int, list[str]]:
+        by_status: dict[int, list[str]] = {}
+        for answer in self.problems:
+            by_status.setdefault(answer.status, []).append(answer.code)
+        return by_status
+
+
+CONNECTION = "/projects/{projectId}/repository-connection"
+WEBHOOK = "/webhooks/{connectionId}"
+
+# README's status table, per route.
+ROUTE_ERRORS: dict[str, RouteErrors] = {
+    f"PUT {CONNECTION}": RouteErrors(
+        problems=(
+            MalformedBody,
+            Unauthenticated,
+            Forbidden,
+            ROUTE_NOT_FOUND,
+            RepositoryAlreadyConnected,
+            ConcurrentModification,
+            ValidationFailed,
+            InvalidRepositoryUrl,
+            ServiceTypeMismatch,
+            InvalidToken,
+            InsufficientPermissions,
+            RepositoryNotFound,
+            ProviderUnavailable,
+            ProviderRateLimited,
+            DependencyUnavailable,
+        ),
+        also_success={201: "Connected: a first connection, or a replacement (new id)."},
+    ),
+    f"GET {CONNECTION}": RouteErrors(
+        problems=(
+            Unauthenticated,
+            Forbidden,
+            ConnectionNotFound,
+            ROUTE_NOT_FOUND,
+            ValidationFailed,
+            DependencyUnavailable,
+        )
+    ),
+    f"GET {CONNECTION}/exists": RouteErrors(
+        problems=(
+            Unauthenticated,
+            Forbidden,
+            ROUTE_NOT_FOUND,
+            ValidationFailed,
+            DependencyUnavailable,
+        )
+    ),
+    f"DELETE {CONNECTION}": RouteErrors(
+        problems=(
+            Unauthenticated,
+            Forbidden,
+            ConnectionNotFound,
+            ROUTE_NOT_FOUND,
+            ConcurrentModification,
+            ValidationFailed,
+            DependencyUnavailable,
+        )
+    ),
+    f"POST {WEBHOOK}": RouteErrors(
+        problems=(MalformedBody, DeliveryRejected, PayloadTooLarge, DependencyUnavailable),
+        also_success={202: "Verified and accepted (first delivery with this id)."},
+    ),
+}
+
+STATUS_TEXT = {
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflict",
+    413: "Payload too large",
+    422: "Unprocessable content",
+    502: "Bad gateway",
+    503: "Service unavailable",
+}
+
+# API Gateway's own answers ({"message": ...}), which the local gateway reproduces.
+GATEWAY_MESSAGES = {
+    401: "Unauthorized",
+    404: "Not Found",
+    413: "Request Entity Too Large",
+    503: "Service Unavailable",
+}
+GATEWAY_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "GatewayError",
+    "description": (
+        "API Gateway's own answer, sent before (or instead of) the function: 401 from the JWT "
+        "authorizer, 404 when no route matches the path, 413 for a body over the 10 MB payload "
+        "quota, 503 when the integration times out."
+    ),
+    "type": "object",
+    "properties": {"message": {"type": "string", "enum": sorted(GATEWAY_MESSAGES.values())}},
+    "required": ["message"],
+    "additionalProperties": False,
+}
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying (problem answers only).",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
+WWW_AUTHENTICATE_HEADER = {
+    "www-authenticate": {
+        "description": "Why the JWT authorizer refused the token (absent when there was none).",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def error_responses(route: Route, errors: RouteErrors) -> dict[int, Any]:
+    """The route's error answers by status: its problems, and API Gateway's own."""
+    gateway = {404, 503}
+    if route.authorizer is not None:
+        gateway.add(401)
+    if route.method in ("PUT", "POST", "PATCH"):
+        gateway.add(413)
+    problems = errors.codes_by_status()
+    responses: dict[int, Any] = {}
+    for status in sorted(set(problems) | gateway):
+        content: dict[str, Any] = {}
+        codes = problems.get(status, [])
+        if codes:
+            content[PROBLEM_JSON] = {"schema": _problem_schema(status, codes)}
+        if status in gateway:
+            content[APPLICATION_JSON] = {
+                "schema": {
+                    "allOf": [
+                        {"$ref": ref("GatewayError")},
+                        {"properties": {"message": {"const": GATEWAY_MESSAGES[status]}}},
+                    ]
+                }
+            }
+        response: dict[str, Any] = {
+            "description": _error_description(status, codes, status in gateway),
+            "content": content,
+        }
+        headers: dict[str, Any] = {}
+        if status == 503 and codes:
+            headers.update(RETRY_AFTER_HEADER)
+        if status == 401 and status in gateway:
+            headers.update(WWW_AUTHENTICATE_HEADER)
+        if headers:
+            response["headers"] = headers
+        responses[status] = response
+    return responses
+
+
+def ref(name: str) -> str:
+    return COMPONENT_REF.format(model=name)
+
+
+def _problem_schema(status: int, codes: Sequence[str]) -> dict[str, Any]:
+    return {
+        "allOf": [
+            {"$ref": ref("Problem")},
+            {
+                "properties": {
+                    "status": {"const": status},
+                    "code": {"enum": list(codes)},
+                }
+            },
+        ]
+    }
+
+
+def _error_description(status: int, codes: Sequence[str], gateway: bool) -> str:
+    parts = [STATUS_TEXT.get(status, str(status)) + "."]
+    if codes:
+        parts.append("Problem codes: " + ", ".join(f"`{code}`" for code in codes) + ".")
+    if gateway:
+        parts.append(f'API Gateway: `{{"message": "{GATEWAY_MESSAGES[status]}"}}`.')
+    return " ".join(parts)

@@ -1,0 +1,66 @@
+"""The webhook route's request and answer, written here: the receiver hashes the raw body
+(functions/receive_webhook), so Powertools sees no body model and no headers to document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repoconn_openapi.route_errors import APPLICATION_JSON
+
+WEBHOOK_ACK_SCHEMA: dict[str, Any] = {
+    "title": "DeliveryAck",
+    "type": "object",
+    "properties": {
+        "accepted": {"type": "boolean", "const": True},
+        "duplicate": {"type": "boolean"},
+        "deliveryId": {"type": "string"},
+    },
+    "required": ["accepted", "duplicate", "deliveryId"],
+    "additionalProperties": False,
+}
+WEBHOOK_HEADERS = {
+    "X-GitHub-Event": "GitHub: event name (push, pull_request, ping).",
+    "X-GitHub-Delivery": "GitHub: delivery id (replay protection).",
+    "X-GitHub-Hook-ID": "GitHub: the hook's id.",
+    "X-Hub-Signature-256": "GitHub: sha256=HMAC of the body with the webhook secret.",
+    "X-Gitlab-Event": "GitLab: event name (Push Hook, Merge Request Hook).",
+    "X-Gitlab-Token": "GitLab: the webhook secret itself.",
+    "X-Gitlab-Event-UUID": "GitLab: delivery id.",
+    "Idempotency-Key": "GitLab: stable across retries of one delivery.",
+    "webhook-id": "GitLab signing token (Standard Webhooks): message id.",
+    "webhook-timestamp": "GitLab signing token (Standard Webhooks): Unix seconds.",
+    "webhook-signature": "GitLab signing token (Standard Webhooks): v1,<base64 HMAC>.",
+    "X-Event-Key": "Bitbucket: event key (repo:push, pullrequest:created).",
+    "X-Request-UUID": "Bitbucket: delivery id.",
+    "X-Hook-UUID": "Bitbucket: the hook's UUID.",
+    "X-Hub-Signature": "Bitbucket: sha256=HMAC of the body with the webhook secret.",
+}
+WEBHOOK_BODY: dict[str, Any] = {
+    "description": "The provider's event payload, exactly as signed.",
+    "required": True,
+    "content": {
+        APPLICATION_JSON: {"schema": {"type": "object"}},
+        # GitHub's form encoding: the JSON object in a `payload` field.
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "properties": {"payload": {"type": "string"}},
+                "required": ["payload"],
+            }
+        },
+    },
+}
+
+
+def webhook_headers() -> list[dict[str, Any]]:
+    """The providers' delivery headers, as optional header parameters."""
+    return [
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "description": description,
+            "schema": {"type": "string"},
+        }
+        for name, description in WEBHOOK_HEADERS.items()
+    ]
