@@ -17,10 +17,10 @@ from urllib.parse import quote
 
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import InsufficientPermissions, InvalidToken, RepositoryNotFound
+from repoconn_core.errors import InsufficientPermissions, RepositoryNotFound
 from repoconn_core.providers import WEBHOOK_EVENTS, Hook, RepositoryRef, ServiceType
 
-from repoconn_providers.driver import OK, HookDriver, PageRequest, two_level_path
+from repoconn_providers.driver import OK, HookDriver, PageRequest, listed_hook, two_level_path
 
 PATH_KIND = "Bitbucket workspace/repository"
 HOOK_DESCRIPTION = "repoconn"
@@ -58,6 +58,8 @@ class BitbucketClient(HookDriver):
     # "individual APIs may enforce different values", so we do not push it.
     default_page_size = None
     page_size_param = "pagelen"
+    # Atlassian API tokens and app passwords are refused too: they need Basic auth.
+    unauthorized_reasons = "invalid, expired or not supported"
     created = frozenset({200, 201})
     deleted = frozenset({200, 204})
 
@@ -86,12 +88,7 @@ class BitbucketClient(HookDriver):
 
     @staticmethod
     def _hook(data: Any) -> Hook:
-        return Hook(
-            id=str(data["uuid"]),
-            url=str(data.get("url", "")),
-            active=bool(data.get("active", True)),
-            events=tuple(data.get("events") or ()),
-        )
+        return listed_hook(data, data["uuid"], data.get("url", ""))
 
     # -- paging -----------------------------------------------------------------------------
 
@@ -115,10 +112,6 @@ class BitbucketClient(HookDriver):
         self, response: requests.Response, repo: RepositoryRef, *, hooks: bool = True
     ) -> None:
         status = response.status_code
-        if status == 401:
-            raise InvalidToken(
-                "Bitbucket rejected the access token: it is invalid, expired or not supported"
-            )
         if status == 403:
             required = _required_scopes(response)
             if required is not None:
@@ -148,5 +141,5 @@ class BitbucketClient(HookDriver):
         # The repository answer says nothing about the token's scopes; listing hooks needs
         # the webhook scope and admin permission, the same as creating one.
         probe = self._probe_hooks(repo, token)
-        self._raise_for_access(probe, repo, hooks=True)
+        self._check_access(probe, repo, hooks=True)
         self._expect(probe, OK, "the webhook list")

@@ -9,10 +9,11 @@ with, and the paging loop with its ``MAX_PAGES`` stop (``too_many_pages``).
 
 A provider's driver supplies only what differs: where things live (``_repository_path``,
 ``_hook_id_segment``), what it sends (``_hook_body``), how it reads a hook (``_hook``), what
-its 401/403/404 mean (``_raise_for_access``), how a hook listing pages (``_first_page``,
-``_page_items``, ``_next_page``), its ``preflight``, and its quirks as overrides of the small
-steps the base calls (``_settle_create`` on GitHub's 422, ``_send_update`` for GitHub's PATCH)
-or as class attributes (the 2xx sets, extra request headers, the page-size parameter).
+its 403 and 404 mean (``_raise_for_access``; a 401 is always ``InvalidToken``), how a hook
+listing pages (``_first_page``, ``_page_items``, ``_next_page``), its ``preflight``, and its
+quirks, either as overrides of the small steps the base calls (GitHub: ``_already_exists``
+and ``_raise_for_refused_create`` for its 422 on create, ``_send_update`` for its PATCH) or as
+class attributes (the 2xx sets, extra request headers, the page-size parameter).
 
 Drivers register themselves: a subclass that names its ``service_type`` is recorded by
 ``HookDriver.__init_subclass__``, and ``driver_for(service_type)`` looks it up, so adding a
@@ -29,7 +30,7 @@ from urllib.parse import quote
 
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import HookNotFound, RepositoryNotFound
+from repoconn_core.errors import HookNotFound, InvalidToken, RepositoryNotFound
 from repoconn_core.providers import Hook, RepositoryRef, ServiceType
 
 from repoconn_providers.http import MAX_PAGES, ProviderHttp, json_body, too_many_pages, unexpected
@@ -64,6 +65,16 @@ def two_level_path(prefix: str, repo: RepositoryRef, kind: str) -> str:
     return f"{prefix}/{path_segment(repo.namespace, kind)}/{path_segment(repo.name, kind)}"
 
 
+def listed_hook(data: Any, hook_id: Any, url: Any) -> Hook:
+    """A hook from JSON that gives ``active`` and ``events`` as GitHub and Bitbucket do."""
+    return Hook(
+        id=str(hook_id),
+        url=str(url),
+        active=bool(data.get("active", True)),
+        events=tuple(data.get("events") or ()),
+    )
+
+
 _DRIVERS: dict[ServiceType, type[HookDriver]] = {}
 
 
@@ -83,6 +94,8 @@ class HookDriver(ABC):
     default_page_size: ClassVar[int | None] = 100
     page_size_param: ClassVar[str] = "per_page"
     request_headers: ClassVar[Mapping[str, str] | None] = None
+    # Why a 401 says the token was rejected ("it is ...").
+    unauthorized_reasons: ClassVar[str] = "invalid, expired or revoked"
     created: ClassVar[frozenset[int]] = frozenset({201})
     deleted: ClassVar[frozenset[int]] = frozenset({204})
 
@@ -131,8 +144,8 @@ class HookDriver(ABC):
     def _raise_for_access(
         self, response: requests.Response, repo: RepositoryRef, *, hooks: bool = True
     ) -> None:
-        """Raise the typed error a 401, 403 or 404 means; ``hooks`` is False for the
-        repository lookup and True for calls on its hooks."""
+        """Raise the typed error a 403 or 404 means; ``hooks`` is False for the repository
+        lookup and True for calls on its hooks."""
 
     @abstractmethod
     def _first_page(self, repo: RepositoryRef) -> PageRequest: ...
@@ -151,15 +164,14 @@ class HookDriver(ABC):
         """The hooks in one page's JSON."""
         return body
 
-    def _settle_create(
-        self,
-        response: requests.Response,
-        repo: RepositoryRef,
-        token: SecretStr,
-        callback_url: str,
-        secret: SecretStr,
-    ) -> Hook | None:
-        """A provider quirk's answer to a create response, before the common checks."""
+    def _already_exists(self, response: requests.Response) -> bool:
+        """True when a create was refused because an equal hook is there already."""
+        return False
+
+    def _raise_for_refused_create(
+        self, response: requests.Response, token: SecretStr, secret: SecretStr
+    ) -> None:
+        """Raise what a create refusal that is not about access means on this provider."""
         return None
 
     def _send_update(
@@ -189,6 +201,16 @@ class HookDriver(ABC):
             idempotent=idempotent,
         )
 
+    def _check_access(
+        self, response: requests.Response, repo: RepositoryRef, *, hooks: bool = True
+    ) -> None:
+        """Raise the typed error a 401, 403 or 404 means (see ``_raise_for_access``)."""
+        if response.status_code == 401:
+            raise InvalidToken(
+                f"{self.service} rejected the access token: it is {self.unauthorized_reasons}"
+            )
+        self._raise_for_access(response, repo, hooks=hooks)
+
     def _hooks_path(self, repo: RepositoryRef) -> str:
         return f"{self._repository_path(repo)}/hooks"
 
@@ -212,7 +234,7 @@ class HookDriver(ABC):
     ) -> tuple[requests.Response, Any]:
         """The repository's answer and JSON, once its status says it is visible."""
         response = self._request("GET", self._repository_path(repo), token=token)
-        self._raise_for_access(response, repo, hooks=False)
+        self._check_access(response, repo, hooks=False)
         self._expect(response, OK, action)
         return response, json_body(response, self.service)
 
@@ -231,10 +253,13 @@ class HookDriver(ABC):
         response = self._request(
             "POST", self._hooks_path(repo), token=token, json=self._hook_body(callback_url, secret)
         )
-        settled = self._settle_create(response, repo, token, callback_url, secret)
-        if settled is not None:
-            return settled
-        self._raise_for_access(response, repo)
+        if self._already_exists(response):
+            # An equal hook is in the way: adopt it and give it our secret.
+            existing = self.find_hook(repo, token, callback_url)
+            if existing is not None:
+                return self.update_hook(repo, token, existing.id, callback_url, secret)
+        self._check_access(response, repo)
+        self._raise_for_refused_create(response, token, secret)
         return self._parsed(response, self.created, "creating the webhook")
 
     def update_hook(
@@ -248,37 +273,37 @@ class HookDriver(ABC):
         response = self._send_update(repo, token, hook_id, self._hook_body(callback_url, secret))
         if response.status_code == 404:
             raise HookNotFound(f"{self.service} webhook {hook_id} no longer exists on {repo.path}")
-        self._raise_for_access(response, repo)
+        self._check_access(response, repo)
         return self._parsed(response, OK, "updating the webhook")
 
     def get_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> Hook | None:
         response = self._request("GET", self._hook_path(repo, hook_id), token=token)
         if response.status_code == 404:
             return None
-        self._raise_for_access(response, repo)
+        self._check_access(response, repo)
         return self._parsed(response, OK, "reading the webhook")
 
     def find_hook(self, repo: RepositoryRef, token: SecretStr, callback_url: str) -> Hook | None:
-        page: PageRequest | None = self._first_page(repo)
+        page = self._first_page(repo)
         for _ in range(MAX_PAGES):
-            assert page is not None
             response = self._request("GET", page.path_or_url, token=token, params=page.params)
-            self._raise_for_access(response, repo)
+            self._check_access(response, repo)
             self._expect(response, OK, "listing webhooks")
             body = json_body(response, self.service)
             for item in self._page_items(body):
                 hook = self._hook(item)
                 if hook.url == callback_url:
                     return hook
-            page = self._next_page(response, body, page)
-            if page is None:
+            next_page = self._next_page(response, body, page)
+            if next_page is None:
                 return None
+            page = next_page
         raise too_many_pages(self.service)
 
     def delete_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> bool:
         response = self._request("DELETE", self._hook_path(repo, hook_id), token=token)
         if response.status_code == 404:
             return False
-        self._raise_for_access(response, repo)
+        self._check_access(response, repo)
         self._expect(response, self.deleted, "deleting the webhook")
         return True

@@ -10,10 +10,17 @@ from typing import Any
 
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import InsufficientPermissions, InvalidToken, RepositoryNotFound
+from repoconn_core.errors import InsufficientPermissions, RepositoryNotFound
 from repoconn_core.providers import WEBHOOK_EVENTS, Hook, RepositoryRef, ServiceType
 
-from repoconn_providers.driver import OK, HookDriver, PageRequest, path_segment, two_level_path
+from repoconn_providers.driver import (
+    OK,
+    HookDriver,
+    PageRequest,
+    listed_hook,
+    path_segment,
+    two_level_path,
+)
 from repoconn_providers.http import scrub, unexpected
 
 PATH_KIND = "GitHub owner/repository"
@@ -62,12 +69,7 @@ class GitHubClient(HookDriver):
     @staticmethod
     def _hook(data: Any) -> Hook:
         config = data.get("config") or {}
-        return Hook(
-            id=str(data["id"]),
-            url=str(config.get("url", "")),
-            active=bool(data.get("active", True)),
-            events=tuple(data.get("events") or ()),
-        )
+        return listed_hook(data, data["id"], config.get("url", ""))
 
     # -- paging -----------------------------------------------------------------------------
 
@@ -88,10 +90,6 @@ class GitHubClient(HookDriver):
         self, response: requests.Response, repo: RepositoryRef, *, hooks: bool = True
     ) -> None:
         status = response.status_code
-        if status == 401:
-            raise InvalidToken(
-                "GitHub rejected the access token: it is invalid, expired or revoked"
-            )
         if status == 403:
             if "X-GitHub-SSO" in response.headers:
                 raise InsufficientPermissions(
@@ -143,31 +141,23 @@ class GitHubClient(HookDriver):
                 f"The token cannot list the repository's webhooks; it needs {ADMIN_NEEDED} "
                 "(fine-grained tokens: the Webhooks read and write permission)"
             )
-        self._raise_for_access(probe, repo)
+        self._check_access(probe, repo)
         self._expect(probe, OK, "the webhook list")
 
     # -- quirks -----------------------------------------------------------------------------
 
-    def _settle_create(
-        self,
-        response: requests.Response,
-        repo: RepositoryRef,
-        token: SecretStr,
-        callback_url: str,
-        secret: SecretStr,
-    ) -> Hook | None:
-        if response.status_code != 422:
-            return None
-        message = _message(response)
-        if "already exists" in message.lower():
-            # GitHub refuses a second hook with the same URL and events ("Hook already exists
-            # on this repository"): adopt the existing one and give it our secret.
-            existing = self.find_hook(repo, token, callback_url)
-            if existing is not None:
-                return self.update_hook(repo, token, existing.id, callback_url, secret)
-        # e.g. a callback URL GitHub will not deliver to; a configuration fault on our side.
-        shown = scrub(message, (token, secret))[:200]
-        raise unexpected(response, self.service, f"creating the webhook ({shown})")
+    def _already_exists(self, response: requests.Response) -> bool:
+        # GitHub refuses a second hook with the same URL and events ("Hook already exists
+        # on this repository"): adopt the existing one and give it our secret.
+        return response.status_code == 422 and "already exists" in _message(response).lower()
+
+    def _raise_for_refused_create(
+        self, response: requests.Response, token: SecretStr, secret: SecretStr
+    ) -> None:
+        if response.status_code == 422:
+            # e.g. a callback URL GitHub will not deliver to; a configuration fault on our side.
+            message = scrub(_message(response), (token, secret))[:200]
+            raise unexpected(response, self.service, f"creating the webhook ({message})")
 
     def _send_update(
         self, repo: RepositoryRef, token: SecretStr, hook_id: str, body: dict[str, Any]

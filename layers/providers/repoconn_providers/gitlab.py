@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import InsufficientPermissions, InvalidToken, RepositoryNotFound
+from repoconn_core.errors import InsufficientPermissions, RepositoryNotFound
 from repoconn_core.providers import WEBHOOK_EVENTS, Hook, RepositoryRef, ServiceType
 
 from repoconn_providers.driver import HookDriver, PageRequest
@@ -116,20 +116,15 @@ class GitLabClient(HookDriver):
     def _raise_for_access(
         self, response: requests.Response, repo: RepositoryRef, *, hooks: bool = True
     ) -> None:
-        status = response.status_code
-        if status == 401:
-            raise InvalidToken(
-                "GitLab rejected the access token: it is invalid, expired or revoked"
+        scope = _insufficient_scope(response)
+        if scope is not None:
+            raise InsufficientPermissions(
+                f"The token lacks the {scope} scope GitLab requires for managing webhooks "
+                "(create the token with the api scope)"
             )
-        if status == 403:
-            scope = _insufficient_scope(response)
-            if scope is not None:
-                raise InsufficientPermissions(
-                    f"The token lacks the {scope} scope GitLab requires for managing webhooks "
-                    "(create the token with the api scope)"
-                )
+        if response.status_code == 403:
             raise InsufficientPermissions(f"The token's user lacks {MAINTAINER_NEEDED}")
-        if status == 404:
+        if response.status_code == 404:
             # GitLab answers 404 for private projects the token cannot see.
             raise RepositoryNotFound(
                 f"Project {repo.path} was not found on GitLab or is not visible to this token"
@@ -153,7 +148,7 @@ class GitLabClient(HookDriver):
         if probe.status_code == 200:
             return
         if probe.status_code in (401, 404) or _insufficient_scope(probe) is not None:
-            self._raise_for_access(probe, repo)
+            self._check_access(probe, repo)
         if probe.status_code == 403:
             role = ROLE_NAMES.get(level, f"access level {level}")
             raise InsufficientPermissions(
