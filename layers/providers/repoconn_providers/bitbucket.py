@@ -11,47 +11,20 @@ which the connect request does not carry.)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import (
-    HookNotFound,
-    InsufficientPermissions,
-    InvalidToken,
-    RepositoryNotFound,
-)
+from repoconn_core.errors import InsufficientPermissions, RepositoryNotFound
 from repoconn_core.providers import WEBHOOK_EVENTS, Hook, RepositoryRef, ServiceType
 
-from repoconn_providers.http import MAX_PAGES, ProviderHttp, json_body, too_many_pages, unexpected
+from repoconn_providers.driver import OK, HookDriver, PageRequest, listed_hook, two_level_path
 
-SERVICE = "Bitbucket"
+PATH_KIND = "Bitbucket workspace/repository"
 HOOK_DESCRIPTION = "repoconn"
 ADMIN_NEEDED = "admin permission on the repository (Bitbucket lets only admins manage webhooks)"
-
-
-def _segment(value: str) -> str:
-    if value in {"", ".", ".."}:
-        raise RepositoryNotFound("Repository path is not a Bitbucket workspace/repository")
-    return quote(value, safe="")
-
-
-def _hook_uid(hook_id: str) -> str:
-    # Bitbucket shows hook UUIDs wrapped in braces and expects them that way in the path.
-    uid = hook_id.strip()
-    if not uid.startswith("{"):
-        uid = "{" + uid + "}"
-    return quote(uid, safe="")
-
-
-def _hook(data: Any) -> Hook:
-    return Hook(
-        id=str(data["uuid"]),
-        url=str(data.get("url", "")),
-        active=bool(data.get("active", True)),
-        events=tuple(data.get("events") or ()),
-    )
 
 
 def _required_scopes(response: requests.Response) -> list[str] | None:
@@ -77,29 +50,30 @@ def _required_scopes(response: requests.Response) -> list[str] | None:
     return None
 
 
-class BitbucketClient:
+class BitbucketClient(HookDriver):
     """``WebhookClient`` for Bitbucket Cloud (api.bitbucket.org/2.0)."""
 
     service_type = ServiceType.BITBUCKET
+    # None: Bitbucket's default page length (10). The documented maximum is 100, but
+    # "individual APIs may enforce different values", so we do not push it.
+    default_page_size = None
+    page_size_param = "pagelen"
+    # Atlassian API tokens and app passwords are refused too: they need Basic auth.
+    unauthorized_reasons = "invalid, expired or not supported"
+    created = frozenset({200, 201})
+    deleted = frozenset({200, 204})
 
-    def __init__(self, http: ProviderHttp, *, page_size: int | None = None) -> None:
-        self._http = http
-        # None: Bitbucket's default page length (10). The documented maximum is 100, but
-        # "individual APIs may enforce different values", so we do not push it.
-        self._page_size = page_size
+    # -- paths and bodies -------------------------------------------------------------------
 
-    def __repr__(self) -> str:
-        return f"BitbucketClient({self._http!r})"
+    def _repository_path(self, repo: RepositoryRef) -> str:
+        return two_level_path("/repositories", repo, PATH_KIND)
 
-    # -- paths ------------------------------------------------------------------------------
-
-    def _repo_path(self, repo: RepositoryRef) -> str:
-        if "/" in repo.namespace:
-            raise RepositoryNotFound(f"{repo.path} is not a Bitbucket workspace/repository path")
-        return f"/repositories/{_segment(repo.namespace)}/{_segment(repo.name)}"
-
-    def _hook_path(self, repo: RepositoryRef, hook_id: str) -> str:
-        return f"{self._repo_path(repo)}/hooks/{_hook_uid(hook_id)}"
+    def _hook_id_segment(self, hook_id: str) -> str:
+        # Bitbucket shows hook UUIDs wrapped in braces and expects them that way in the path.
+        uid = hook_id.strip()
+        if not uid.startswith("{"):
+            uid = "{" + uid + "}"
+        return quote(uid, safe="")
 
     def _hook_body(self, callback_url: str, secret: SecretStr) -> dict[str, Any]:
         return {
@@ -112,16 +86,32 @@ class BitbucketClient:
             "skip_cert_verification": False,
         }
 
-    # -- shared status mapping --------------------------------------------------------------
+    @staticmethod
+    def _hook(data: Any) -> Hook:
+        return listed_hook(data, data["uuid"], data.get("url", ""))
+
+    # -- paging -----------------------------------------------------------------------------
+
+    def _first_page(self, repo: RepositoryRef) -> PageRequest:
+        return PageRequest(self._hooks_path(repo), self._page_params() or None)
+
+    def _page_items(self, body: Any) -> Iterable[Any]:
+        return body.get("values") or ()
+
+    def _next_page(
+        self, response: requests.Response, body: Any, current: PageRequest
+    ) -> PageRequest | None:
+        # Paged collections carry an absolute ``next`` URL until the last page; clients
+        # are told to follow it rather than build their own.
+        next_url = body.get("next")
+        return PageRequest(str(next_url)) if next_url else None
+
+    # -- status mapping ---------------------------------------------------------------------
 
     def _raise_for_access(
-        self, response: requests.Response, repo: RepositoryRef, *, hooks: bool
+        self, response: requests.Response, repo: RepositoryRef, *, hooks: bool = True
     ) -> None:
         status = response.status_code
-        if status == 401:
-            raise InvalidToken(
-                "Bitbucket rejected the access token: it is invalid, expired or not supported"
-            )
         if status == 403:
             required = _required_scopes(response)
             if required is not None:
@@ -147,92 +137,9 @@ class BitbucketClient:
     # -- WebhookClient ----------------------------------------------------------------------
 
     def preflight(self, repo: RepositoryRef, token: SecretStr) -> None:
-        response = self._http.request("GET", self._repo_path(repo), token=token)
-        self._raise_for_access(response, repo, hooks=False)
-        if response.status_code != 200:
-            raise unexpected(response, SERVICE, "the repository lookup")
-        json_body(response, SERVICE)
+        self._lookup_repository(repo, token, "the repository lookup")
         # The repository answer says nothing about the token's scopes; listing hooks needs
         # the webhook scope and admin permission, the same as creating one.
-        probe = self._http.request(
-            "GET", f"{self._repo_path(repo)}/hooks", token=token, params={"pagelen": 1}
-        )
-        self._raise_for_access(probe, repo, hooks=True)
-        if probe.status_code != 200:
-            raise unexpected(probe, SERVICE, "the webhook list")
-
-    def create_hook(
-        self, repo: RepositoryRef, token: SecretStr, callback_url: str, secret: SecretStr
-    ) -> Hook:
-        response = self._http.request(
-            "POST",
-            f"{self._repo_path(repo)}/hooks",
-            token=token,
-            json=self._hook_body(callback_url, secret),
-        )
-        self._raise_for_access(response, repo, hooks=True)
-        if response.status_code not in (200, 201):
-            raise unexpected(response, SERVICE, "creating the webhook")
-        return _hook(json_body(response, SERVICE))
-
-    def update_hook(
-        self,
-        repo: RepositoryRef,
-        token: SecretStr,
-        hook_id: str,
-        callback_url: str,
-        secret: SecretStr,
-    ) -> Hook:
-        response = self._http.request(
-            "PUT",
-            self._hook_path(repo, hook_id),
-            token=token,
-            json=self._hook_body(callback_url, secret),
-        )
-        if response.status_code == 404:
-            raise HookNotFound(f"Bitbucket webhook {hook_id} no longer exists on {repo.path}")
-        self._raise_for_access(response, repo, hooks=True)
-        if response.status_code != 200:
-            raise unexpected(response, SERVICE, "updating the webhook")
-        return _hook(json_body(response, SERVICE))
-
-    def get_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> Hook | None:
-        response = self._http.request("GET", self._hook_path(repo, hook_id), token=token)
-        if response.status_code == 404:
-            return None
-        self._raise_for_access(response, repo, hooks=True)
-        if response.status_code != 200:
-            raise unexpected(response, SERVICE, "reading the webhook")
-        return _hook(json_body(response, SERVICE))
-
-    def find_hook(self, repo: RepositoryRef, token: SecretStr, callback_url: str) -> Hook | None:
-        url = f"{self._repo_path(repo)}/hooks"
-        params: dict[str, str | int] | None = (
-            {"pagelen": self._page_size} if self._page_size else None
-        )
-        for _ in range(MAX_PAGES):
-            response = self._http.request("GET", url, token=token, params=params)
-            self._raise_for_access(response, repo, hooks=True)
-            if response.status_code != 200:
-                raise unexpected(response, SERVICE, "listing webhooks")
-            page = json_body(response, SERVICE)
-            for item in page.get("values") or ():
-                hook = _hook(item)
-                if hook.url == callback_url:
-                    return hook
-            # Paged collections carry an absolute ``next`` URL until the last page; clients
-            # are told to follow it rather than build their own.
-            next_url = page.get("next")
-            if not next_url:
-                return None
-            url, params = str(next_url), None
-        raise too_many_pages(SERVICE)
-
-    def delete_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> bool:
-        response = self._http.request("DELETE", self._hook_path(repo, hook_id), token=token)
-        if response.status_code == 404:
-            return False
-        self._raise_for_access(response, repo, hooks=True)
-        if response.status_code not in (200, 204):
-            raise unexpected(response, SERVICE, "deleting the webhook")
-        return True
+        probe = self._probe_hooks(repo, token)
+        self._check_access(probe, repo, hooks=True)
+        self._expect(probe, OK, "the webhook list")

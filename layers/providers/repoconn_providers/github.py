@@ -7,28 +7,23 @@ Endpoints (docs.github.com/rest): ``GET /repos/{owner}/{repo}``,
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import (
-    HookNotFound,
-    InsufficientPermissions,
-    InvalidToken,
-    RepositoryNotFound,
-)
+from repoconn_core.errors import InsufficientPermissions, RepositoryNotFound
 from repoconn_core.providers import WEBHOOK_EVENTS, Hook, RepositoryRef, ServiceType
 
-from repoconn_providers.http import (
-    MAX_PAGES,
-    ProviderHttp,
-    json_body,
-    scrub,
-    too_many_pages,
-    unexpected,
+from repoconn_providers.driver import (
+    OK,
+    HookDriver,
+    PageRequest,
+    listed_hook,
+    path_segment,
+    two_level_path,
 )
+from repoconn_providers.http import scrub, unexpected
 
-SERVICE = "GitHub"
+PATH_KIND = "GitHub owner/repository"
 API_VERSION = "2022-11-28"
 ADMIN_NEEDED = (
     "admin permission on the repository (and the admin:repo_hook / repo scope for classic tokens)"
@@ -43,48 +38,20 @@ DEFAULT_HEADERS = {
 }
 
 
-def _segment(value: str) -> str:
-    # urllib3 removes "." and ".." path segments, which would turn a crafted owner into a
-    # different endpoint; the URL rules reject them already, this keeps it so here too.
-    if value in {"", ".", ".."}:
-        raise RepositoryNotFound("Repository path is not a GitHub owner/repository")
-    return quote(value, safe="")
-
-
-def _hook(data: Any) -> Hook:
-    config = data.get("config") or {}
-    return Hook(
-        id=str(data["id"]),
-        url=str(config.get("url", "")),
-        active=bool(data.get("active", True)),
-        events=tuple(data.get("events") or ()),
-    )
-
-
-class GitHubClient:
+class GitHubClient(HookDriver):
     """``WebhookClient`` for github.com and GitHub Enterprise Server (``/api/v3``)."""
 
     service_type = ServiceType.GITHUB
+    default_page_size = 100  # GitHub's maximum per_page is 100
+    request_headers = DEFAULT_HEADERS
 
-    def __init__(self, http: ProviderHttp, *, page_size: int = 100) -> None:
-        self._http = http
-        self._page_size = page_size  # GitHub's maximum per_page is 100
+    # -- paths and bodies -------------------------------------------------------------------
 
-    def __repr__(self) -> str:
-        return f"GitHubClient({self._http!r})"
+    def _repository_path(self, repo: RepositoryRef) -> str:
+        return two_level_path("/repos", repo, PATH_KIND)
 
-    def _request(self, method: str, path_or_url: str, **kwargs: Any) -> requests.Response:
-        return self._http.request(method, path_or_url, headers=DEFAULT_HEADERS, **kwargs)
-
-    # -- paths ------------------------------------------------------------------------------
-
-    def _repo_path(self, repo: RepositoryRef) -> str:
-        if "/" in repo.namespace:
-            raise RepositoryNotFound(f"{repo.path} is not a GitHub owner/repository path")
-        return f"/repos/{_segment(repo.namespace)}/{_segment(repo.name)}"
-
-    def _hook_path(self, repo: RepositoryRef, hook_id: str) -> str:
-        return f"{self._repo_path(repo)}/hooks/{_segment(hook_id)}"
+    def _hook_id_segment(self, hook_id: str) -> str:
+        return path_segment(hook_id, PATH_KIND)
 
     def _hook_body(self, callback_url: str, secret: SecretStr) -> dict[str, Any]:
         return {
@@ -99,16 +66,30 @@ class GitHubClient:
             },
         }
 
-    # -- shared status mapping --------------------------------------------------------------
+    @staticmethod
+    def _hook(data: Any) -> Hook:
+        config = data.get("config") or {}
+        return listed_hook(data, data["id"], config.get("url", ""))
+
+    # -- paging -----------------------------------------------------------------------------
+
+    def _first_page(self, repo: RepositoryRef) -> PageRequest:
+        return PageRequest(self._hooks_path(repo), self._page_params())
+
+    def _next_page(
+        self, response: requests.Response, body: Any, current: PageRequest
+    ) -> PageRequest | None:
+        # Pagination is by Link header (rel="next"); its URL already carries per_page.
+        # docs.github.com/rest/using-the-rest-api/using-pagination-in-the-rest-api
+        url = response.links.get("next", {}).get("url")
+        return PageRequest(url) if url else None
+
+    # -- status mapping ---------------------------------------------------------------------
 
     def _raise_for_access(
         self, response: requests.Response, repo: RepositoryRef, *, hooks: bool = True
     ) -> None:
         status = response.status_code
-        if status == 401:
-            raise InvalidToken(
-                "GitHub rejected the access token: it is invalid, expired or revoked"
-            )
         if status == 403:
             if "X-GitHub-SSO" in response.headers:
                 raise InsufficientPermissions(
@@ -132,11 +113,7 @@ class GitHubClient:
     # -- WebhookClient ----------------------------------------------------------------------
 
     def preflight(self, repo: RepositoryRef, token: SecretStr) -> None:
-        response = self._request("GET", self._repo_path(repo), token=token)
-        self._raise_for_access(response, repo, hooks=False)
-        if response.status_code != 200:
-            raise unexpected(response, SERVICE, "the repository lookup")
-        data = json_body(response, SERVICE)
+        response, data = self._lookup_repository(repo, token, "the repository lookup")
 
         # ``permissions`` is present for authenticated requests and reflects the token's
         # user; managing repository hooks requires admin.
@@ -158,102 +135,40 @@ class GitHubClient:
 
         # A fine-grained token can belong to an admin yet lack the "Webhooks" repository
         # permission; GitHub then answers 403/404 on the hooks endpoints only.
-        probe = self._request(
-            "GET", f"{self._repo_path(repo)}/hooks", token=token, params={"per_page": 1}
-        )
+        probe = self._probe_hooks(repo, token)
         if probe.status_code in (403, 404):
             raise InsufficientPermissions(
                 f"The token cannot list the repository's webhooks; it needs {ADMIN_NEEDED} "
                 "(fine-grained tokens: the Webhooks read and write permission)"
             )
-        self._raise_for_access(probe, repo)
-        if probe.status_code != 200:
-            raise unexpected(probe, SERVICE, "the webhook list")
+        self._check_access(probe, repo)
+        self._expect(probe, OK, "the webhook list")
 
-    def create_hook(
-        self, repo: RepositoryRef, token: SecretStr, callback_url: str, secret: SecretStr
-    ) -> Hook:
-        response = self._request(
-            "POST",
-            f"{self._repo_path(repo)}/hooks",
-            token=token,
-            json=self._hook_body(callback_url, secret),
-        )
-        if response.status_code == 422 and "already exists" in _message(response).lower():
-            # GitHub refuses a second hook with the same URL and events ("Hook already exists
-            # on this repository"): adopt the existing one and give it our secret.
-            existing = self.find_hook(repo, token, callback_url)
-            if existing is not None:
-                return self.update_hook(repo, token, existing.id, callback_url, secret)
-        self._raise_for_access(response, repo)
+    # -- quirks -----------------------------------------------------------------------------
+
+    def _already_exists(self, response: requests.Response) -> bool:
+        # GitHub refuses a second hook with the same URL and events ("Hook already exists
+        # on this repository"): adopt the existing one and give it our secret.
+        return response.status_code == 422 and "already exists" in _message(response).lower()
+
+    def _raise_for_refused_create(
+        self, response: requests.Response, token: SecretStr, secret: SecretStr
+    ) -> None:
         if response.status_code == 422:
             # e.g. a callback URL GitHub will not deliver to; a configuration fault on our side.
             message = scrub(_message(response), (token, secret))[:200]
-            raise unexpected(response, SERVICE, f"creating the webhook ({message})")
-        if response.status_code != 201:
-            raise unexpected(response, SERVICE, "creating the webhook")
-        return _hook(json_body(response, SERVICE))
+            raise unexpected(response, self.service, f"creating the webhook ({message})")
 
-    def update_hook(
-        self,
-        repo: RepositoryRef,
-        token: SecretStr,
-        hook_id: str,
-        callback_url: str,
-        secret: SecretStr,
-    ) -> Hook:
-        body = self._hook_body(callback_url, secret)
+    def _send_update(
+        self, repo: RepositoryRef, token: SecretStr, hook_id: str, body: dict[str, Any]
+    ) -> requests.Response:
+        # The update endpoint takes no ``name``: the hook's type is fixed when it is created.
         body.pop("name")
         # PATCH replaces config as a whole (an omitted secret is *removed*), and we send the
         # complete desired state, so repeating it is harmless: idempotent for our use.
-        response = self._request(
+        return self._request(
             "PATCH", self._hook_path(repo, hook_id), token=token, json=body, idempotent=True
         )
-        if response.status_code == 404:
-            raise HookNotFound(f"GitHub webhook {hook_id} no longer exists on {repo.path}")
-        self._raise_for_access(response, repo)
-        if response.status_code != 200:
-            raise unexpected(response, SERVICE, "updating the webhook")
-        return _hook(json_body(response, SERVICE))
-
-    def get_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> Hook | None:
-        response = self._request("GET", self._hook_path(repo, hook_id), token=token)
-        if response.status_code == 404:
-            return None
-        self._raise_for_access(response, repo)
-        if response.status_code != 200:
-            raise unexpected(response, SERVICE, "reading the webhook")
-        return _hook(json_body(response, SERVICE))
-
-    def find_hook(self, repo: RepositoryRef, token: SecretStr, callback_url: str) -> Hook | None:
-        url: str | None = f"{self._repo_path(repo)}/hooks"
-        params: dict[str, str | int] | None = {"per_page": self._page_size}
-        for _ in range(MAX_PAGES):
-            assert url is not None
-            response = self._request("GET", url, token=token, params=params)
-            self._raise_for_access(response, repo)
-            if response.status_code != 200:
-                raise unexpected(response, SERVICE, "listing webhooks")
-            for item in json_body(response, SERVICE):
-                hook = _hook(item)
-                if hook.url == callback_url:
-                    return hook
-            # Pagination is by Link header (rel="next"); its URL already carries per_page.
-            # docs.github.com/rest/using-the-rest-api/using-pagination-in-the-rest-api
-            url = response.links.get("next", {}).get("url")
-            if not url:
-                return None
-            params = None
-        raise too_many_pages(SERVICE)
-
-    def delete_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> bool:
-        response = self._request("DELETE", self._hook_path(repo, hook_id), token=token)
-        if response.status_code == 404:
-            return False
-        self._raise_for_access(response, repo)
-        if response.status_code != 204:
-            raise unexpected(response, SERVICE, "deleting the webhook")
-        return True
 
 
 def _message(response: requests.Response) -> str:

@@ -258,23 +258,18 @@ class ProviderHttp:
                 # Not retried: the next resolution would be judged the same way, and the host
                 # must not get another chance to answer differently. Logged with the host and
                 # reason; the caller's detail names neither.
-                logger.warning(
+                self._log(
+                    logging.WARNING,
                     "provider address refused",
-                    extra={
-                        "service": self.service,
-                        "method": method,
-                        "host": refused.host,
-                        "address": refused.address,
-                        "reason": refused.reason.value,
-                    },
+                    method,
+                    host=refused.host,
+                    address=refused.address,
+                    reason=refused.reason.value,
                 )
                 raise ProviderAddressRefused(self.service) from None
             except requests.exceptions.SSLError:
                 # A certificate problem will not fix itself on retry.
-                logger.warning(
-                    "provider TLS failure",
-                    extra={"service": self.service, "method": method, "url": shown},
-                )
+                self._log(logging.WARNING, "provider TLS failure", method, url=shown)
                 raise ProviderUnavailable(
                     f"{self.service} could not be reached: TLS verification failed"
                 ) from None
@@ -284,15 +279,13 @@ class ProviderHttp:
                     self._back_off(attempt, None, method, shown, type(exc).__name__)
                     attempt += 1
                     continue
-                logger.warning(
+                self._log(
+                    logging.WARNING,
                     "provider request failed",
-                    extra={
-                        "service": self.service,
-                        "method": method,
-                        "url": shown,
-                        "error": type(exc).__name__,
-                        "attempts": attempt + 1,
-                    },
+                    method,
+                    url=shown,
+                    error=type(exc).__name__,
+                    attempts=attempt + 1,
                 )
                 # ``from None``: the requests exception's text names pool internals and URLs;
                 # the type name above is what an operator needs.
@@ -309,20 +302,7 @@ class ProviderHttp:
                     self._back_off(attempt, wait, method, shown, str(status))
                     attempt += 1
                     continue
-                logger.warning(
-                    "provider rate limit",
-                    extra={
-                        "service": self.service,
-                        "method": method,
-                        "url": shown,
-                        "status": status,
-                        "retry_after": wait,
-                    },
-                )
-                raise ProviderRateLimited(
-                    f"{self.service} rate-limited the request; retry in {math.ceil(wait)} s",
-                    retry_after=math.ceil(wait),
-                )
+                raise self._rate_limited(method, shown, status, wait)
 
             if status >= 500:
                 if retryable and status in RETRY_STATUSES and self._may_retry(attempt, deadline):
@@ -333,17 +313,7 @@ class ProviderHttp:
                     self._back_off(attempt, honoured, method, shown, str(status))
                     attempt += 1
                     continue
-                logger.warning(
-                    "provider server error",
-                    extra={
-                        "service": self.service,
-                        "method": method,
-                        "url": shown,
-                        "status": status,
-                        "attempts": attempt + 1,
-                    },
-                )
-                raise ProviderUnavailable(f"{self.service} answered {status}")
+                raise self._server_error(method, shown, status, attempt + 1)
 
             return response
 
@@ -374,6 +344,39 @@ class ProviderHttp:
             allow_redirects=method == "GET",
         )
 
+    # -- giving up --------------------------------------------------------------------------
+
+    def _rate_limited(
+        self, method: str, shown: str, status: int, wait: float
+    ) -> ProviderRateLimited:
+        """The error for a rate limit not waited out here, logged."""
+        self._log(
+            logging.WARNING,
+            "provider rate limit",
+            method,
+            url=shown,
+            status=status,
+            retry_after=wait,
+        )
+        return ProviderRateLimited(
+            f"{self.service} rate-limited the request; retry in {math.ceil(wait)} s",
+            retry_after=math.ceil(wait),
+        )
+
+    def _server_error(
+        self, method: str, shown: str, status: int, attempts: int
+    ) -> ProviderUnavailable:
+        """The error for a 5xx answer not retried (again), logged."""
+        self._log(
+            logging.WARNING,
+            "provider server error",
+            method,
+            url=shown,
+            status=status,
+            attempts=attempts,
+        )
+        return ProviderUnavailable(f"{self.service} answered {status}")
+
     # -- retry helpers ----------------------------------------------------------------------
 
     def _may_retry(self, attempt: int, deadline: float, wait: float = 0.0) -> bool:
@@ -389,18 +392,25 @@ class ProviderHttp:
             # Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter").
             ceiling = min(self.retry.backoff_cap, self.retry.backoff_base * (2**attempt))
             wait = self._jitter() * ceiling
-        logger.info(
+        self._log(
+            logging.INFO,
             "provider request retry",
-            extra={
-                "service": self.service,
-                "method": method,
-                "url": shown,
-                "reason": reason,
-                "attempt": attempt + 1,
-                "delay": round(wait, 3),
-            },
+            method,
+            url=shown,
+            reason=reason,
+            attempt=attempt + 1,
+            delay=round(wait, 3),
         )
         self._sleep(wait)
+
+    def _log(self, level: int, message: str, method: str, **fields: Any) -> None:
+        # stacklevel 2: the record names the step that logged, not this helper.
+        logger.log(
+            level,
+            message,
+            extra={"service": self.service, "method": method, **fields},
+            stacklevel=2,
+        )
 
     # -- rate limits ------------------------------------------------------------------------
 

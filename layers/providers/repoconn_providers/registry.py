@@ -11,13 +11,16 @@ import threading
 import time
 from collections.abc import Callable
 
-from repoconn_core.providers import ProviderEndpoint, ServiceType, WebhookClient
+from repoconn_core.providers import ProviderEndpoint, WebhookClient
 from repoconn_core.settings import Settings
 
-from repoconn_providers.bitbucket import BitbucketClient
-from repoconn_providers.github import GitHubClient
-from repoconn_providers.gitlab import GitLabClient
+from repoconn_providers import bitbucket, github, gitlab
+from repoconn_providers.driver import driver_for
 from repoconn_providers.http import ProviderHttp, RetryPolicy
+
+# Importing a driver module registers its driver (``HookDriver.__init_subclass__``); these are
+# every provider ``build_client`` can be asked for.
+DRIVER_MODULES = (bitbucket, github, gitlab)
 
 _CacheKey = tuple[ProviderEndpoint, float, float, int, bool]
 
@@ -46,11 +49,7 @@ def build_http(
 
 def build_client(endpoint: ProviderEndpoint, http: ProviderHttp) -> WebhookClient:
     """The client for ``endpoint``'s provider over ``http`` (uncached; tests use this)."""
-    if endpoint.service_type is ServiceType.GITHUB:
-        return GitHubClient(http)
-    if endpoint.service_type is ServiceType.GITLAB:
-        return GitLabClient(http)
-    return BitbucketClient(http)
+    return driver_for(endpoint.service_type)(http)
 
 
 def client_for(endpoint: ProviderEndpoint, settings: Settings) -> WebhookClient:
