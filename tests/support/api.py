@@ -1,0 +1,200 @@
+"""The connection API as the frontend calls it, two ways, one shape:
+
+- ``Api``: each route's real ``lambda_handler`` in-process with a payload-2.0 event whose
+  authorizer claims the test chooses (``admin(...)``, ``member(...)``) - no gateway, no JWT;
+- ``GatewayApi``: over HTTP to a gateway (the local stack, ``LocalGateway``) with a bearer
+  token, as a browser would.
+
+Both answer ``HttpResult`` (status, lower-cased headers, text) and keep every answer in
+``answers`` (leak scans read them). ``given_connected`` is the one "given a connected
+project" step.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from repoconn_local.events import http_api_event
+
+from tests.support.handlers import HttpResult, invoke_http
+
+CONNECTION_PATH = "/projects/{projectId}/repository-connection"
+# Route key → the function serving it (functions/<name>/app.py).
+ROUTES: dict[str, str] = {
+    f"PUT {CONNECTION_PATH}": "upsert_connection",
+    f"GET {CONNECTION_PATH}": "get_connection",
+    f"GET {CONNECTION_PATH}/exists": "connection_exists",
+    f"DELETE {CONNECTION_PATH}": "disconnect_connection",
+}
+# A token with full rights at the provider simulator (its "anything else" convention).
+PROVIDER_TOKEN = "tok-good"
+
+
+def admin(*projects: str) -> dict[str, object]:
+    return {"sub": "admin-1", "cognito:groups": ["Admin"], "custom:projects": list(projects)}
+
+
+def member(*projects: str) -> dict[str, object]:
+    return {"sub": "member-1", "cognito:groups": ["Member"], "custom:projects": list(projects)}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def connect_body(url: str, token: str, **extra: object) -> dict[str, object]:
+    return {"repositoryUrl": url, "accessToken": token, **extra}
+
+
+class Api:
+    """Calls the real lambda_handler of each route with payload-2.0 events."""
+
+    def __init__(self) -> None:
+        self.answers: list[HttpResult] = []
+
+    def call(
+        self,
+        method: str,
+        project_id: str,
+        suffix: str = "",
+        *,
+        body: object = None,
+        raw_body: str | bytes | None = None,
+        claims: Mapping[str, object] | None = None,
+    ) -> HttpResult:
+        """``body`` is sent as JSON; ``raw_body`` as it is."""
+        if raw_body is None and body is not None:
+            raw_body = json.dumps(body)
+        return self.send(self.event(method, project_id, suffix, raw_body=raw_body, claims=claims))
+
+    @staticmethod
+    def event(
+        method: str,
+        project_id: str,
+        suffix: str = "",
+        *,
+        raw_body: str | bytes | None = None,
+        content_type: str = "application/json",
+        claims: Mapping[str, object] | None = None,
+    ) -> dict[str, Any]:
+        """The payload-2.0 event API Gateway would hand the route's function."""
+        return http_api_event(
+            method,
+            CONNECTION_PATH.replace("{projectId}", project_id) + suffix,
+            route_key=f"{method} {CONNECTION_PATH}{suffix}",
+            path_parameters={"projectId": project_id},
+            headers={"content-type": content_type} if raw_body is not None else {},
+            body=raw_body,
+            claims=claims,
+        )
+
+    def send(self, event: dict[str, Any]) -> HttpResult:
+        """``event`` to the function its route key names."""
+        return self._kept(invoke_http(ROUTES[event["routeKey"]], event))
+
+    def connect(
+        self,
+        project_id: str,
+        url: str,
+        token: str = PROVIDER_TOKEN,
+        *,
+        claims: Mapping[str, object] | None = None,
+        **extra: object,
+    ) -> HttpResult:
+        """PUT, as the project's admin unless ``claims`` say otherwise."""
+        return self.call(
+            "PUT",
+            project_id,
+            body=connect_body(url, token, **extra),
+            claims=admin(project_id) if claims is None else claims,
+        )
+
+    def read(
+        self, project_id: str, suffix: str = "", *, claims: Mapping[str, object] | None = None
+    ) -> HttpResult:
+        """GET (or GET /exists with ``suffix``), as a member of the project by default."""
+        return self.call(
+            "GET", project_id, suffix, claims=member(project_id) if claims is None else claims
+        )
+
+    def disconnect(
+        self, project_id: str, *, claims: Mapping[str, object] | None = None
+    ) -> HttpResult:
+        """DELETE, as the project's admin by default."""
+        return self.call(
+            "DELETE", project_id, claims=admin(project_id) if claims is None else claims
+        )
+
+    def _kept(self, result: HttpResult) -> HttpResult:
+        self.answers.append(result)
+        return result
+
+
+class GatewayApi:
+    """The same routes over HTTP, through a gateway at ``base_url``: the caller is a bearer
+    token (``bearer_token``) or whatever ``headers`` say."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self.answers: list[HttpResult] = []
+
+    def url(self, project_id: str, suffix: str = "") -> str:
+        return self.base_url + CONNECTION_PATH.replace("{projectId}", project_id) + suffix
+
+    def call(
+        self,
+        method: str,
+        project_id: str,
+        suffix: str = "",
+        *,
+        body: object = None,
+        data: bytes | None = None,
+        bearer_token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResult:
+        sent = {**(bearer(bearer_token) if bearer_token is not None else {}), **(headers or {})}
+        return self.send(method, self.url(project_id, suffix), json=body, data=data, headers=sent)
+
+    def send(self, method: str, url: str, **kwargs: Any) -> HttpResult:
+        """Any request to the gateway (other routes, other paths)."""
+        response = requests.request(method, url, timeout=self.timeout, **kwargs)
+        result = HttpResult(
+            status=response.status_code,
+            headers={k.lower(): v for k, v in response.headers.items()},
+            text=response.text,
+        )
+        self.answers.append(result)
+        return result
+
+    def connect(
+        self, project_id: str, url: str, token: str = PROVIDER_TOKEN, **caller: Any
+    ) -> HttpResult:
+        """PUT with the provider access token ``token``, as ``caller`` (``bearer_token``,
+        ``headers``)."""
+        return self.call("PUT", project_id, body=connect_body(url, token), **caller)
+
+    def read(self, project_id: str, suffix: str = "", **caller: Any) -> HttpResult:
+        return self.call("GET", project_id, suffix, **caller)
+
+    def disconnect(self, project_id: str, **caller: Any) -> HttpResult:
+        return self.call("DELETE", project_id, **caller)
+
+
+def given_connected(
+    api: Api | GatewayApi,
+    url: str,
+    *,
+    project: str = "p1",
+    token: str = PROVIDER_TOKEN,
+    expect: int = 201,
+    **caller: Any,
+) -> dict[str, Any]:
+    """Connect ``url`` to ``project`` (as its admin, or as ``caller`` says); assert the answer
+    is ``expect``; the connection's public view."""
+    response = api.connect(project, url, token, **caller)
+    assert response.status == expect, response.text
+    return dict(response.json())
