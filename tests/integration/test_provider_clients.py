@@ -37,7 +37,7 @@ from repoconn_providers.github import GitHubClient
 from repoconn_providers.gitlab import GitLabClient
 from repoconn_providers.registry import build_http, client_for, close_clients
 
-from tests.integration.conftest import sim_hooks
+from tests.support.simulator_control import SimHook, SimRequest, SimulatorControl
 
 TOKEN = SecretStr("tok-integration-0123456789")
 SECRET = SecretStr("whsec-integration-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
@@ -85,7 +85,7 @@ class Target:
     service: ServiceType
     client: WebhookClient
     endpoint: ProviderEndpoint
-    sim: ProviderSimulator
+    sim: SimulatorControl
     sleeps: list[float]
 
     @property
@@ -100,16 +100,11 @@ class Target:
     def repo(self) -> RepositoryRef:
         return self.ref()
 
-    def hooks(self) -> list[dict[str, Any]]:
-        return [h for h in sim_hooks(self.sim) if h["provider"] == self.provider]
+    def hooks(self) -> list[SimHook]:
+        return self.sim.hooks(self.provider)
 
-    def requests_log(self) -> list[dict[str, Any]]:
-        response = requests.get(f"{self.sim.base_url}/_sim/requests", timeout=5)
-        response.raise_for_status()
-        return [r for r in response.json()["requests"] if r["provider"] == self.provider]
-
-    def clear_requests_log(self) -> None:
-        requests.delete(f"{self.sim.base_url}/_sim/requests", timeout=5).raise_for_status()
+    def requests_log(self) -> list[SimRequest]:
+        return self.sim.requests(self.provider)
 
 
 CLIENTS: dict[ServiceType, Callable[..., WebhookClient]] = {
@@ -128,7 +123,7 @@ def target(request: pytest.FixtureRequest, sim: ProviderSimulator) -> Target:
     http = build_http(endpoint, settings, sleep=sleeps.append)
     # Small pages so the pagination tests cross page boundaries.
     client = CLIENTS[service](http, page_size=PAGE_SIZE)
-    return Target(service, client, endpoint, sim, sleeps)
+    return Target(service, client, endpoint, SimulatorControl(sim.base_url), sleeps)
 
 
 def expected_events(service: ServiceType) -> list[str]:
@@ -292,7 +287,7 @@ def test_find_hook_follows_every_page(target: Target) -> None:
     _seed_other_hooks(target, 34)
     ours = target.client.create_hook(target.repo, TOKEN, CALLBACK, SECRET)
     assert len(target.hooks()) == 35
-    target.clear_requests_log()
+    target.sim.clear_requests()
 
     # when
     found = target.client.find_hook(target.repo, TOKEN, CALLBACK)
@@ -348,7 +343,9 @@ def test_no_error_carries_the_token_or_the_secret(target: Target) -> None:
 # -- GitLab specifics ---------------------------------------------------------------------------
 
 
-def test_gitlab_reaches_a_project_in_nested_subgroups(sim: ProviderSimulator) -> None:
+def test_gitlab_reaches_a_project_in_nested_subgroups(
+    sim: ProviderSimulator, sim_control: SimulatorControl
+) -> None:
     # given
     settings = settings_for(sim)
     endpoint = endpoint_for(ServiceType.GITLAB, settings)
@@ -360,10 +357,10 @@ def test_gitlab_reaches_a_project_in_nested_subgroups(sim: ProviderSimulator) ->
     hook = client.create_hook(repo, TOKEN, CALLBACK, SECRET)
 
     # then the project path went over the wire as one URL-encoded segment
-    [stored] = [h for h in sim_hooks(sim) if h["provider"] == "gitlab"]
+    [stored] = sim_control.hooks("gitlab")
     assert stored["repository"] == "acme/platform/tools/api"
     assert stored["id"] == hook.id
-    log = requests.get(f"{sim.base_url}/_sim/requests", timeout=5).json()["requests"]
+    log = sim_control.requests()
     assert log[0]["path"] == "/gitlab/api/v4/projects/acme%2Fplatform%2Ftools%2Fapi"
 
 

@@ -3,22 +3,19 @@ as such requests would be in AWS: the samples are usable with `sam local invoke`
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
 
-from repoconn_local.lambda_runtime import LocalLambdaContext
-
-from tests.integration.conftest import Api, EventBusTap
+from tests.integration.conftest import EventBusTap
+from tests.support.api import Api
+from tests.support.handlers import invoke
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def _invoke(function: str, sample: str) -> Any:
-    module = importlib.import_module(f"functions.{function}.app")
-    event = json.loads((EVENTS / sample).read_text(encoding="utf-8"))
-    return module.lambda_handler(event, LocalLambdaContext(function_name=function))
+    return invoke(function, json.loads((EVENTS / sample).read_text(encoding="utf-8")))
 
 
 def test_the_read_samples_find_no_connection_yet(api: Api) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from tests.integration.conftest import HttpResult
 from tests.integration.faults.scenarios import PROJECT, REPO_A, REPO_B, TOKEN_1, TOKEN_2, Answer
 from tests.integration.faults.world import World
+from tests.support.handlers import HttpResult
 
 
 @dataclass(frozen=True)

@@ -66,15 +66,9 @@ from tests.faultkit.provider import (
     TransportMode,
     broken_client,
 )
-from tests.integration.conftest import (
-    Api,
-    EventBusTap,
-    HttpResult,
-    admin,
-    member,
-    relay_for,
-    subscribed_queue,
-)
+from tests.integration.conftest import EventBusTap, relay_for, subscribed_queue
+from tests.support.api import Api, admin, member
+from tests.support.handlers import HttpResult
 
 REGION = "us-east-1"
 TABLE = "repoconn-faults"
