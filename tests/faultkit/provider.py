@@ -10,10 +10,6 @@ failure goes through requests, urllib3 and the client's own error mapping.
 
 from __future__ import annotations
 
-import socket
-import socketserver
-import struct
-import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -31,6 +27,7 @@ from tests.faultkit.injector import (
     ProviderError,
     ProviderTransport,
 )
+from tests.support.loopback import Drop, LoopbackServer
 
 TransportMode = Literal["reset", "hang"]
 
@@ -38,8 +35,8 @@ TransportMode = Literal["reset", "hang"]
 _PREFIX = {"GitHub": "/github", "GitLab": "/gitlab/api/v4", "Bitbucket": "/bitbucket/2.0"}
 
 
-class TransportFaultServer:
-    """A loopback TCP server that breaks every connection it accepts.
+class TransportFaultServer(LoopbackServer):
+    """A loopback server that breaks every connection it accepts.
 
     ``reset``: reads the request, then closes with SO_LINGER 0, so the client sees a TCP RST
     (ECONNRESET) instead of an answer. ``hang``: reads the request and never answers until
@@ -48,49 +45,11 @@ class TransportFaultServer:
 
     def __init__(self, mode: TransportMode) -> None:
         self.mode = mode
-        self.connections = 0
-        self._stopped = threading.Event()
-        outer = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                sock: socket.socket = self.request
-                outer.connections += 1
-                sock.settimeout(2)
-                try:
-                    sock.recv(65536)
-                except OSError:
-                    return
-                if outer.mode == "reset":
-                    # Linger on, timeout 0: close() sends RST instead of FIN.
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    return
-                outer._stopped.wait()
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            block_on_close = False
-            allow_reuse_address = True
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"transport-fault-{mode}", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        # Bound to 127.0.0.1 above; the port is the kernel's choice.
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(lambda _request: Drop.RESET if mode == "reset" else Drop.HANG)
 
     def start(self) -> TransportFaultServer:
-        self._thread.start()
+        super().start()
         return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def broken_client(
