@@ -309,12 +309,6 @@ class Case:
     def plan(self) -> dict[tuple[str, int], Fault]:
         return {(self.step, self.occurrence): self.fault}
 
-    @property
-    def via_handler(self) -> bool:
-        """AWS faults go through the deployed handler; provider faults through the use case
-        (the handler's provider clients are the real, unwrapped ones)."""
-        return not self.step.startswith("provider:")
-
 
 def _failure(fault: Fault) -> Answer:
     """What a failure of this kind answers, wherever it happens."""
