@@ -242,7 +242,9 @@ def test_unknown_route_and_unrouted_method_are_404(local_run: LocalRun) -> None:
     admin = local_run.token("alice", project, admin=True)
 
     # when an unknown path and a known path with an unrouted method are called
-    unknown = local_run.gateway.send("GET", f"{local_run.api}/nothing/here", headers=bearer(admin))
+    unknown = local_run.gateway.request(
+        "GET", f"{local_run.api}/nothing/here", headers=bearer(admin)
+    )
     unrouted = local_run.gateway.call("PATCH", project, bearer_token=admin)
 
     # then both are API Gateway's 404
@@ -262,7 +264,7 @@ def test_a_body_over_10_mb_is_413(local_run: LocalRun) -> None:
     response = local_run.gateway.call(
         "PUT",
         project,
-        data=body,
+        raw_body=body,
         bearer_token=admin,
         headers={"Content-Type": "application/json"},
     )

@@ -219,7 +219,7 @@ def send(
         "X-GitHub-Delivery": str(uuid.uuid4()),
         **headers,
     }
-    return client.send(
+    return client.request(
         "POST",
         f"{client.base_url}/webhooks/{connected.id}",
         data=json.dumps({"ref": "refs/heads/main"}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.api import Api, admin, given_connected, member
+from tests.support.api import Api, admin, connect_body, given_connected, member
 from tests.support.simulator_control import SimulatorControl
 
 GITHUB_URL = "https://github.com/acme/api"
@@ -135,13 +135,23 @@ def test_rejected_repository_urls_are_422(
 
 
 def test_service_type_that_does_not_match_the_host_is_422(api: Api) -> None:
-    response = api.connect("p1", GITHUB_URL, TOKEN, serviceType="GitLab")
+    response = api.call(
+        "PUT", "p1", body=connect_body(GITHUB_URL, TOKEN, serviceType="GitLab"), claims=admin("p1")
+    )
     assert response.status == 422
     assert response.json()["code"] == "service_type_mismatch"
 
 
 def test_matching_service_type_is_accepted(api: Api) -> None:
-    assert api.connect("p1", GITHUB_URL, TOKEN, serviceType="GitHub").status == 201
+    assert (
+        api.call(
+            "PUT",
+            "p1",
+            body=connect_body(GITHUB_URL, TOKEN, serviceType="GitHub"),
+            claims=admin("p1"),
+        ).status
+        == 201
+    )
 
 
 @pytest.mark.parametrize(

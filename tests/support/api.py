@@ -49,8 +49,9 @@ def connect_body(url: str, token: str, **extra: object) -> dict[str, object]:
     return {"repositoryUrl": url, "accessToken": token, **extra}
 
 
-class Api:
-    """Calls the real lambda_handler of each route with payload-2.0 events."""
+class _ConnectionApi:
+    """The routes of one project's connection; subclasses say how a request is sent and who
+    the caller is by default."""
 
     def __init__(self) -> None:
         self.answers: list[HttpResult] = []
@@ -63,12 +64,37 @@ class Api:
         *,
         body: object = None,
         raw_body: str | bytes | None = None,
-        claims: Mapping[str, object] | None = None,
+        **caller: Any,
     ) -> HttpResult:
-        """``body`` is sent as JSON; ``raw_body`` as it is."""
+        """``body`` is sent as JSON, ``raw_body`` as it is; ``caller`` as the subclass reads it."""
         if raw_body is None and body is not None:
             raw_body = json.dumps(body)
-        return self.send(self.event(method, project_id, suffix, raw_body=raw_body, claims=claims))
+        result = self._send(method, project_id, suffix, raw_body, **caller)
+        self.answers.append(result)
+        return result
+
+    def connect(
+        self, project_id: str, url: str, token: str = PROVIDER_TOKEN, **caller: Any
+    ) -> HttpResult:
+        """PUT ``url`` with the provider access token ``token``."""
+        return self.call("PUT", project_id, body=connect_body(url, token), **caller)
+
+    def read(self, project_id: str, suffix: str = "", **caller: Any) -> HttpResult:
+        """GET (or GET /exists with ``suffix``)."""
+        return self.call("GET", project_id, suffix, **caller)
+
+    def disconnect(self, project_id: str, **caller: Any) -> HttpResult:
+        return self.call("DELETE", project_id, **caller)
+
+    def _send(
+        self, method: str, project_id: str, suffix: str, raw_body: str | bytes | None, **caller: Any
+    ) -> HttpResult:
+        raise NotImplementedError
+
+
+class Api(_ConnectionApi):
+    """Calls the real lambda_handler of each route with payload-2.0 events. The caller is
+    ``claims=``; by default the project's admin, and a member of it for reads."""
 
     @staticmethod
     def event(
@@ -93,95 +119,75 @@ class Api:
 
     def send(self, event: dict[str, Any]) -> HttpResult:
         """``event`` to the function its route key names."""
-        return self._kept(invoke_http(ROUTES[event["routeKey"]], event))
-
-    def connect(
-        self,
-        project_id: str,
-        url: str,
-        token: str = PROVIDER_TOKEN,
-        *,
-        claims: Mapping[str, object] | None = None,
-        **extra: object,
-    ) -> HttpResult:
-        """PUT, as the project's admin unless ``claims`` say otherwise."""
-        return self.call(
-            "PUT",
-            project_id,
-            body=connect_body(url, token, **extra),
-            claims=admin(project_id) if claims is None else claims,
-        )
-
-    def read(
-        self, project_id: str, suffix: str = "", *, claims: Mapping[str, object] | None = None
-    ) -> HttpResult:
-        """GET (or GET /exists with ``suffix``), as a member of the project by default."""
-        return self.call(
-            "GET", project_id, suffix, claims=member(project_id) if claims is None else claims
-        )
-
-    def disconnect(
-        self, project_id: str, *, claims: Mapping[str, object] | None = None
-    ) -> HttpResult:
-        """DELETE, as the project's admin by default."""
-        return self.call(
-            "DELETE", project_id, claims=admin(project_id) if claims is None else claims
-        )
-
-    def _kept(self, result: HttpResult) -> HttpResult:
-        self.answers.append(result)
-        return result
-
-
-class GatewayApi:
-    """The same routes over HTTP, through a gateway at ``base_url``: the caller is a bearer
-    token (``bearer_token``) or whatever ``headers`` say."""
-
-    def __init__(self, base_url: str, *, timeout: float = 30) -> None:
-        self.base_url = base_url
-        self.timeout = timeout
-        self.answers: list[HttpResult] = []
-
-    def url(self, project_id: str, suffix: str = "") -> str:
-        return self.base_url + CONNECTION_PATH.replace("{projectId}", project_id) + suffix
-
-    def call(
-        self,
-        method: str,
-        project_id: str,
-        suffix: str = "",
-        *,
-        body: object = None,
-        data: bytes | None = None,
-        bearer_token: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> HttpResult:
-        sent = {**(bearer(bearer_token) if bearer_token is not None else {}), **(headers or {})}
-        return self.send(method, self.url(project_id, suffix), json=body, data=data, headers=sent)
-
-    def send(self, method: str, url: str, **kwargs: Any) -> HttpResult:
-        """Any request to the gateway (other routes, other paths)."""
-        response = requests.request(method, url, timeout=self.timeout, **kwargs)
-        result = HttpResult(
-            status=response.status_code,
-            headers={k.lower(): v for k, v in response.headers.items()},
-            text=response.text,
-        )
+        result = invoke_http(ROUTES[event["routeKey"]], event)
         self.answers.append(result)
         return result
 
     def connect(
         self, project_id: str, url: str, token: str = PROVIDER_TOKEN, **caller: Any
     ) -> HttpResult:
-        """PUT with the provider access token ``token``, as ``caller`` (``bearer_token``,
-        ``headers``)."""
-        return self.call("PUT", project_id, body=connect_body(url, token), **caller)
+        return super().connect(project_id, url, token, **_as(admin(project_id), caller))
 
     def read(self, project_id: str, suffix: str = "", **caller: Any) -> HttpResult:
-        return self.call("GET", project_id, suffix, **caller)
+        return super().read(project_id, suffix, **_as(member(project_id), caller))
 
     def disconnect(self, project_id: str, **caller: Any) -> HttpResult:
-        return self.call("DELETE", project_id, **caller)
+        return super().disconnect(project_id, **_as(admin(project_id), caller))
+
+    def _send(
+        self,
+        method: str,
+        project_id: str,
+        suffix: str,
+        raw_body: str | bytes | None,
+        claims: Mapping[str, object] | None = None,
+    ) -> HttpResult:
+        event = self.event(method, project_id, suffix, raw_body=raw_body, claims=claims)
+        return invoke_http(ROUTES[event["routeKey"]], event)
+
+
+def _as(default: Mapping[str, object], caller: dict[str, Any]) -> dict[str, Any]:
+    """``caller`` with the default claims unless it names some (None included)."""
+    return caller if "claims" in caller else {**caller, "claims": default}
+
+
+class GatewayApi(_ConnectionApi):
+    """The same routes over HTTP, through a gateway at ``base_url``: the caller is a bearer
+    token (``bearer_token=``) or whatever ``headers=`` say."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30) -> None:
+        super().__init__()
+        self.base_url = base_url
+        self.timeout = timeout
+
+    def request(self, method: str, url: str, **kwargs: Any) -> HttpResult:
+        """Any request to the gateway (another route, another path)."""
+        result = self._http(method, url, **kwargs)
+        self.answers.append(result)
+        return result
+
+    def _send(
+        self,
+        method: str,
+        project_id: str,
+        suffix: str,
+        raw_body: str | bytes | None,
+        bearer_token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResult:
+        sent = {**(bearer(bearer_token) if bearer_token is not None else {}), **(headers or {})}
+        if raw_body is not None:
+            sent.setdefault("Content-Type", "application/json")
+        url = self.base_url + CONNECTION_PATH.replace("{projectId}", project_id) + suffix
+        return self._http(method, url, data=raw_body, headers=sent)
+
+    def _http(self, method: str, url: str, **kwargs: Any) -> HttpResult:
+        response = requests.request(method, url, timeout=self.timeout, **kwargs)
+        return HttpResult(
+            status=response.status_code,
+            headers={k.lower(): v for k, v in response.headers.items()},
+            text=response.text,
+        )
 
 
 def given_connected(

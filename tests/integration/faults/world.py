@@ -165,7 +165,8 @@ class World:
     def put(
         self, project: str, url: str, token: str, claims: dict[str, object] | None = None
     ) -> HttpResult:
-        return self.api.connect(project, url, token, claims=claims)
+        caller = {} if claims is None else {"claims": claims}
+        return self.api.connect(project, url, token, **caller)
 
     def delete(self, project: str) -> HttpResult:
         return self.api.disconnect(project)
