@@ -10,7 +10,7 @@ from repoconn_core.settings import Settings
 from repoconn_core.store import ConnectionStore, StoredConnection
 
 from tests.support.simulator_control import SimulatorControl
-from tests.support.use_cases import admin_principal, connect_repository
+from tests.support.use_cases import UseCases, admin_principal
 
 
 class FailingSaveStore:
@@ -41,7 +41,7 @@ def test_a_failed_write_after_hook_creation_deletes_the_hook(
     sim_control: SimulatorControl, store, cipher, app_settings: Settings, url: str
 ) -> None:
     # given a store whose write fails
-    connect = connect_repository(app_settings, store=FailingSaveStore(store), cipher=cipher)
+    connect = UseCases(app_settings, FailingSaveStore(store), cipher).connect()
     request = ConnectRequest(repositoryUrl=url, accessToken=SecretStr("tok-good"))
     # when connecting
     with pytest.raises(DependencyUnavailable):
@@ -61,7 +61,7 @@ def test_a_failed_encryption_after_hook_creation_deletes_the_hook(
         def decrypt_fields(self, *_: object, **__: object) -> dict[str, SecretStr]:
             raise AssertionError("not expected")
 
-    connect = connect_repository(app_settings, store=store, cipher=BrokenCipher())
+    connect = UseCases(app_settings, store, BrokenCipher()).connect()
     request = ConnectRequest(
         repositoryUrl="https://github.com/acme/api", accessToken=SecretStr("tok")
     )

@@ -26,7 +26,7 @@ from repoconn_local.lambda_runtime import LocalLambdaContext
 from tests.integration.conftest import WEBHOOK_BASE_URL
 from tests.support.api import Api, given_connected
 from tests.support.simulator_control import SimulatorControl
-from tests.support.use_cases import admin_principal, connect_repository, registry_clients
+from tests.support.use_cases import UseCases, admin_principal, registry_clients
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 GOOD_TOKEN = "tok-good"
@@ -51,7 +51,7 @@ def connect(
     store: Any, cipher: Any, settings: Settings, url: str, project: str = "p1"
 ) -> StoredConnection:
     """Connect through the real use case; the stored connection it wrote."""
-    connect_repository(settings, store=store, cipher=cipher)(
+    UseCases(settings, store, cipher).connect()(
         admin_principal(project),
         project,
         ConnectRequest(repositoryUrl=url, accessToken=SecretStr(GOOD_TOKEN)),

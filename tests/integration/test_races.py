@@ -58,7 +58,7 @@ from tests.integration.test_webhook_receiver import MAX_BODY
 from tests.support.aws_sandbox import enter_aws_sandbox
 from tests.support.deliveries import signed
 from tests.support.simulator_control import SIM_PROVIDER, SimulatorControl
-from tests.support.use_cases import admin_principal, connect_repository, disconnect_repository
+from tests.support.use_cases import UseCases, admin_principal
 
 RACERS = 20
 BARRIER_TIMEOUT = 30.0
@@ -258,19 +258,16 @@ class Containers:
         self._lock = threading.Lock()
 
     def connect(self) -> ConnectRepository:
-        return connect_repository(self._settings, **self._parts())
+        return self._use_cases().connect()
 
     def disconnect(self) -> DisconnectRepository:
-        return disconnect_repository(self._settings, **self._parts())
+        return self._use_cases().disconnect()
 
-    def _parts(self) -> dict[str, Any]:
+    def _use_cases(self) -> UseCases:
         store = self._backend.store
-        return {
-            "store": store,
-            "cipher": self._backend.cipher,
-            "clients": self._clients(),
-            "leases": ProjectLeases(store),
-        }
+        return UseCases(
+            self._settings, store, self._backend.cipher, self._clients(), ProjectLeases(store)
+        )
 
     def receive(self) -> ReceiveWebhook:
         return ReceiveWebhook(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -49,6 +50,18 @@ def connect_body(url: str, token: str, **extra: object) -> dict[str, object]:
     return {"repositoryUrl": url, "accessToken": token, **extra}
 
 
+@dataclass(frozen=True)
+class Request:
+    method: str
+    project_id: str
+    suffix: str  # "" or "/exists"
+    body: str | bytes | None
+
+    @property
+    def path(self) -> str:
+        return CONNECTION_PATH.replace("{projectId}", self.project_id) + self.suffix
+
+
 class _ConnectionApi:
     """The routes of one project's connection; subclasses say how a request is sent and who
     the caller is by default."""
@@ -69,7 +82,7 @@ class _ConnectionApi:
         """``body`` is sent as JSON, ``raw_body`` as it is; ``caller`` as the subclass reads it."""
         if raw_body is None and body is not None:
             raw_body = json.dumps(body)
-        result = self._send(method, project_id, suffix, raw_body, **caller)
+        result = self._send(Request(method, project_id, suffix, raw_body), caller)
         self.answers.append(result)
         return result
 
@@ -86,9 +99,7 @@ class _ConnectionApi:
     def disconnect(self, project_id: str, **caller: Any) -> HttpResult:
         return self.call("DELETE", project_id, **caller)
 
-    def _send(
-        self, method: str, project_id: str, suffix: str, raw_body: str | bytes | None, **caller: Any
-    ) -> HttpResult:
+    def _send(self, request: Request, caller: dict[str, Any]) -> HttpResult:
         raise NotImplementedError
 
 
@@ -134,15 +145,12 @@ class Api(_ConnectionApi):
     def disconnect(self, project_id: str, **caller: Any) -> HttpResult:
         return super().disconnect(project_id, **_as(admin(project_id), caller))
 
-    def _send(
-        self,
-        method: str,
-        project_id: str,
-        suffix: str,
-        raw_body: str | bytes | None,
-        claims: Mapping[str, object] | None = None,
-    ) -> HttpResult:
-        event = self.event(method, project_id, suffix, raw_body=raw_body, claims=claims)
+    def _send(self, request: Request, caller: dict[str, Any]) -> HttpResult:
+        claims = caller.pop("claims", None)
+        assert not caller, f"unknown caller fields {sorted(caller)}"
+        event = self.event(
+            request.method, request.project_id, request.suffix, raw_body=request.body, claims=claims
+        )
         return invoke_http(ROUTES[event["routeKey"]], event)
 
 
@@ -166,20 +174,14 @@ class GatewayApi(_ConnectionApi):
         self.answers.append(result)
         return result
 
-    def _send(
-        self,
-        method: str,
-        project_id: str,
-        suffix: str,
-        raw_body: str | bytes | None,
-        bearer_token: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> HttpResult:
-        sent = {**(bearer(bearer_token) if bearer_token is not None else {}), **(headers or {})}
-        if raw_body is not None:
+    def _send(self, request: Request, caller: dict[str, Any]) -> HttpResult:
+        token = caller.pop("bearer_token", None)
+        sent = {**(bearer(token) if token is not None else {}), **caller.pop("headers", {})}
+        assert not caller, f"unknown caller fields {sorted(caller)}"
+        if request.body is not None:
             sent.setdefault("Content-Type", "application/json")
-        url = self.base_url + CONNECTION_PATH.replace("{projectId}", project_id) + suffix
-        return self._http(method, url, data=raw_body, headers=sent)
+        url = self.base_url + request.path
+        return self._http(request.method, url, data=request.body, headers=sent)
 
     def _http(self, method: str, url: str, **kwargs: Any) -> HttpResult:
         response = requests.request(method, url, timeout=self.timeout, **kwargs)

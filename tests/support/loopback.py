@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 
@@ -66,6 +65,9 @@ class LoopbackServer:
         self._respond = respond
         self._stopping = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _handler_class(self, protocol_version))
+        # Bound to 127.0.0.1 above; the port is the kernel's choice.
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
@@ -75,14 +77,6 @@ class LoopbackServer:
             name="loopback-server",
             daemon=True,
         )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> LoopbackServer:
         self._thread.start()
@@ -97,12 +91,7 @@ class LoopbackServer:
     def __enter__(self) -> LoopbackServer:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:

@@ -110,19 +110,10 @@ class SimulatorControl:
         )
 
     def deliver(
-        self,
-        provider: str,
-        hook_id: str,
-        *,
-        event: str = "push",
-        payload: Any = None,
-        delivery_id: str | None = None,
+        self, provider: str, hook_id: str, delivery_id: str | None = None
     ) -> DeliveryAnswer:
-        """The simulator POSTs a signed delivery to the hook's URL; what the receiver said."""
-        body: dict[str, Any] = {
-            "event": event,
-            "payload": {"ref": "refs/heads/main"} if payload is None else payload,
-        }
+        """The simulator POSTs a signed push to the hook's URL; what the receiver said."""
+        body: dict[str, Any] = {"event": "push", "payload": {"ref": "refs/heads/main"}}
         if delivery_id is not None:
             body["deliveryId"] = delivery_id
         response = self.deliver_raw(provider, hook_id, body)

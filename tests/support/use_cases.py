@@ -6,6 +6,7 @@ tests that need a part the handlers cannot be given (a failing store, a racer's 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from repoconn_core.connect import ConnectRepository
@@ -35,36 +36,28 @@ def registry_clients(settings: Settings) -> ClientFor:
     return lambda endpoint: client_for(endpoint, settings)
 
 
-def connect_repository(
-    settings: Settings,
-    *,
-    store: Any,
-    cipher: Any,
-    clients: ClientFor | None = None,
-    leases: Any = None,
-) -> ConnectRepository:
-    return ConnectRepository(
-        store=store,
-        cipher=cipher,
-        client_for=clients or registry_clients(settings),
-        endpoints=settings.provider_endpoints(),
-        webhook_base_url=settings.webhook_base_url,
-        leases=leases,
-    )
+@dataclass(frozen=True)
+class UseCases:
+    """The write use cases over these parts: ``clients`` default to the container's provider
+    clients for ``settings``; no ``leases`` only where one request runs at a time."""
 
+    settings: Settings
+    store: Any
+    cipher: Any
+    clients: ClientFor | None = None
+    leases: Any = None
 
-def disconnect_repository(
-    settings: Settings,
-    *,
-    store: Any,
-    cipher: Any,
-    clients: ClientFor | None = None,
-    leases: Any = None,
-) -> DisconnectRepository:
-    return DisconnectRepository(
-        store=store,
-        cipher=cipher,
-        client_for=clients or registry_clients(settings),
-        endpoints=settings.provider_endpoints(),
-        leases=leases,
-    )
+    def connect(self) -> ConnectRepository:
+        return ConnectRepository(**self._parts(), webhook_base_url=self.settings.webhook_base_url)
+
+    def disconnect(self) -> DisconnectRepository:
+        return DisconnectRepository(**self._parts())
+
+    def _parts(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "cipher": self.cipher,
+            "client_for": self.clients or registry_clients(self.settings),
+            "endpoints": self.settings.provider_endpoints(),
+            "leases": self.leases,
+        }

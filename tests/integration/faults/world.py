@@ -179,9 +179,7 @@ class World:
     ) -> HttpResult:
         """The simulator sends a push delivery to the hook's URL; the receiver's answer."""
         before = len(self.gateway.responses)
-        answer = self.simulator.deliver(
-            SIM_PROVIDER[service_type], hook_id, delivery_id=delivery_id
-        )
+        answer = self.simulator.deliver(SIM_PROVIDER[service_type], hook_id, delivery_id)
         assert len(self.gateway.responses) == before + 1, answer
         return self.gateway.responses[-1]
 
