@@ -22,7 +22,7 @@ from repoconn_local.stream_relay import (
 
 from tests.support.api import Api
 from tests.support.aws_sandbox import REGION
-from tests.support.environment import use_settings
+from tests.support.environment import simulator_settings, use_settings
 from tests.support.handlers import PUBLISH_DELIVERIES, invoke
 from tests.support.simulator_control import SimulatorControl
 
@@ -52,15 +52,11 @@ def sim_control(sim: ProviderSimulator) -> SimulatorControl:
 
 @pytest.fixture
 def app_settings(sim: ProviderSimulator, connections_table: str, kms_key_id: str) -> Settings:
-    return Settings(
+    return simulator_settings(
+        sim,
         table_name=connections_table,
         kms_key_id=kms_key_id,
         webhook_base_url=WEBHOOK_BASE_URL,
-        github_api_url=sim.github_api_url,
-        gitlab_api_url=sim.gitlab_api_url,
-        bitbucket_api_url=sim.bitbucket_api_url,
-        allow_loopback_provider_api=True,
-        provider_max_retries=0,
     )
 
 
@@ -111,8 +107,10 @@ class EventBusTap:
 def event_bus(api: Api, app_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> EventBusTap:
     """The handlers' EVENT_BUS_NAME points at a moto bus whose events land in an SQS queue."""
     sqs = boto3.client("sqs", region_name=REGION)
+    events = boto3.client("events", region_name=REGION)
+    events.create_event_bus(Name=TEST_EVENT_BUS)
     queue_url = subscribed_queue(
-        boto3.client("events", region_name=REGION),
+        events,
         sqs,
         bus_name=TEST_EVENT_BUS,
         queue_name="repoconn-test-deliveries",
@@ -123,9 +121,8 @@ def event_bus(api: Api, app_settings: Settings, monkeypatch: pytest.MonkeyPatch)
 
 
 def subscribed_queue(events: Any, sqs: Any, *, bus_name: str, queue_name: str) -> str:
-    """Create the bus and an SQS queue that a rule fills with every event the service puts
-    on it; the queue's URL."""
-    events.create_event_bus(Name=bus_name)
+    """An SQS queue that a rule on the bus fills with every event the service puts on it;
+    the queue's URL."""
     queue_url = str(sqs.create_queue(QueueName=queue_name)["QueueUrl"])
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"

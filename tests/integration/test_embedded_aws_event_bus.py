@@ -12,6 +12,8 @@ import pytest
 import requests
 from repoconn_local.embedded_aws import FAKE_CREDENTIALS, EmbeddedAws, EmbeddedAwsResources
 
+from tests.integration.conftest import subscribed_queue
+
 # template.yaml: Name: !Sub ${AWS::StackName}-events, with samconfig's default stack name.
 LOCAL_BUS = "repository-connections-events"
 
@@ -30,13 +32,12 @@ def embedded() -> Iterator[EmbeddedAwsResources]:
 
 
 def _client(service: str, resources: EmbeddedAwsResources) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=resources.endpoint_url,
+    session = boto3.session.Session(
+        FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         region_name=resources.region,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
+    return session.client(service, endpoint_url=resources.endpoint_url)  # type: ignore[call-overload]
 
 
 def test_the_templates_event_bus_exists_and_the_environment_names_it(
@@ -57,18 +58,7 @@ def test_an_event_put_on_the_named_bus_reaches_a_rule_on_it(
     # given a queue subscribed to everything the service publishes on the local bus
     events, sqs = _client("events", embedded), _client("sqs", embedded)
     bus = embedded.environment()["EVENT_BUS_NAME"]
-    queue_url = sqs.create_queue(QueueName="local-deliveries")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    events.put_rule(
-        Name="deliveries",
-        EventBusName=bus,
-        EventPattern=json.dumps({"source": ["repository-connections"]}),
-    )
-    events.put_targets(
-        Rule="deliveries", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}]
-    )
+    queue_url = subscribed_queue(events, sqs, bus_name=bus, queue_name="local-deliveries")
 
     # when
     result = events.put_events(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import requests
@@ -37,6 +36,7 @@ from repoconn_providers.github import GitHubClient
 from repoconn_providers.gitlab import GitLabClient
 from repoconn_providers.registry import build_http, client_for, close_clients
 
+from tests.support.environment import simulator_settings
 from tests.support.simulator_control import SimHook, SimRequest, SimulatorControl
 
 TOKEN = SecretStr("tok-integration-0123456789")
@@ -61,18 +61,13 @@ MISSING_DETAIL = {
 }
 
 
-def settings_for(sim: ProviderSimulator, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "github_api_url": sim.github_api_url,
-        "gitlab_api_url": sim.gitlab_api_url,
-        "bitbucket_api_url": sim.bitbucket_api_url,
-        "allow_loopback_provider_api": True,
-        "provider_connect_timeout": 1.0,
-        "provider_read_timeout": 0.5,
-        "provider_max_retries": MAX_RETRIES,
-    }
-    values.update(overrides)
-    return Settings(**values)
+def settings_for(sim: ProviderSimulator) -> Settings:
+    return simulator_settings(
+        sim,
+        provider_connect_timeout=1.0,
+        provider_read_timeout=0.5,
+        provider_max_retries=MAX_RETRIES,
+    )
 
 
 def endpoint_for(service: ServiceType, settings: Settings) -> ProviderEndpoint:

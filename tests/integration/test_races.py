@@ -57,6 +57,7 @@ from tests.integration.conftest import WEBHOOK_BASE_URL
 from tests.integration.test_webhook_receiver import MAX_BODY
 from tests.support.aws_sandbox import enter_aws_sandbox
 from tests.support.deliveries import signed
+from tests.support.environment import simulator_settings
 from tests.support.simulator_control import SIM_PROVIDER, SimulatorControl
 from tests.support.use_cases import UseCases, admin_principal
 
@@ -232,14 +233,7 @@ def warm_up(store: ConnectionStore) -> None:
 def settings(sim: ProviderSimulator) -> Settings:
     # Not conftest's app_settings: that one pulls in moto's table and key, which must stay
     # inactive while a race runs on DynamoDB Local.
-    return Settings(
-        webhook_base_url=WEBHOOK_BASE_URL,
-        github_api_url=sim.github_api_url,
-        gitlab_api_url=sim.gitlab_api_url,
-        bitbucket_api_url=sim.bitbucket_api_url,
-        allow_loopback_provider_api=True,
-        provider_max_retries=0,
-    )
+    return simulator_settings(sim, webhook_base_url=WEBHOOK_BASE_URL)
 
 
 class Containers:

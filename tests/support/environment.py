@@ -5,9 +5,11 @@ the composition root (``repoconn_core.wiring``) built from the previous one."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from repoconn_core import wiring
 from repoconn_core.settings import Settings
+from repoconn_local.simulator import ProviderSimulator
 
 from tests.support.aws_sandbox import Environment
 
@@ -33,3 +35,18 @@ def use_settings(env: Environment, settings: Settings) -> None:
     for name, value in {**settings_variables(settings), **POWERTOOLS_VARIABLES}.items():
         env.setenv(name, value)
     wiring.reset()
+
+
+def simulator_settings(simulator: ProviderSimulator, **values: Any) -> Settings:
+    """Settings whose provider APIs are ``simulator``'s (loopback allowed, no retries unless
+    ``values`` say otherwise), with ``values`` on top."""
+    return Settings(
+        **{
+            "github_api_url": simulator.github_api_url,
+            "gitlab_api_url": simulator.gitlab_api_url,
+            "bitbucket_api_url": simulator.bitbucket_api_url,
+            "allow_loopback_provider_api": True,
+            "provider_max_retries": 0,
+            **values,
+        }
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pytest
 from repoconn_core.errors import Forbidden, Unauthenticated
@@ -175,29 +175,6 @@ ACCESS_RULES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("principal", "project_id", "refusal"),
-    [c[1:] for c in ACCESS_RULES],
-    ids=[c[0] for c in ACCESS_RULES],
-)
-def test_project_access_needs_the_project_in_the_projects_claim(
-    principal: Principal, project_id: str, refusal: str | None
-) -> None:
-    # Given a principal and a project
-    # When read access is checked
-    # Then it passes, or is a 403 whose detail is the same whether the project exists or not
-    if refusal is None:
-        require_project_access(principal, project_id)  # allowed: returns without Forbidden
-        return
-    with pytest.raises(Forbidden) as caught:
-        require_project_access(principal, project_id)
-    assert (caught.value.status, caught.value.code, caught.value.detail) == (
-        403,
-        "forbidden",
-        refusal,
-    )
-
-
 ADMIN_RULES = [
     # (id, principal, project, write allowed → None or Forbidden detail)
     ("admin-own-project", ADMIN_IN_P1, "p1", None),
@@ -210,23 +187,34 @@ ADMIN_RULES = [
 ]
 
 
+# Reads need the project in the projects claim; writes (admin) need the admin role too, and
+# without access the detail is the same as for reads, admin or not: it tells nothing about the
+# project, not even whether it exists.
+CHECKS = [
+    *((f"read-{name}", require_project_access, *rule) for name, *rule in ACCESS_RULES),
+    *((f"write-{name}", require_project_admin, *rule) for name, *rule in ADMIN_RULES),
+]
+
+
 @pytest.mark.parametrize(
-    ("principal", "project_id", "refusal"),
-    [c[1:] for c in ADMIN_RULES],
-    ids=[c[0] for c in ADMIN_RULES],
+    ("check", "principal", "project_id", "refusal"),
+    [c[1:] for c in CHECKS],
+    ids=[c[0] for c in CHECKS],
 )
-def test_project_admin_needs_admin_and_project_access(
-    principal: Principal, project_id: str, refusal: str | None
+def test_an_access_check_passes_or_is_a_403_that_tells_nothing_about_the_project(
+    check: Callable[[Principal, str], None],
+    principal: Principal,
+    project_id: str,
+    refusal: str | None,
 ) -> None:
     # Given a principal and a project
-    # When write (admin) access is checked
-    # Then it passes only for an admin with access; without access the detail is the same
-    # as for reads, admin or not, so it tells nothing about the project
+    # When read or write (admin) access is checked
+    # Then it passes, or is a 403 with the rule's detail
     if refusal is None:
-        require_project_admin(principal, project_id)  # allowed: returns without Forbidden
+        check(principal, project_id)  # allowed: returns without Forbidden
         return
     with pytest.raises(Forbidden) as caught:
-        require_project_admin(principal, project_id)
+        check(principal, project_id)
     assert (caught.value.status, caught.value.code, caught.value.detail) == (
         403,
         "forbidden",

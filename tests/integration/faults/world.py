@@ -54,7 +54,7 @@ from tests.faultkit.provider import (
 from tests.integration.conftest import EventBusTap, relay_for, subscribed_queue
 from tests.support.api import Api
 from tests.support.aws_sandbox import REGION, enter_aws_sandbox
-from tests.support.environment import use_settings
+from tests.support.environment import simulator_settings, use_settings
 from tests.support.handlers import HttpResult
 from tests.support.simulator_control import SIM_PROVIDER, SimHook, SimulatorControl
 
@@ -223,8 +223,10 @@ def build_world(simulator: ProviderSimulator, template: dict[str, Any]) -> Itera
         template_schema.create_tables(dynamodb, template, {"ConnectionsTable": TABLE})
         key_id = template_schema.create_kms_key(kms, KEY_ALIAS, template)
         sqs = session.client("sqs")
+        events = session.client("events")
+        events.create_event_bus(Name=BUS)
         queue_url = subscribed_queue(
-            session.client("events"), sqs, bus_name=BUS, queue_name="repoconn-faults-deliveries"
+            events, sqs, bus_name=BUS, queue_name="repoconn-faults-deliveries"
         )
 
         # The webhook route has no authorizer; the gateway needs one for the others.
@@ -239,16 +241,12 @@ def build_world(simulator: ProviderSimulator, template: dict[str, Any]) -> Itera
             mode: stack.enter_context(_running(TransportFaultServer(mode)))
             for mode in ("reset", "hang")
         }
-        settings = Settings(
+        settings = simulator_settings(
+            simulator,
             table_name=TABLE,
             kms_key_id=key_id,
             aws_region=REGION,
             webhook_base_url=gateway.base_url,
-            github_api_url=simulator.github_api_url,
-            gitlab_api_url=simulator.gitlab_api_url,
-            bitbucket_api_url=simulator.bitbucket_api_url,
-            allow_loopback_provider_api=True,
-            provider_max_retries=0,
             provider_read_timeout=PROVIDER_READ_TIMEOUT,
             event_bus_name=BUS,
         )
