@@ -25,6 +25,7 @@ from repoconn_local.lambda_runtime import LocalLambdaContext
 
 from tests.integration.conftest import WEBHOOK_BASE_URL
 from tests.support.api import Api, given_connected
+from tests.support.records import stored_connection
 from tests.support.simulator_control import SimulatorControl
 from tests.support.use_cases import UseCases, admin_principal, registry_clients
 
@@ -202,22 +203,15 @@ def test_a_repository_gone_at_the_provider_fails_the_connection(
         repository_url=url,
         fields={ACCESS_TOKEN: SecretStr(GOOD_TOKEN), WEBHOOK_SECRET: SecretStr("s" * 43)},
     )
-    store.save(
-        StoredConnection(
-            id=str(uuid.uuid4()),
-            project_id="p1",
-            repository_url=url,
-            service_type=ServiceType.GITHUB,
-            access_token=blobs[ACCESS_TOKEN],
-            webhook_secret=blobs[WEBHOOK_SECRET],
-            webhook_id="490000999",
-            is_active=True,
-            last_sync_at=None,
-            created_at=NOW,
-            updated_at=NOW,
-        ),
-        replacing=None,
+    missing = stored_connection(
+        NOW,
+        id=str(uuid.uuid4()),
+        repository_url=url,
+        access_token=blobs[ACCESS_TOKEN],
+        webhook_secret=blobs[WEBHOOK_SECRET],
+        webhook_id="490000999",
     )
+    store.save(missing, replacing=None)
     # when the health check runs
     report = health_check(store, cipher, app_settings).run()
     # then it is failed, and no hook was created for it

@@ -13,15 +13,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import (
-    DomainError,
-    HookNotFound,
-    InsufficientPermissions,
-    InvalidToken,
-    ProviderRateLimited,
-    ProviderUnavailable,
-    RepositoryNotFound,
-)
+from repoconn_core import errors
 from repoconn_core.providers import (
     WEBHOOK_EVENTS,
     ProviderEndpoint,
@@ -141,7 +133,7 @@ def test_preflight_accepts_a_token_that_may_manage_hooks(target: Target) -> None
 
 
 def test_preflight_rejects_an_invalid_token(target: Target) -> None:
-    with pytest.raises(InvalidToken) as caught:
+    with pytest.raises(errors.InvalidToken) as caught:
         target.client.preflight(target.repo, SecretStr("bad-token-0123"))
 
     assert caught.value.code == "invalid_token"
@@ -149,7 +141,7 @@ def test_preflight_rejects_an_invalid_token(target: Target) -> None:
 
 
 def test_preflight_names_what_a_read_only_token_is_missing(target: Target) -> None:
-    with pytest.raises(InsufficientPermissions) as caught:
+    with pytest.raises(errors.InsufficientPermissions) as caught:
         target.client.preflight(target.repo, SecretStr("ro-token-0123"))
 
     assert caught.value.code == "insufficient_permissions"
@@ -158,7 +150,7 @@ def test_preflight_names_what_a_read_only_token_is_missing(target: Target) -> No
 
 def test_preflight_reports_a_repository_that_does_not_exist(target: Target) -> None:
     namespace = target.repo.namespace
-    with pytest.raises(RepositoryNotFound) as caught:
+    with pytest.raises(errors.RepositoryNotFound) as caught:
         target.client.preflight(target.ref(f"{namespace}/missing"), TOKEN)
 
     assert caught.value.code == "repository_not_found"
@@ -166,7 +158,7 @@ def test_preflight_reports_a_repository_that_does_not_exist(target: Target) -> N
 
 
 def test_preflight_maps_an_outage_to_provider_unavailable_after_retrying(target: Target) -> None:
-    with pytest.raises(ProviderUnavailable) as caught:
+    with pytest.raises(errors.ProviderUnavailable) as caught:
         target.client.preflight(target.repo, SecretStr("down-token-0123"))
 
     assert caught.value.status == 502
@@ -177,7 +169,7 @@ def test_preflight_maps_an_outage_to_provider_unavailable_after_retrying(target:
 
 
 def test_preflight_maps_rate_limiting_to_retry_later(target: Target) -> None:
-    with pytest.raises(ProviderRateLimited) as caught:
+    with pytest.raises(errors.ProviderRateLimited) as caught:
         target.client.preflight(target.repo, SecretStr("limited-token-0123"))
 
     # GitHub: X-RateLimit-Reset one minute ahead; GitLab: Retry-After 60;
@@ -193,7 +185,7 @@ def test_preflight_maps_rate_limiting_to_retry_later(target: Target) -> None:
 def test_preflight_maps_a_provider_slower_than_the_read_timeout_to_unavailable(
     target: Target,
 ) -> None:
-    with pytest.raises(ProviderUnavailable) as caught:
+    with pytest.raises(errors.ProviderUnavailable) as caught:
         target.client.preflight(target.repo, SecretStr("slow-token-0123"))
 
     assert caught.value.detail == f"{target.service.value} timed out"
@@ -240,7 +232,7 @@ def test_update_of_a_deleted_hook_raises_hook_not_found(target: Target) -> None:
     assert target.client.delete_hook(target.repo, TOKEN, created.id) is True
 
     # when / then
-    with pytest.raises(HookNotFound):
+    with pytest.raises(errors.HookNotFound):
         target.client.update_hook(target.repo, TOKEN, created.id, NEW_CALLBACK, NEW_SECRET)
     assert target.hooks() == []
 
@@ -310,27 +302,27 @@ def test_delete_hook_is_true_then_false(target: Target) -> None:
 
 
 def test_hook_calls_with_a_read_only_token_are_refused(target: Target) -> None:
-    with pytest.raises(InsufficientPermissions) as caught:
+    with pytest.raises(errors.InsufficientPermissions) as caught:
         target.client.create_hook(target.repo, SecretStr("ro-token-0123"), CALLBACK, SECRET)
     assert MISSING_DETAIL[target.service] in caught.value.detail
     assert target.hooks() == []
 
 
 def test_no_error_carries_the_token_or_the_secret(target: Target) -> None:
-    errors: list[DomainError] = []
+    raised: list[errors.DomainError] = []
     for token in (
         "bad-secret-token-1",
         "ro-secret-token-2",
         "down-secret-token-3",
         "limited-secret-token-4",
     ):
-        with pytest.raises(DomainError) as caught:
+        with pytest.raises(errors.DomainError) as caught:
             target.client.create_hook(target.repo, SecretStr(token), CALLBACK, SECRET)
-        errors.append(caught.value)
+        raised.append(caught.value)
         assert token not in str(caught.value)
         assert token not in repr(caught.value)
         assert token not in caught.value.detail
-    for error in errors:
+    for error in raised:
         assert SECRET.get_secret_value() not in str(error)
     assert TOKEN.get_secret_value() not in repr(target.client)
 

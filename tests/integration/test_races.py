@@ -40,7 +40,7 @@ from repoconn_core.disconnect import DisconnectRepository
 from repoconn_core.errors import DomainError
 from repoconn_core.leases import ProjectLeases
 from repoconn_core.models import ConnectRequest
-from repoconn_core.providers import ProviderEndpoint, ServiceType, WebhookClient
+from repoconn_core.providers import ProviderEndpoint, WebhookClient
 from repoconn_core.receive import ConnectionCache, ReceiveWebhook
 from repoconn_core.repository_url import parse_repository_url
 from repoconn_core.settings import Settings
@@ -58,6 +58,7 @@ from tests.integration.test_webhook_receiver import MAX_BODY
 from tests.support.aws_sandbox import enter_aws_sandbox
 from tests.support.deliveries import signed
 from tests.support.environment import simulator_settings
+from tests.support.records import stored_connection
 from tests.support.simulator_control import SIM_PROVIDER, SimulatorControl
 from tests.support.use_cases import UseCases, admin_principal
 
@@ -690,18 +691,8 @@ def test_a_hook_deleted_between_search_and_update_is_created_again(
 
 def stored(project_id: str, url: str) -> StoredConnection:
     now = datetime.now(UTC)
-    return StoredConnection(
-        id=str(uuid.uuid4()),
-        project_id=project_id,
-        repository_url=url,
-        service_type=ServiceType.GITHUB,
-        access_token=b"ciphertext-of-a-token",
-        webhook_secret=b"ciphertext-of-a-secret",
-        webhook_id="490000001",
-        is_active=True,
-        last_sync_at=now,
-        created_at=now,
-        updated_at=now,
+    return stored_connection(
+        now, id=str(uuid.uuid4()), project_id=project_id, repository_url=url, last_sync_at=now
     )
 
 

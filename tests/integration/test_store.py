@@ -26,6 +26,8 @@ from repoconn_core.store import (
 )
 from repoconn_local.template_schema import table_definitions
 
+from tests.support.records import stored_connection
+
 PROJECT = "project-1"
 OTHER_PROJECT = "project-2"
 WIDGETS = "https://github.com/acme/widgets"
@@ -35,21 +37,16 @@ SECRET_ATTRIBUTES = {"accessToken", "webhookSecret", "previousWebhookSecret"}
 
 
 def _connection(**overrides: Any) -> StoredConnection:
-    values: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         "id": "11111111-1111-4111-8111-111111111111",
         "project_id": PROJECT,
         "repository_url": WIDGETS,
-        "service_type": ServiceType.GITHUB,
         "access_token": b"\x01sealed-token",
         "webhook_secret": b"\x01sealed-secret",
         "webhook_id": "4711",
-        "is_active": True,
         "last_sync_at": CREATED,
-        "created_at": CREATED,
-        "updated_at": CREATED,
     }
-    values.update(overrides)
-    return StoredConnection(**values)
+    return stored_connection(CREATED, **{**defaults, **overrides})
 
 
 def _raw_item(dynamodb_client: Any, table: str, key: str) -> dict[str, Any] | None:
@@ -199,19 +196,10 @@ def test_gsi_items_carry_no_secret_attribute(
 
     # then
     assert len(items) == 1
-    assert set(items[0]) == {
-        "repositoryUrl",
-        "projectId",
-        "id",
-        "serviceType",
-        "isActive",
-        "lastSyncAt",
-        "createdAt",
-        "updatedAt",
-        "healthStatus",
-        "healthReason",
-        "lastHealthCheckAt",
-    }
+    keys = {"repositoryUrl", "projectId"}
+    summary = {"id", "serviceType", "isActive", "lastSyncAt", "createdAt", "updatedAt"}
+    health = {"healthStatus", "healthReason", "lastHealthCheckAt"}
+    assert set(items[0]) == keys | summary | health
     assert not set(items[0]) & SECRET_ATTRIBUTES
 
 
