@@ -64,3 +64,24 @@ def enter_aws_sandbox(env: Environment) -> None:
         env.delenv(name, raising=False)
     for name, value in sandbox_variables().items():
         env.setenv(name, value)
+
+
+def function_environment(
+    function_name: str, *, credential: str = FAKE_CREDENTIAL
+) -> dict[str, str]:
+    """What Lambda and the template give a function, with placeholder values: building a use
+    case creates clients but sends nothing (cold-start and import checks)."""
+    return {
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": credential,
+        "AWS_SECRET_ACCESS_KEY": credential,
+        "AWS_LAMBDA_FUNCTION_NAME": function_name,
+        "TABLE_NAME": "repository-connections",
+        "KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
+        "EVENT_BUS_NAME": "repository-connections-events",
+        "WEBHOOK_BASE_URL": "https://hooks.example.test",
+        "POWERTOOLS_SERVICE_NAME": "repository-connections",
+        "POWERTOOLS_METRICS_NAMESPACE": "RepositoryConnections",
+        "PYTHONNOUSERSITE": "1",
+    }

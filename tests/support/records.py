@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from repoconn_core.providers import ServiceType
+from repoconn_core.receive import VerifiedDelivery
 from repoconn_core.store import StoredConnection
 
 
@@ -27,3 +28,20 @@ def stored_connection(at: datetime, **changes: Any) -> StoredConnection:
         "updated_at": at,
     }
     return StoredConnection(**{**values, **changes})
+
+
+def verified_delivery(at: datetime, **changes: Any) -> VerifiedDelivery:
+    """A GitHub push to c-1 (p1's https://github.com/acme/api), delivery d-1, verified and
+    received ``at``, with ``changes`` on top."""
+    values: dict[str, Any] = {
+        "connection_id": "c-1",
+        "project_id": "p1",
+        "repository_url": "https://github.com/acme/api",
+        "service_type": ServiceType.GITHUB,
+        "event_kind": "push",
+        "delivery_id": "d-1",
+        "received_at": at,
+        "payload": {"ref": "refs/heads/main"},
+        "body_bytes": 42,
+    }
+    return VerifiedDelivery(**{**values, **changes})

@@ -162,45 +162,33 @@ NOBODY = Principal(subject="n", is_admin=False, projects=frozenset())
 NO_ACCESS = "You do not have access to this project."
 NOT_ADMIN = "Changing this project's repository connection requires the admin role."
 
-ACCESS_RULES = [
-    # (id, principal, project, read allowed → None or Forbidden detail)
-    ("admin-own-project", ADMIN_IN_P1, "p1", None),
-    ("member-own-project", MEMBER_OF_P1, "p1", None),
-    ("member-other-project", MEMBER_OF_P1, "p2", NO_ACCESS),
-    ("admin-without-project", ADMIN_NOWHERE, "p1", NO_ACCESS),
-    ("nobody", NOBODY, "p1", NO_ACCESS),
-    ("project-id-is-case-sensitive", MEMBER_OF_P1, "P1", NO_ACCESS),
-    ("empty-project-id", MEMBER_OF_P1, "", NO_ACCESS),
-    ("nonexistent-project", MEMBER_OF_P1, "does-not-exist", NO_ACCESS),
-]
-
-
-ADMIN_RULES = [
-    # (id, principal, project, write allowed → None or Forbidden detail)
-    ("admin-own-project", ADMIN_IN_P1, "p1", None),
-    ("admin-second-project", ADMIN_IN_P1, "p2", None),
-    ("member-own-project", MEMBER_OF_P1, "p1", NOT_ADMIN),
-    ("admin-other-project", ADMIN_IN_P1, "p3", NO_ACCESS),
-    ("admin-without-projects", ADMIN_NOWHERE, "p1", NO_ACCESS),
-    ("member-other-project", MEMBER_OF_P1, "p2", NO_ACCESS),
-    ("nobody", NOBODY, "p1", NO_ACCESS),
-]
-
-
 # Reads need the project in the projects claim; writes (admin) need the admin role too, and
 # without access the detail is the same as for reads, admin or not: it tells nothing about the
 # project, not even whether it exists.
+RULES = [
+    # (id, principal, project, read → None (allowed) or the 403's detail, write → likewise)
+    ("admin-own-project", ADMIN_IN_P1, "p1", None, None),
+    ("admin-second-project", ADMIN_IN_P1, "p2", None, None),
+    ("admin-other-project", ADMIN_IN_P1, "p3", NO_ACCESS, NO_ACCESS),
+    ("admin-without-projects", ADMIN_NOWHERE, "p1", NO_ACCESS, NO_ACCESS),
+    ("member-own-project", MEMBER_OF_P1, "p1", None, NOT_ADMIN),
+    ("member-other-project", MEMBER_OF_P1, "p2", NO_ACCESS, NO_ACCESS),
+    ("nobody", NOBODY, "p1", NO_ACCESS, NO_ACCESS),
+    ("project-id-is-case-sensitive", MEMBER_OF_P1, "P1", NO_ACCESS, NO_ACCESS),
+    ("empty-project-id", MEMBER_OF_P1, "", NO_ACCESS, NO_ACCESS),
+    ("nonexistent-project", MEMBER_OF_P1, "does-not-exist", NO_ACCESS, NO_ACCESS),
+]
 CHECKS = [
-    *((f"read-{name}", require_project_access, *rule) for name, *rule in ACCESS_RULES),
-    *((f"write-{name}", require_project_admin, *rule) for name, *rule in ADMIN_RULES),
+    pytest.param(check, principal, project, refusal, id=f"{kind}-{name}")
+    for name, principal, project, read, write in RULES
+    for kind, check, refusal in (
+        ("read", require_project_access, read),
+        ("write", require_project_admin, write),
+    )
 ]
 
 
-@pytest.mark.parametrize(
-    ("check", "principal", "project_id", "refusal"),
-    [c[1:] for c in CHECKS],
-    ids=[c[0] for c in CHECKS],
-)
+@pytest.mark.parametrize(("check", "principal", "project_id", "refusal"), CHECKS)
 def test_an_access_check_passes_or_is_a_403_that_tells_nothing_about_the_project(
     check: Callable[[Principal, str], None],
     principal: Principal,

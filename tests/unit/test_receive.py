@@ -7,13 +7,13 @@ import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from pydantic import SecretStr
 from repoconn_core.delivery_events import DeliveryEvent, delivery_event
 from repoconn_core.errors import MalformedBody
-from repoconn_core.providers import ServiceType
 from repoconn_core.receive import (
     ConnectionCache,
     DeliveryReceipt,
@@ -22,12 +22,11 @@ from repoconn_core.receive import (
     OpenedSecrets,
     PayloadTooLarge,
     ReceiveWebhook,
-    VerifiedDelivery,
 )
 from repoconn_core.store import DeliveryOutcome, StoredConnection
 from repoconn_providers import signatures
 
-from tests.support.records import stored_connection
+from tests.support.records import stored_connection, verified_delivery
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 CONNECTION_ID = "6f1c2b4e-0000-4000-8000-000000000001"
@@ -59,14 +58,9 @@ class FakeStore:
         return self.stored if self.stored and self.stored.id == connection_id else None
 
     def record_delivery(
-        self,
-        stored: StoredConnection,
-        delivery_id: str,
-        *,
-        event: DeliveryEvent,
-        expires_at: datetime,
+        self, stored: StoredConnection, delivery_id: str, **at: Any
     ) -> DeliveryOutcome:
-        self.recorded.append((delivery_id, event, expires_at))
+        self.recorded.append((delivery_id, at["event"], at["expires_at"]))
         return self.outcome
 
 
@@ -134,17 +128,7 @@ def test_accepted_delivery_is_recorded_with_its_event_and_the_replay_window() ->
     [(delivery_id, event, expires_at)] = parts.store.recorded
     assert (delivery_id, expires_at) == ("d-1", NOW + timedelta(days=7))
     assert event == delivery_event(
-        VerifiedDelivery(
-            connection_id=CONNECTION_ID,
-            project_id="p1",
-            repository_url="https://github.com/acme/api",
-            service_type=ServiceType.GITHUB,
-            event_kind="push",
-            delivery_id="d-1",
-            received_at=NOW,
-            payload={"ref": "refs/heads/main"},
-            body_bytes=len(BODY),
-        )
+        verified_delivery(NOW, connection_id=CONNECTION_ID, body_bytes=len(BODY))
     )
     assert event.detail_type == "GitHub push"
     assert event.time == NOW
