@@ -136,36 +136,28 @@ def test_exists_for_project_is_true_once_connected(store: ConnectionStore) -> No
     assert store.exists_for_project(OTHER_PROJECT) is False
 
 
-def test_summary_and_exists_make_exactly_one_dynamodb_call_each(
-    store: ConnectionStore, dynamodb_calls: list[str]
+# A read and the calls it makes: the project's summary and existence are one GSI query each;
+# the current connection is its project pointer, then the item, both read consistently.
+READ_CALLS = [
+    ("summary_for_project", ["Query"]),
+    ("exists_for_project", ["Query"]),
+    ("current_for_project", ["GetItem", "GetItem"]),
+]
+
+
+@pytest.mark.parametrize(("read", "calls"), READ_CALLS)
+def test_each_project_read_makes_exactly_its_dynamodb_calls(
+    store: ConnectionStore, dynamodb_calls: list[str], read: str, calls: list[str]
 ) -> None:
     # given
     store.save(_connection(), replacing=None)
     dynamodb_calls.clear()
 
     # when
-    store.summary_for_project(PROJECT)
-    summary_calls = list(dynamodb_calls)
-    dynamodb_calls.clear()
-    store.exists_for_project(PROJECT)
+    getattr(store, read)(PROJECT)
 
     # then
-    assert summary_calls == ["Query"]
-    assert dynamodb_calls == ["Query"]
-
-
-def test_current_for_project_reads_pointer_then_item_consistently(
-    store: ConnectionStore, dynamodb_calls: list[str]
-) -> None:
-    # given
-    store.save(_connection(), replacing=None)
-    dynamodb_calls.clear()
-
-    # when
-    store.current_for_project(PROJECT)
-
-    # then
-    assert dynamodb_calls == ["GetItem", "GetItem"]
+    assert dynamodb_calls == calls
 
 
 # What the GSI exposes --------------------------------------------------------------------
