@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench.paths import WORK_DIR
+from tests.support.aws_sandbox import HOST_AWS_VARIABLES, sandbox_variables
 
 REGION = "us-east-1"
 FAKE_KEY = "bench"
@@ -35,16 +36,6 @@ KMS_ALIAS = "alias/repoconn-bench"
 EVENT_BUS = "repoconn-bench-events"
 WEBHOOK_BASE_URL = "https://hooks.bench.example"
 READY_TIMEOUT = 90.0
-# Variables of the developer's shell that would send a client somewhere else.
-_HOST_AWS_VARIABLES = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-)
 
 
 @dataclass(frozen=True)
@@ -70,21 +61,14 @@ def free_port() -> int:
 
 
 def aws_environment() -> dict[str, str]:
-    """Fake credentials, one region, no config files: nothing can reach a real account."""
-    return {
-        "AWS_ACCESS_KEY_ID": FAKE_KEY,
-        "AWS_SECRET_ACCESS_KEY": FAKE_KEY,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    """The tests' AWS sandbox (fake credentials, one region, no config files, no instance
+    metadata): nothing can reach a real account."""
+    return sandbox_variables(credential=FAKE_KEY, session_token=False, region=REGION)
 
 
 def apply_environment(values: Mapping[str, str]) -> None:
     """Set ``values`` in this process's environment, dropping the host's AWS overrides."""
-    for name in _HOST_AWS_VARIABLES:
+    for name in HOST_AWS_VARIABLES:
         os.environ.pop(name, None)
     os.environ.update(values)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from bench import stats
 from bench.paths import ROOT, WORK_DIR
+from tests.support.aws_sandbox import function_environment
 
 BASELINE = "Baseline"
 BASELINE_DIR = ROOT / "bench" / "baseline_handler"
@@ -46,21 +47,10 @@ READ_FUNCTIONS = ("GetConnectionFunction", "ConnectionExistsFunction")
 READ_PATH_FORBIDDEN = ("cryptography", "requests")
 TARGET_READ_RATIO = 1.5
 LAMBDA_ENVIRONMENT = {
-    "AWS_REGION": "us-east-1",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
+    **function_environment("cold-start-bench", credential="bench"),
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "AWS_LAMBDA_FUNCTION_NAME": "cold-start-bench",
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-    "TABLE_NAME": "repository-connections",
-    "KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
-    "EVENT_BUS_NAME": "repository-connections-events",
-    "WEBHOOK_BASE_URL": "https://hooks.example.test",
-    "POWERTOOLS_SERVICE_NAME": "repository-connections",
-    "POWERTOOLS_METRICS_NAMESPACE": "RepositoryConnections",
-    "PYTHONNOUSERSITE": "1",
 }
 CHILD = """
 import json, sys, time

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-import requests
+from tests.support.simulator_control import SimulatorControl
 
 HANDLERS = {
     "get": ("functions.get_connection.app", "GET /projects/{projectId}/repository-connection"),
@@ -95,25 +95,10 @@ class AwsCallLog:
 # The simulator's request log -----------------------------------------------------------------
 
 
-def sim_clear(simulator: str) -> None:
-    requests.delete(f"{simulator}/_sim/requests", timeout=5).raise_for_status()
-
-
 def sim_requests(simulator: str) -> list[str]:
-    response = requests.get(f"{simulator}/_sim/requests", timeout=5)
-    response.raise_for_status()
-    return [f"{entry['method']} {entry['provider']}" for entry in response.json()["requests"]]
-
-
-def sim_hook_secret(simulator: str, connection_id: str) -> str:
-    response = requests.get(f"{simulator}/_sim/hooks", timeout=5)
-    response.raise_for_status()
-    (hook,) = [
-        hook
-        for hook in response.json()["hooks"]
-        if str(hook["url"]).endswith(f"/webhooks/{connection_id}")
-    ]
-    return str(hook["secret"])
+    """The simulator's request log as "METHOD provider" lines."""
+    logged = SimulatorControl(simulator).requests()
+    return [f"{entry['method']} {entry['provider']}" for entry in logged]
 
 
 # Handlers ------------------------------------------------------------------------------------

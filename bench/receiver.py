@@ -49,9 +49,9 @@ from bench.inprocess import (
     github_delivery,
     push_payload,
     receive_call,
-    sim_hook_secret,
     upsert_call,
 )
+from tests.support.simulator_control import SimulatorControl
 
 TARGET_PER_SECOND = 500
 
@@ -157,7 +157,7 @@ def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[
         expect(upsert_call("receiver-0", "https://github.com/bench-receiver/repo-0")(), 201)["body"]
     )
     connection_id = created["id"]
-    secret = sim_hook_secret(endpoints.simulator, connection_id)
+    secret = str(SimulatorControl(endpoints.simulator).hook_of(connection_id)["secret"])
     body = push_payload()
     bare_input = [
         (body, "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest())

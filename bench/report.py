@@ -354,17 +354,15 @@ def _gateway(result: dict[str, Any]) -> list[str]:
     gateway, baseline = result["gateway"], result["baseline"]
     rows = [
         [
-            "`repoconn dev`",
-            ", ".join(f"{v:,.0f}" for v in gateway["requests_per_second"]),
-            ", ".join(_ms(v) for v in gateway["p50_ms"]),
-            ", ".join(_ms(v) for v in gateway["p99_ms"]),
-        ],
-        [
-            "**baseline** (stdlib http.server)",
-            ", ".join(f"{v:,.0f}" for v in baseline["requests_per_second"]),
-            ", ".join(_ms(v) for v in baseline["p50_ms"]),
-            ", ".join(_ms(v) for v in baseline["p99_ms"]),
-        ],
+            target,
+            ", ".join(f"{v:,.0f}" for v in runs["requests_per_second"]),
+            ", ".join(_ms(v) for v in runs["p50_ms"]),
+            ", ".join(_ms(v) for v in runs["p99_ms"]),
+        ]
+        for target, runs in (
+            ("`repoconn dev`", gateway),
+            ("**baseline** (stdlib http.server)", baseline),
+        )
     ]
     lines = [
         "## 6. Local gateway under load",

@@ -34,12 +34,11 @@ from bench.inprocess import (
     push_payload,
     read_call,
     receive_call,
-    sim_clear,
-    sim_hook_secret,
     sim_requests,
     timed,
     upsert_call,
 )
+from tests.support.simulator_control import SimulatorControl
 
 TARGET_READ_RATIO = 1.3
 EXPECTED = {
@@ -135,7 +134,7 @@ def _latency(samples: dict[str, list[list[float]]], baseline: str) -> dict[str, 
 
 def _calls(log: AwsCallLog, simulator: str, call: Call, *allowed: int) -> dict[str, Any]:
     log.clear()
-    sim_clear(simulator)
+    SimulatorControl(simulator).clear_requests()
     with NewConnections() as connections:
         expect(call(), *allowed)
     found = counts(log)
@@ -210,7 +209,7 @@ def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[
     # The receiver on a connection made once (no previous secret in its grace window): the
     # first delivery decrypts the webhook secret, the next ones use the container's cache.
     fresh = _connect(f"{secret_probe}-receiver", _repository(f"{secret_probe}-receiver"))["id"]
-    secret = sim_hook_secret(endpoints.simulator, fresh)
+    secret = str(SimulatorControl(endpoints.simulator).hook_of(fresh)["secret"])
     body = push_payload()
 
     def delivery() -> Call:

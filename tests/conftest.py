@@ -2,8 +2,9 @@
 
 AWS (all moto, nothing leaves the process):
 
-- ``aws_env``          fake credentials and region ``us-east-1`` in the environment; no
-                       profile, config file or endpoint override from the host leaks in.
+- ``aws_env``          the AWS sandbox (tests/support/aws_sandbox.py): fake credentials and
+                       region ``us-east-1``; no profile, config file or endpoint override
+                       from the host leaks in.
 - ``aws``              a moto ``mock_aws`` context, active for the whole test.
 - ``kms_client``       boto3 KMS client (inside ``aws``).
 - ``kms_key_id``       a symmetric key built from template.yaml's AWS::KMS::Key, with alias
@@ -42,42 +43,25 @@ from repoconn_core.cipher import SecretCipher
 from repoconn_core.store import ConnectionStore
 from repoconn_local.aws import template_schema
 
+from tests.support.aws_sandbox import REGION as AWS_REGION
+from tests.support.aws_sandbox import enter_aws_sandbox
+from tests.support.environment import POWERTOOLS_VARIABLES
+
 pytest_plugins = ["tests.dynamodb_local_fixtures"]
 
 # Powertools reads these when a handler module is first imported (Metrics() keeps the
 # namespace it saw then). Whichever test imports a handler first - the OpenAPI drift test
 # imports all of them - must not leave the rest of the session without a namespace.
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "RepositoryConnectionsTest")
-os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "repository-connections")
+for _name, _value in POWERTOOLS_VARIABLES.items():
+    os.environ.setdefault(_name, _value)
 
-AWS_REGION = "us-east-1"
 TEST_TABLE_NAME = "repoconn-test-connections"
 TEST_KMS_ALIAS = "alias/repoconn-test-connections"
 
-_HOST_AWS_VARIABLES = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-    "AWS_ENDPOINT_URL_KMS",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-)
-
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    for name in _HOST_AWS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SECURITY_TOKEN", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", AWS_REGION)
-    monkeypatch.setenv("AWS_REGION", AWS_REGION)
-    # Empty config files: a developer's ~/.aws must not change what the tests do.
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    enter_aws_sandbox(monkeypatch)
 
 
 @pytest.fixture

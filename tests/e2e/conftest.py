@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.api import GatewayApi
+from tests.support.simulator_control import SimulatorControl
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The console script `make dev` runs.
 REPOCONN = REPO_ROOT / ".venv" / "bin" / "repoconn"
@@ -41,8 +44,17 @@ class LocalRun:
         )
         return result.stdout.strip()
 
+    @property
+    def gateway(self) -> GatewayApi:
+        """The API through the stack's gateway, as the frontend calls it."""
+        return GatewayApi(self.api)
+
+    @property
+    def sim(self) -> SimulatorControl:
+        return SimulatorControl(self.simulator)
+
     def reset_simulator(self) -> None:
-        requests.post(f"{self.simulator}/_sim/reset", timeout=5).raise_for_status()
+        self.sim.reset()
 
 
 def _free_port() -> int:
@@ -64,7 +76,7 @@ def _wait_until_ready(
         try:
             if (
                 requests.get(probe, timeout=1).status_code == 401
-                and requests.get(f"{simulator}/_sim/health", timeout=1).status_code == 200
+                and SimulatorControl(simulator, timeout=1).healthy()
             ):
                 return
         except requests.ConnectionError:

@@ -11,12 +11,11 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
 from tests.e2e.conftest import REPO_ROOT, REPOCONN, LocalRun
+from tests.support.api import given_connected
 
 pytestmark = pytest.mark.e2e
 
@@ -32,29 +31,20 @@ def aws_endpoint(run: LocalRun) -> str:
     return found.group(1)
 
 
-def hooks_calling(run: LocalRun, callback_url: str) -> list[dict[str, Any]]:
-    response = requests.get(f"{run.simulator}/_sim/hooks", timeout=5)
-    response.raise_for_status()
-    return [hook for hook in response.json()["hooks"] if hook["url"] == callback_url]
-
-
 def test_one_local_pass_repairs_a_deleted_hook_and_get_shows_it(local_run: LocalRun) -> None:
     # given a connection made over HTTP whose hook was then deleted in the simulator
     project, repo = f"p-{uuid.uuid4().hex[:8]}", f"widgets-{uuid.uuid4().hex[:8]}"
     admin = local_run.token("alice", project, admin=True)
-    url = f"{local_run.api}/projects/{project}/repository-connection"
-    created = requests.put(
-        url,
-        json={"repositoryUrl": f"https://github.com/acme/{repo}", "accessToken": ACCESS_TOKEN},
-        headers={"Authorization": f"Bearer {admin}"},
-        timeout=30,
+    created = given_connected(
+        local_run.gateway,
+        f"https://github.com/acme/{repo}",
+        project=project,
+        token=ACCESS_TOKEN,
+        bearer_token=admin,
     )
-    assert created.status_code == 201
-    callback_url = f"{local_run.api}/webhooks/{created.json()['id']}"
-    [old_hook] = hooks_calling(local_run, callback_url)
-    requests.post(
-        f"{local_run.simulator}/_sim/hooks/github/{old_hook['id']}/delete", timeout=5
-    ).raise_for_status()
+    callback_url = f"{local_run.api}/webhooks/{created['id']}"
+    [old_hook] = local_run.sim.hooks_calling(callback_url)
+    local_run.sim.hook_action("github", old_hook["id"], "delete")
 
     # when one health-check pass runs in its own process against the stack
     result = subprocess.run(
@@ -82,13 +72,13 @@ def test_one_local_pass_repairs_a_deleted_hook_and_get_shows_it(local_run: Local
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert (report["completed"], report["errors"]) == (True, 0)
     assert report["repaired"] >= 1
-    [new_hook] = hooks_calling(local_run, callback_url)
+    [new_hook] = local_run.sim.hooks_calling(callback_url)
     assert new_hook["id"] != old_hook["id"]
     assert new_hook["secret"] != old_hook["secret"]
     assert ACCESS_TOKEN not in result.stdout + result.stderr
     assert new_hook["secret"] not in result.stdout + result.stderr
     member = local_run.token("bob", project)
-    body = requests.get(url, headers={"Authorization": f"Bearer {member}"}, timeout=10).json()
+    body = local_run.gateway.read(project, bearer_token=member).json()
     assert (body["healthStatus"], body["healthReason"]) == (
         "healthy",
         "webhook was missing and has been re-created",

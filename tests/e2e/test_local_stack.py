@@ -7,12 +7,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-import requests
 
 from tests.e2e.conftest import LocalRun
+from tests.support.api import bearer, given_connected
 
 pytestmark = pytest.mark.e2e
 
@@ -25,29 +24,6 @@ def _unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def _connection_url(run: LocalRun, project: str, suffix: str = "") -> str:
-    return f"{run.api}/projects/{project}/repository-connection{suffix}"
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _connect(run: LocalRun, token: str, project: str, repository_url: str) -> requests.Response:
-    return requests.put(
-        _connection_url(run, project),
-        json={"repositoryUrl": repository_url, "accessToken": ACCESS_TOKEN},
-        headers=_bearer(token),
-        timeout=30,
-    )
-
-
-def _hooks(run: LocalRun) -> list[dict[str, Any]]:
-    response = requests.get(f"{run.simulator}/_sim/hooks", timeout=5)
-    response.raise_for_status()
-    return list(response.json()["hooks"])
-
-
 def test_connect_creates_the_connection_and_registers_exactly_one_hook(local_run: LocalRun) -> None:
     # given an admin of a project and a simulator without hooks
     local_run.reset_simulator()
@@ -55,10 +31,12 @@ def test_connect_creates_the_connection_and_registers_exactly_one_hook(local_run
     admin = local_run.token("alice", project, admin=True)
 
     # when the admin connects a GitHub repository (URL in a non-canonical form)
-    response = _connect(local_run, admin, project, f"https://github.com/Acme/{repo}.git")
+    response = local_run.gateway.connect(
+        project, f"https://github.com/Acme/{repo}.git", ACCESS_TOKEN, bearer_token=admin
+    )
 
     # then 201 with the public shape in canonical form, and the simulator holds one hook to it
-    assert response.status_code == 201
+    assert response.status == 201
     body = response.json()
     assert set(body) >= INFO_FIELDS
     assert {name: body[name] for name in ("repositoryUrl", "serviceType", "isActive")} == {
@@ -69,7 +47,7 @@ def test_connect_creates_the_connection_and_registers_exactly_one_hook(local_run
     assert str(uuid.UUID(body["id"])) == body["id"]
     assert body["lastSyncAt"] == body["createdAt"]
     assert ACCESS_TOKEN not in response.text
-    [hook] = _hooks(local_run)
+    [hook] = local_run.sim.hooks()
     assert hook["provider"] == "github"
     assert hook["repository"].lower() == f"acme/{repo}"
     assert hook["url"] == f"{local_run.api}/webhooks/{body['id']}"
@@ -83,36 +61,37 @@ def test_connecting_again_answers_200_with_the_same_id_and_keeps_one_hook(
     local_run.reset_simulator()
     project, repo = _unique("p"), _unique("widgets")
     admin = local_run.token("alice", project, admin=True)
-    first = _connect(local_run, admin, project, f"https://github.com/acme/{repo}")
+    first = local_run.gateway.connect(
+        project, f"https://github.com/acme/{repo}", ACCESS_TOKEN, bearer_token=admin
+    )
 
     # when the admin connects the same repository again
-    again = _connect(local_run, admin, project, f"https://github.com/acme/{repo}")
+    again = local_run.gateway.connect(
+        project, f"https://github.com/acme/{repo}", ACCESS_TOKEN, bearer_token=admin
+    )
 
     # then the connection is updated in place and there is still exactly one hook
-    assert (first.status_code, again.status_code) == (201, 200)
+    assert (first.status, again.status) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
-    assert len(_hooks(local_run)) == 1
+    assert len(local_run.sim.hooks()) == 1
 
 
 def test_members_read_the_connection_without_secrets(local_run: LocalRun) -> None:
     # given a project connected by its admin
     project, repo = _unique("p"), _unique("widgets")
-    created = _connect(
-        local_run,
-        local_run.token("alice", project, admin=True),
-        project,
+    created = given_connected(
+        local_run.gateway,
         f"https://gitlab.com/acme/platform/{repo}",
-    ).json()
-
-    # when a member of the project reads it
-    response = requests.get(
-        _connection_url(local_run, project),
-        headers=_bearer(local_run.token("bob", project)),
-        timeout=10,
+        project=project,
+        token=ACCESS_TOKEN,
+        bearer_token=local_run.token("alice", project, admin=True),
     )
 
+    # when a member of the project reads it
+    response = local_run.gateway.read(project, bearer_token=local_run.token("bob", project))
+
     # then the same public info comes back, and no secret
-    assert response.status_code == 200
+    assert response.status == 200
     assert response.json() == created
     assert response.json()["serviceType"] == "GitLab"
     assert ACCESS_TOKEN not in response.text
@@ -122,24 +101,23 @@ def test_members_read_the_connection_without_secrets(local_run: LocalRun) -> Non
 def test_exists_is_true_for_a_connected_project_and_false_for_another(local_run: LocalRun) -> None:
     # given one connected and one unconnected project the member can see
     connected, empty, repo = _unique("p"), _unique("p"), _unique("widgets")
-    _connect(
-        local_run,
-        local_run.token("alice", connected, admin=True),
-        connected,
+    given_connected(
+        local_run.gateway,
         f"https://bitbucket.org/acme/{repo}",
+        project=connected,
+        token=ACCESS_TOKEN,
+        bearer_token=local_run.token("alice", connected, admin=True),
     )
     member = local_run.token("bob", connected, empty)
 
     # when the member asks whether each is connected
     answers = [
-        requests.get(
-            _connection_url(local_run, project, "/exists"), headers=_bearer(member), timeout=10
-        )
+        local_run.gateway.read(project, "/exists", bearer_token=member)
         for project in (connected, empty)
     ]
 
     # then true, then false
-    assert [(answer.status_code, answer.json()) for answer in answers] == [
+    assert [(answer.status, answer.json()) for answer in answers] == [
         (200, {"exists": True}),
         (200, {"exists": False}),
     ]
@@ -150,14 +128,10 @@ def test_get_of_an_unconnected_project_is_404_connection_not_found(local_run: Lo
     project = _unique("p")
 
     # when a member reads it
-    response = requests.get(
-        _connection_url(local_run, project),
-        headers=_bearer(local_run.token("bob", project)),
-        timeout=10,
-    )
+    response = local_run.gateway.read(project, bearer_token=local_run.token("bob", project))
 
     # then the problem says so
-    assert response.status_code == 404
+    assert response.status == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "connection_not_found"
 
@@ -178,10 +152,10 @@ def test_requests_without_a_valid_token_are_401(
     headers = {"Authorization": authorization} if authorization else {}
 
     # when the frontend calls the API with it
-    response = requests.get(_connection_url(local_run, project), headers=headers, timeout=10)
+    response = local_run.gateway.read(project, headers=headers)
 
     # then the gateway refuses as API Gateway's JWT authorizer does
-    assert response.status_code == 401
+    assert response.status == 401
     assert response.json() == {"message": "Unauthorized"}
 
 
@@ -191,31 +165,32 @@ def test_a_member_who_is_not_admin_cannot_connect(local_run: LocalRun) -> None:
     member = local_run.token("bob", project)
 
     # when the member tries to connect a repository
-    response = _connect(local_run, member, project, f"https://github.com/acme/{_unique('r')}")
+    response = local_run.gateway.connect(
+        project, f"https://github.com/acme/{_unique('r')}", ACCESS_TOKEN, bearer_token=member
+    )
 
     # then 403 forbidden
-    assert response.status_code == 403
+    assert response.status == 403
     assert response.json()["code"] == "forbidden"
 
 
 def test_reading_another_projects_connection_is_403(local_run: LocalRun) -> None:
     # given a connected project and an admin of a different project
     project, repo = _unique("p"), _unique("widgets")
-    _connect(
-        local_run,
-        local_run.token("alice", project, admin=True),
-        project,
+    given_connected(
+        local_run.gateway,
         f"https://github.com/acme/{repo}",
+        project=project,
+        token=ACCESS_TOKEN,
+        bearer_token=local_run.token("alice", project, admin=True),
     )
     outsider = local_run.token("mallory", _unique("p"), admin=True)
 
     # when the outsider reads it
-    response = requests.get(
-        _connection_url(local_run, project), headers=_bearer(outsider), timeout=10
-    )
+    response = local_run.gateway.read(project, bearer_token=outsider)
 
     # then 403, whatever the role elsewhere
-    assert response.status_code == 403
+    assert response.status == 403
     assert response.json()["code"] == "forbidden"
 
 
@@ -225,21 +200,24 @@ def test_a_repository_connected_to_another_project_is_409_and_changes_nothing(
     # given a repository connected to project A
     first, second, repo = _unique("p"), _unique("p"), _unique("widgets")
     admin = local_run.token("alice", first, second, admin=True)
-    original = _connect(local_run, admin, first, f"https://github.com/acme/{repo}").json()
+    original = given_connected(
+        local_run.gateway,
+        f"https://github.com/acme/{repo}",
+        project=first,
+        token=ACCESS_TOKEN,
+        bearer_token=admin,
+    )
 
     # when project B tries to connect the same repository (in another spelling)
-    response = _connect(local_run, admin, second, f"git@github.com:ACME/{repo}.git")
+    response = local_run.gateway.connect(
+        second, f"git@github.com:ACME/{repo}.git", ACCESS_TOKEN, bearer_token=admin
+    )
 
     # then 409, A keeps its connection and B has none
-    assert response.status_code == 409
+    assert response.status == 409
     assert response.json()["code"] == "repository_already_connected"
-    assert (
-        requests.get(_connection_url(local_run, first), headers=_bearer(admin), timeout=10).json()
-        == original
-    )
-    exists = requests.get(
-        _connection_url(local_run, second, "/exists"), headers=_bearer(admin), timeout=10
-    )
+    assert local_run.gateway.read(first, bearer_token=admin).json() == original
+    exists = local_run.gateway.read(second, "/exists", bearer_token=admin)
     assert exists.json() == {"exists": False}
 
 
@@ -249,10 +227,12 @@ def test_a_url_that_is_not_a_repository_is_422(local_run: LocalRun) -> None:
     admin = local_run.token("alice", project, admin=True)
 
     # when the admin sends a URL that names no repository
-    response = _connect(local_run, admin, project, "https://github.com/only-owner")
+    response = local_run.gateway.connect(
+        project, "https://github.com/only-owner", ACCESS_TOKEN, bearer_token=admin
+    )
 
     # then 422 invalid_repository_url
-    assert response.status_code == 422
+    assert response.status == 422
     assert response.json()["code"] == "invalid_repository_url"
 
 
@@ -262,13 +242,13 @@ def test_unknown_route_and_unrouted_method_are_404(local_run: LocalRun) -> None:
     admin = local_run.token("alice", project, admin=True)
 
     # when an unknown path and a known path with an unrouted method are called
-    unknown = requests.get(f"{local_run.api}/nothing/here", headers=_bearer(admin), timeout=10)
-    unrouted = requests.patch(
-        _connection_url(local_run, project), headers=_bearer(admin), timeout=10
+    unknown = local_run.gateway.request(
+        "GET", f"{local_run.api}/nothing/here", headers=bearer(admin)
     )
+    unrouted = local_run.gateway.call("PATCH", project, bearer_token=admin)
 
     # then both are API Gateway's 404
-    assert [(unknown.status_code, unknown.json()), (unrouted.status_code, unrouted.json())] == [
+    assert [(unknown.status, unknown.json()), (unrouted.status, unrouted.json())] == [
         (404, {"message": "Not Found"}),
         (404, {"message": "Not Found"}),
     ]
@@ -281,33 +261,34 @@ def test_a_body_over_10_mb_is_413(local_run: LocalRun) -> None:
     body = b"x" * (10 * 1024 * 1024 + 1)
 
     # when it is sent
-    response = requests.put(
-        _connection_url(local_run, project),
-        data=body,
-        headers={**_bearer(admin), "Content-Type": "application/json"},
-        timeout=30,
+    response = local_run.gateway.call(
+        "PUT",
+        project,
+        raw_body=body,
+        bearer_token=admin,
+        headers={"Content-Type": "application/json"},
     )
 
     # then 413 before any function runs
-    assert response.status_code == 413
+    assert response.status == 413
     assert response.json() == {"message": "Request Entity Too Large"}
 
 
 def test_cors_preflight_from_the_frontend_origin_is_allowed(local_run: LocalRun) -> None:
     # when the browser preflights a PUT from the frontend's dev origin (no token, as browsers do)
     project = _unique("p")
-    response = requests.options(
-        _connection_url(local_run, project),
+    response = local_run.gateway.call(
+        "OPTIONS",
+        project,
         headers={
             "Origin": ORIGIN,
             "Access-Control-Request-Method": "PUT",
             "Access-Control-Request-Headers": "authorization,content-type",
         },
-        timeout=10,
     )
 
     # then the template's CORS configuration answers
-    assert response.status_code == 204
+    assert response.status == 204
     assert response.headers["access-control-allow-origin"] == ORIGIN
     assert "PUT" in response.headers["access-control-allow-methods"].split(",")
     assert response.headers["access-control-allow-headers"] == "authorization,content-type"
@@ -320,14 +301,18 @@ def test_a_signed_delivery_from_the_provider_reaches_the_receiver_through_the_ga
     local_run.reset_simulator()
     project, repo = _unique("p"), _unique("widgets")
     admin = local_run.token("alice", project, admin=True)
-    connected = _connect(local_run, admin, project, f"https://github.com/acme/{repo}").json()
-    [hook] = _hooks(local_run)
+    connected = given_connected(
+        local_run.gateway,
+        f"https://github.com/acme/{repo}",
+        project=project,
+        token=ACCESS_TOKEN,
+        bearer_token=admin,
+    )
+    [hook] = local_run.sim.hooks()
 
     # when the simulator delivers a push, signed as GitHub signs it, to the hook's URL
-    delivery = requests.post(
-        f"{local_run.simulator}/_sim/hooks/{hook['provider']}/{hook['id']}/deliver",
-        json={"event": "push", "payload": {"ref": "refs/heads/main"}},
-        timeout=30,
+    delivery = local_run.sim.deliver_raw(
+        hook["provider"], hook["id"], {"event": "push", "payload": {"ref": "refs/heads/main"}}
     )
 
     # then the public webhook route (no JWT) accepted it and the connection's last sync moved on
@@ -342,8 +327,7 @@ def test_a_signed_delivery_from_the_provider_reaches_the_receiver_through_the_ga
     # (asynchronously: the local event source mapping hands the recorded delivery to the relay,
     # which publishes it and advances lastSyncAt, as the stream does in AWS)
     def last_sync() -> str:
-        url = _connection_url(local_run, project)
-        return str(requests.get(url, headers=_bearer(admin), timeout=10).json()["lastSyncAt"])
+        return str(local_run.gateway.read(project, bearer_token=admin).json()["lastSyncAt"])
 
     assert _eventually(lambda: last_sync() > connected["lastSyncAt"])
 

@@ -10,16 +10,12 @@ failure goes through requests, urllib3 and the client's own error mapping.
 
 from __future__ import annotations
 
-import socket
-import socketserver
-import struct
-import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import SecretStr
 from repoconn_core.errors import ProviderUnavailable
-from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef, WebhookClient
+from repoconn_core.providers import ProviderEndpoint, RepositoryRef, WebhookClient
 from repoconn_providers.http import ProviderHttp, RetryPolicy
 from repoconn_providers.registry import build_client
 
@@ -31,6 +27,7 @@ from tests.faultkit.injector import (
     ProviderError,
     ProviderTransport,
 )
+from tests.support.loopback import Drop, LoopbackServer
 
 TransportMode = Literal["reset", "hang"]
 
@@ -38,8 +35,8 @@ TransportMode = Literal["reset", "hang"]
 _PREFIX = {"GitHub": "/github", "GitLab": "/gitlab/api/v4", "Bitbucket": "/bitbucket/2.0"}
 
 
-class TransportFaultServer:
-    """A loopback TCP server that breaks every connection it accepts.
+class TransportFaultServer(LoopbackServer):
+    """A loopback server that breaks every connection it accepts.
 
     ``reset``: reads the request, then closes with SO_LINGER 0, so the client sees a TCP RST
     (ECONNRESET) instead of an answer. ``hang``: reads the request and never answers until
@@ -48,49 +45,11 @@ class TransportFaultServer:
 
     def __init__(self, mode: TransportMode) -> None:
         self.mode = mode
-        self.connections = 0
-        self._stopped = threading.Event()
-        outer = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                sock: socket.socket = self.request
-                outer.connections += 1
-                sock.settimeout(2)
-                try:
-                    sock.recv(65536)
-                except OSError:
-                    return
-                if outer.mode == "reset":
-                    # Linger on, timeout 0: close() sends RST instead of FIN.
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    return
-                outer._stopped.wait()
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            block_on_close = False
-            allow_reuse_address = True
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"transport-fault-{mode}", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        # Bound to 127.0.0.1 above; the port is the kernel's choice.
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(lambda _request: Drop.RESET if mode == "reset" else Drop.HANG)
 
     def start(self) -> TransportFaultServer:
-        self._thread.start()
+        super().start()
         return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def broken_client(
@@ -109,6 +68,13 @@ def broken_client(
     return build_client(endpoint, http)
 
 
+# The WebhookClient protocol's calls (repoconn_core.providers), each taking the repository
+# first: every one goes through the injector.
+WEBHOOK_CALLS = frozenset(
+    {"preflight", "create_hook", "update_hook", "get_hook", "find_hook", "delete_hook"}
+)
+
+
 class FaultyWebhookClient:
     """A ``WebhookClient`` that fails where the injector says, else delegates."""
 
@@ -125,53 +91,28 @@ class FaultyWebhookClient:
         # Every webhook secret handed to the provider (for leak scans), if given a set.
         self._seen_secrets = seen_secrets
 
-    def preflight(self, repo: RepositoryRef, token: SecretStr) -> None:
-        self._call("preflight", repo, token)
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        if method not in WEBHOOK_CALLS:
+            raise AttributeError(method)
+        return lambda repo, *args, **kwargs: self._call(method, repo, *args, **kwargs)
 
-    def create_hook(
-        self, repo: RepositoryRef, token: SecretStr, callback_url: str, secret: SecretStr
-    ) -> Hook:
-        hook: Hook = self._call("create_hook", repo, token, callback_url, secret)
-        return hook
-
-    def update_hook(
-        self,
-        repo: RepositoryRef,
-        token: SecretStr,
-        hook_id: str,
-        callback_url: str,
-        secret: SecretStr,
-    ) -> Hook:
-        hook: Hook = self._call("update_hook", repo, token, hook_id, callback_url, secret)
-        return hook
-
-    def get_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> Hook | None:
-        found: Hook | None = self._call("get_hook", repo, token, hook_id)
-        return found
-
-    def find_hook(self, repo: RepositoryRef, token: SecretStr, callback_url: str) -> Hook | None:
-        found: Hook | None = self._call("find_hook", repo, token, callback_url)
-        return found
-
-    def delete_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> bool:
-        deleted: bool = self._call("delete_hook", repo, token, hook_id)
-        return deleted
-
-    def _call(self, method: str, repo: RepositoryRef, *args: Any) -> Any:
+    def _call(self, method: str, repo: RepositoryRef, *args: Any, **kwargs: Any) -> Any:
         step = f"provider:{method}"
         if self._seen_secrets is not None:
             self._seen_secrets.update(
-                arg.get_secret_value() for arg in args if isinstance(arg, SecretStr)
+                arg.get_secret_value()
+                for arg in (*args, *kwargs.values())
+                if isinstance(arg, SecretStr)
             )
         fault = self._injector.on_step(step)
         if fault is None:
-            return getattr(self._inner, method)(repo, *args)
+            return getattr(self._inner, method)(repo, *args, **kwargs)
         if isinstance(fault, ProviderError):
             raise fault.error()
         if isinstance(fault, ProviderTransport):
-            return getattr(self._broken(fault.mode), method)(repo, *args)
+            return getattr(self._broken(fault.mode), method)(repo, *args, **kwargs)
         if isinstance(fault, LostResponse):
-            getattr(self._inner, method)(repo, *args)
+            getattr(self._inner, method)(repo, *args, **kwargs)
             # The words ProviderHttp uses for a read timeout.
             raise ProviderUnavailable(f"{repo.service_type.value} timed out")
         if isinstance(fault, Crash):

@@ -49,6 +49,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.fuzz.conftest import CASES, LocalRun
+from tests.support.api import given_connected
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 SEED = 20240611
@@ -191,14 +192,14 @@ def target(local_run: LocalRun) -> Iterator[FuzzTarget]:
     member = local_run.token("fuzz-member", FUZZ_PROJECTS[0])
     session = requests.Session()
     # Reads run first (schema order): give them a connection to find, in the first project.
-    seeded = session.put(
-        f"{local_run.api}/projects/{FUZZ_PROJECTS[0]}/repository-connection",
-        json={"repositoryUrl": "https://github.com/fuzz/seed", "accessToken": "fuzz-seed-token"},
-        headers={"Authorization": f"Bearer {admin}"},
-        timeout=REQUEST_TIMEOUT_SECONDS,
+    given_connected(
+        local_run.gateway,
+        "https://github.com/fuzz/seed",
+        project=FUZZ_PROJECTS[0],
+        token="fuzz-seed-token",
+        bearer_token=admin,
     )
-    assert seeded.status_code == 201, seeded.text
-    hooks = tuple(_connect_hook_targets(local_run, session))
+    hooks = tuple(_connect_hook_targets(local_run))
     yield FuzzTarget(
         run=local_run,
         authorization={
@@ -213,7 +214,7 @@ def target(local_run: LocalRun) -> Iterator[FuzzTarget]:
     session.close()
 
 
-def _connect_hook_targets(run: LocalRun, session: requests.Session) -> Iterator[SignedHook]:
+def _connect_hook_targets(run: LocalRun) -> Iterator[SignedHook]:
     """One connection per provider, in projects no fuzz caller may touch; their hooks' real
     secrets (from the simulator) sign some of the fuzzed deliveries."""
     repositories = {
@@ -224,17 +225,11 @@ def _connect_hook_targets(run: LocalRun, session: requests.Session) -> Iterator[
     for provider, url in repositories.items():
         project = f"fuzz-hooks-{provider}"
         token = run.token("fuzz-hooks", project, admin=True)
-        answer = session.put(
-            f"{run.api}/projects/{project}/repository-connection",
-            json={"repositoryUrl": url, "accessToken": f"fuzz-{provider}-token"},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=REQUEST_TIMEOUT_SECONDS,
+        connected = given_connected(
+            run.gateway, url, project=project, token=f"fuzz-{provider}-token", bearer_token=token
         )
-        assert answer.status_code == 201, answer.text
-        connection_id = answer.json()["id"]
-        hooks = session.get(f"{run.simulator}/_sim/hooks", timeout=5).json()["hooks"]
-        (hook,) = [h for h in hooks if h["url"].endswith(f"/webhooks/{connection_id}")]
-        yield SignedHook(provider, connection_id, hook["secret"])
+        hook = run.sim.hook_of(connected["id"])
+        yield SignedHook(provider, connected["id"], str(hook["secret"]))
 
 
 @SCHEMA.parametrize()

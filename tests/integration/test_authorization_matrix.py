@@ -33,7 +33,6 @@ from typing import Any
 
 import jwt
 import pytest
-import requests
 from repoconn_core.settings import Settings
 from repoconn_local.aws.template_schema import load_template
 from repoconn_local.gateway.jwt_authorizer import ALGORITHM, LocalJwtAuthorizer, mint_token
@@ -41,7 +40,9 @@ from repoconn_local.gateway.routes import route_table
 from repoconn_local.gateway.server import LocalGateway
 from repoconn_local.stack import LOCAL_PARAMETERS
 
-from tests.integration.conftest import Api, sim_hooks
+from tests.support.api import Api, GatewayApi, given_connected
+from tests.support.handlers import HttpResult
+from tests.support.simulator_control import SimHook, SimulatorControl
 
 SECRET = "authorization-matrix-signing-secret-32-bytes-or-more"
 OTHER_SECRET = "a-different-signing-secret-the-gateway-does-not-know"
@@ -158,34 +159,28 @@ class Connected:
     """A project connected by its admin through the gateway, as the cell finds it."""
 
     info: dict[str, Any]
-    hooks: list[dict[str, Any]]
+    hooks: list[SimHook]
 
     @property
     def id(self) -> str:
         return str(self.info["id"])
 
 
-class MatrixClient:
+class MatrixClient(GatewayApi):
+    """The gateway's API for PROJECT, with tokens minted by the matrix's signing secret."""
+
     def __init__(self, gateway: LocalGateway, settings: Settings) -> None:
-        self.base_url = gateway.base_url
+        super().__init__(gateway.base_url)
         self.settings = settings
-
-    def project(self, method: str, suffix: str = "", **kwargs: Any) -> requests.Response:
-        url = f"{self.base_url}/projects/{PROJECT}/repository-connection{suffix}"
-        return requests.request(method, url, timeout=30, **kwargs)
-
-    def connect(self, headers: dict[str, str]) -> requests.Response:
-        body = {"repositoryUrl": REPOSITORY, "accessToken": PROVIDER_TOKEN}
-        return self.project("PUT", json=body, headers=headers)
 
     def as_admin(self) -> dict[str, str]:
         return bearer("admin", self.settings)
 
     def stored_info(self) -> dict[str, Any] | None:
-        response = self.project("GET", headers=self.as_admin())
-        if response.status_code == 404:
+        response = self.read(PROJECT, headers=self.as_admin())
+        if response.status == 404:
             return None
-        assert response.status_code == 200
+        assert response.status == 200
         return dict(response.json())
 
 
@@ -196,10 +191,11 @@ def client(api: Api, sim: Any, gateway: LocalGateway, app_settings: Settings) ->
 
 
 @pytest.fixture
-def connected(client: MatrixClient, sim: Any) -> Connected:
-    response = client.connect(client.as_admin())
-    assert response.status_code == 201, response.text
-    return Connected(dict(response.json()), sim_hooks(sim))
+def connected(client: MatrixClient, sim_control: SimulatorControl) -> Connected:
+    info = given_connected(
+        client, REPOSITORY, project=PROJECT, token=PROVIDER_TOKEN, headers=client.as_admin()
+    )
+    return Connected(info, sim_control.hooks())
 
 
 # -- one request per route ---------------------------------------------------------------------
@@ -207,15 +203,15 @@ def connected(client: MatrixClient, sim: Any) -> Connected:
 
 def send(
     route: str, client: MatrixClient, connected: Connected, headers: dict[str, str]
-) -> requests.Response:
+) -> HttpResult:
     if route.startswith("PUT "):
-        return client.connect(headers)
+        return client.connect(PROJECT, REPOSITORY, PROVIDER_TOKEN, headers=headers)
     if route == "GET /projects/{projectId}/repository-connection":
-        return client.project("GET", headers=headers)
+        return client.read(PROJECT, headers=headers)
     if route.endswith("/exists"):
-        return client.project("GET", "/exists", headers=headers)
+        return client.read(PROJECT, "/exists", headers=headers)
     if route.startswith("DELETE "):
-        return client.project("DELETE", headers=headers)
+        return client.disconnect(PROJECT, headers=headers)
     # An unsigned GitHub-shaped delivery: every header but the signature.
     delivery = {
         "Content-Type": "application/json",
@@ -223,41 +219,41 @@ def send(
         "X-GitHub-Delivery": str(uuid.uuid4()),
         **headers,
     }
-    return requests.post(
+    return client.request(
+        "POST",
         f"{client.base_url}/webhooks/{connected.id}",
         data=json.dumps({"ref": "refs/heads/main"}),
         headers=delivery,
-        timeout=30,
     )
 
 
-def assert_success(route: str, response: requests.Response, connected: Connected) -> None:
+def assert_success(route: str, response: HttpResult, connected: Connected) -> None:
     if route.startswith("PUT "):
         # the same repository again: an update of the same connection
-        assert response.status_code == 200
+        assert response.status == 200
         assert response.json()["id"] == connected.id
     elif route.endswith("/exists"):
-        assert response.status_code == 200
+        assert response.status == 200
         assert response.json() == {"exists": True}
     elif route.startswith("GET "):
-        assert response.status_code == 200
+        assert response.status == 200
         assert response.json() == connected.info
     else:
         assert route.startswith("DELETE ")
-        assert response.status_code == 200
+        assert response.status == 200
         assert response.json() == {"deleted": True, "webhookRemoved": True}
 
 
-def assert_problem(response: requests.Response, status: int, code: str) -> None:
-    assert response.status_code == status
+def assert_problem(response: HttpResult, status: int, code: str) -> None:
+    assert response.status == status
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert (problem["status"], problem["code"]) == (status, code)
     assert {"type", "title", "detail"} <= set(problem)
 
 
-def assert_gateway_401(response: requests.Response, caller: str) -> None:
-    assert response.status_code == 401
+def assert_gateway_401(response: HttpResult, caller: str) -> None:
+    assert response.status == 401
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"message": "Unauthorized"}
     reason = AUTHORIZER_REASON[caller]
@@ -285,7 +281,7 @@ def test_the_matrix_covers_every_route_of_the_template_and_every_caller() -> Non
 def test_each_caller_gets_the_expected_answer_from_each_route(
     client: MatrixClient,
     connected: Connected,
-    sim: Any,
+    sim_control: SimulatorControl,
     route: str,
     caller: str,
     expected: Expect,
@@ -305,7 +301,7 @@ def test_each_caller_gets_the_expected_answer_from_each_route(
     # and a refusal changed nothing: same connection (lastSyncAt included), same hooks
     if expected is not OK:
         assert client.stored_info() == connected.info
-        assert sim_hooks(sim) == connected.hooks
+        assert sim_control.hooks() == connected.hooks
     elif route.startswith("DELETE "):
         assert client.stored_info() is None
-        assert sim_hooks(sim) == []
+        assert sim_control.hooks() == []

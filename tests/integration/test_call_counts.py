@@ -17,27 +17,22 @@ DynamoDB calls are pynamodb's, counted by ``dynamodb_calls``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import importlib
-import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-import requests
 from repoconn_core import wiring
-from repoconn_local.gateway.events import http_api_event
-from repoconn_local.lambda_host.context import LocalLambdaContext
 from repoconn_local.simulator.server import ProviderSimulator
 
-from tests.integration.conftest import Api, EventBusTap, admin, member
+from tests.integration.conftest import EventBusTap
+from tests.support.api import Api, given_connected
+from tests.support.deliveries import signed
+from tests.support.handlers import deliver_to_receiver
+from tests.support.simulator_control import SimulatorControl
 
 REPOSITORY = "https://github.com/acme/call-counts"
 TOKEN = "tok-good-call-counts-0123"
-PUSH = {"ref": "refs/heads/main", "before": "0" * 40, "after": "9f2c" * 10, "commits": []}
 
 
 def _operations(service: str) -> Iterator[list[str]]:
@@ -66,103 +61,48 @@ def eventbridge_operations(api: Api) -> Iterator[list[str]]:
     yield from _operations("events")
 
 
-def provider_requests(sim: ProviderSimulator) -> list[str]:
-    response = requests.get(f"{sim.base_url}/_sim/requests", timeout=5)
-    response.raise_for_status()
-    return [f"{entry['method']} {entry['path']}" for entry in response.json()["requests"]]
-
-
-def clear_provider_requests(sim: ProviderSimulator) -> None:
-    requests.delete(f"{sim.base_url}/_sim/requests", timeout=5).raise_for_status()
-
-
-def connect(api: Api, project: str = "p1", expect: int = 201) -> dict[str, Any]:
-    response = api.call(
-        "PUT",
-        project,
-        body={"repositoryUrl": REPOSITORY, "accessToken": TOKEN},
-        claims=admin(project),
-    )
-    assert response.status == expect, response.text
-    return dict(response.json())
-
-
-def deliver(sim: ProviderSimulator, connection_id: str, secret: str | None = None) -> int:
+def deliver(sim_control: SimulatorControl, connection_id: str, secret: str | None = None) -> int:
     """A signed GitHub push with a fresh delivery id, through the real receiver handler;
     signed with the connection's current hook secret unless ``secret`` is given."""
     if secret is None:
-        (hook,) = [
-            hook
-            for hook in requests.get(f"{sim.base_url}/_sim/hooks", timeout=5).json()["hooks"]
-            if hook["url"].endswith(f"/webhooks/{connection_id}")
-        ]
-        secret = str(hook["secret"])
-    body = json.dumps(PUSH).encode()
-    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    event = http_api_event(
-        "POST",
-        f"/webhooks/{connection_id}",
-        route_key="POST /webhooks/{connectionId}",
-        path_parameters={"connectionId": connection_id},
-        headers={
-            "Content-Type": "application/json",
-            "X-GitHub-Event": "push",
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-GitHub-Hook-ID": "490000001",
-            "X-Hub-Signature-256": f"sha256={signature}",
-        },
-        body=body,
-    )
-    handler = importlib.import_module("functions.receive_webhook.app").lambda_handler
-    response = handler(event, LocalLambdaContext(function_name="receive_webhook"))
-    return int(response["statusCode"])
+        secret = str(sim_control.hook_of(connection_id)["secret"])
+    delivery = signed("GitHub", secret)
+    return deliver_to_receiver(connection_id, delivery.headers, delivery.body).status
 
 
 # Reads -------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("container", ["warm", "fresh"])
 @pytest.mark.parametrize("suffix", ["", "/exists"], ids=["get", "exists"])
 def test_a_read_is_exactly_one_dynamodb_query_and_nothing_else(
     api: Api,
-    sim: ProviderSimulator,
+    sim_control: SimulatorControl,
     kms_operations: list[str],
     dynamodb_calls: list[str],
     suffix: str,
+    container: str,
 ) -> None:
-    # given a connected project and warm read handlers
-    connect(api)
-    api.call("GET", "p1", suffix, claims=member("p1"))
+    # given a connected project, and read handlers that have served a read (warm) or a
+    # container that has served nothing yet (fresh)
+    given_connected(api, REPOSITORY, token=TOKEN)
+    if container == "warm":
+        api.read("p1", suffix)
+    else:
+        wiring.reset()
     dynamodb_calls.clear()
     kms_operations.clear()
-    clear_provider_requests(sim)
+    sim_control.clear_requests()
 
     # when the frontend asks
-    response = api.call("GET", "p1", suffix, claims=member("p1"))
+    response = api.read("p1", suffix)
 
-    # then one GSI query answered it: no KMS, no provider
+    # then one GSI query answered it (no DescribeTable or other warm-up call before it): no
+    # KMS, no provider
     assert response.status == 200
     assert dynamodb_calls == ["Query"]
     assert kms_operations == []
-    assert provider_requests(sim) == []
-
-
-@pytest.mark.parametrize("suffix", ["", "/exists"], ids=["get", "exists"])
-def test_the_first_read_of_a_fresh_container_is_one_query_too(
-    api: Api, kms_operations: list[str], dynamodb_calls: list[str], suffix: str
-) -> None:
-    # given a connected project, and then a container that has served nothing yet
-    connect(api)
-    wiring.reset()
-    dynamodb_calls.clear()
-    kms_operations.clear()
-
-    # when
-    response = api.call("GET", "p1", suffix, claims=member("p1"))
-
-    # then no DescribeTable or other warm-up call precedes the query
-    assert response.status == 200
-    assert dynamodb_calls == ["Query"]
-    assert kms_operations == []
+    assert sim_control.requests() == []
 
 
 # Writes ------------------------------------------------------------------------------------
@@ -172,7 +112,7 @@ def test_a_first_connect_costs_exactly_one_generate_data_key(
     api: Api, sim: ProviderSimulator, kms_operations: list[str]
 ) -> None:
     # when
-    connect(api)
+    given_connected(api, REPOSITORY, token=TOKEN)
 
     # then
     assert kms_operations == ["GenerateDataKey"]
@@ -182,11 +122,11 @@ def test_a_reconnect_of_the_same_repository_costs_exactly_one_generate_data_key(
     api: Api, sim: ProviderSimulator, kms_operations: list[str]
 ) -> None:
     # given
-    connect(api)
+    given_connected(api, REPOSITORY, token=TOKEN)
     kms_operations.clear()
 
     # when
-    connect(api, expect=200)
+    given_connected(api, REPOSITORY, token=TOKEN, expect=200)
 
     # then the rotated-out secret is kept as ciphertext: nothing is decrypted
     assert kms_operations == ["GenerateDataKey"]
@@ -196,17 +136,17 @@ def test_a_reconnect_of_the_same_repository_costs_exactly_one_generate_data_key(
 
 
 def test_a_warm_receiver_makes_no_kms_call(
-    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, kms_operations: list[str]
+    api: Api, sim_control: SimulatorControl, event_bus: EventBusTap, kms_operations: list[str]
 ) -> None:
     # given a connection and a receiver that has verified one delivery (one Decrypt)
-    connection_id = connect(api)["id"]
+    connection_id = given_connected(api, REPOSITORY, token=TOKEN)["id"]
     kms_operations.clear()
-    assert deliver(sim, connection_id) == 202
+    assert deliver(sim_control, connection_id) == 202
     assert kms_operations == ["Decrypt"]
     kms_operations.clear()
 
     # when more deliveries arrive
-    statuses = [deliver(sim, connection_id) for _ in range(3)]
+    statuses = [deliver(sim_control, connection_id) for _ in range(3)]
 
     # then each is verified with the cached secret
     assert statuses == [202, 202, 202]
@@ -215,20 +155,20 @@ def test_a_warm_receiver_makes_no_kms_call(
 
 def test_a_warm_receiver_makes_one_call_per_delivery_the_put_of_its_record(
     api: Api,
-    sim: ProviderSimulator,
+    sim_control: SimulatorControl,
     event_bus: EventBusTap,
     dynamodb_calls: list[str],
     eventbridge_operations: list[str],
 ) -> None:
     # given a receiver that has read this connection once (id pointer, then item)
-    connection_id = connect(api)["id"]
+    connection_id = given_connected(api, REPOSITORY, token=TOKEN)["id"]
     dynamodb_calls.clear()
-    assert deliver(sim, connection_id) == 202
+    assert deliver(sim_control, connection_id) == 202
     assert dynamodb_calls == ["GetItem", "GetItem", "PutItem"]
     dynamodb_calls.clear()
 
     # when the next deliveries arrive
-    statuses = [deliver(sim, connection_id) for _ in range(3)]
+    statuses = [deliver(sim_control, connection_id) for _ in range(3)]
 
     # then each is one PutItem, and nothing is published synchronously
     assert statuses == [202, 202, 202]
@@ -238,14 +178,14 @@ def test_a_warm_receiver_makes_one_call_per_delivery_the_put_of_its_record(
 
 def test_the_relay_publishes_a_batch_with_one_read_one_put_events_and_one_update(
     api: Api,
-    sim: ProviderSimulator,
+    sim_control: SimulatorControl,
     event_bus: EventBusTap,
     dynamodb_calls: list[str],
     eventbridge_operations: list[str],
 ) -> None:
     # given five recorded deliveries of one connection
-    connection_id = connect(api)["id"]
-    assert [deliver(sim, connection_id) for _ in range(5)] == [202] * 5
+    connection_id = given_connected(api, REPOSITORY, token=TOKEN)["id"]
+    assert [deliver(sim_control, connection_id) for _ in range(5)] == [202] * 5
     dynamodb_calls.clear()
 
     # when the relay gets them (one batch: the template's BatchSize is larger)
@@ -257,19 +197,19 @@ def test_the_relay_publishes_a_batch_with_one_read_one_put_events_and_one_update
 
 
 def test_a_receiver_that_reads_again_rejects_a_deleted_connection(
-    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, monkeypatch: pytest.MonkeyPatch
+    api: Api, sim_control: SimulatorControl, event_bus: EventBusTap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given a receiver that reads the connection on every delivery (read window 0) and has
     # verified one, and the hook's secret
     monkeypatch.setenv("CONNECTION_CACHE_TTL_SECONDS", "0")
     wiring.reset()
-    connection_id = connect(api)["id"]
-    assert deliver(sim, connection_id) == 202
-    (hook,) = requests.get(f"{sim.base_url}/_sim/hooks", timeout=5).json()["hooks"]
+    connection_id = given_connected(api, REPOSITORY, token=TOKEN)["id"]
+    assert deliver(sim_control, connection_id) == 202
+    (hook,) = sim_control.hooks()
 
     # when the connection is deleted and a delivery signed with the old secret arrives
-    assert api.call("DELETE", "p1", claims=admin("p1")).status == 200
-    status = deliver(sim, connection_id, secret=str(hook["secret"]))
+    assert api.disconnect("p1").status == 200
+    status = deliver(sim_control, connection_id, secret=str(hook["secret"]))
 
     # then it is rejected as any unknown connection is
     assert status == 401

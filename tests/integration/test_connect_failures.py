@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr
-from repoconn_core.connect import ConnectRepository
 from repoconn_core.errors import DependencyUnavailable
-from repoconn_core.identity import principal_from_claims
 from repoconn_core.models import ConnectRequest
 from repoconn_core.settings import Settings
 from repoconn_core.store import ConnectionStore, StoredConnection
-from repoconn_providers.registry import client_for
 
-from tests.integration.conftest import WEBHOOK_BASE_URL, admin, sim_hooks
+from tests.support.simulator_control import SimulatorControl
+from tests.support.use_cases import UseCases, admin_principal
 
 
 class FailingSaveStore:
@@ -31,25 +29,6 @@ class FailingSaveStore:
         raise DependencyUnavailable("DynamoDB is throttling", retry_after=2)
 
 
-def use_case(store, cipher, settings: Settings) -> ConnectRepository:
-    return ConnectRepository(
-        store=store,
-        cipher=cipher,
-        client_for=lambda endpoint: client_for(endpoint, settings),
-        endpoints=settings.provider_endpoints(),
-        webhook_base_url=WEBHOOK_BASE_URL,
-    )
-
-
-def principal():
-    return principal_from_claims(
-        admin("p1"),
-        groups_claim="cognito:groups",
-        projects_claim="custom:projects",
-        admin_group="Admin",
-    )
-
-
 @pytest.mark.parametrize(
     "url",
     [
@@ -59,21 +38,21 @@ def principal():
     ],
 )
 def test_a_failed_write_after_hook_creation_deletes_the_hook(
-    sim, store, cipher, app_settings: Settings, url: str
+    sim_control: SimulatorControl, store, cipher, app_settings: Settings, url: str
 ) -> None:
     # given a store whose write fails
-    connect = use_case(FailingSaveStore(store), cipher, app_settings)
+    connect = UseCases(app_settings, FailingSaveStore(store), cipher).connect()
     request = ConnectRequest(repositoryUrl=url, accessToken=SecretStr("tok-good"))
     # when connecting
     with pytest.raises(DependencyUnavailable):
-        connect(principal(), "p1", request)
+        connect(admin_principal("p1"), "p1", request)
     # then the hook created on the way was removed and nothing was stored
-    assert sim_hooks(sim) == []
+    assert sim_control.hooks() == []
     assert store.current_for_project("p1") is None
 
 
 def test_a_failed_encryption_after_hook_creation_deletes_the_hook(
-    sim, store, app_settings: Settings
+    sim_control: SimulatorControl, store, app_settings: Settings
 ) -> None:
     class BrokenCipher:
         def encrypt_fields(self, **_: object) -> dict[str, bytes]:
@@ -82,11 +61,11 @@ def test_a_failed_encryption_after_hook_creation_deletes_the_hook(
         def decrypt_fields(self, *_: object, **__: object) -> dict[str, SecretStr]:
             raise AssertionError("not expected")
 
-    connect = use_case(store, BrokenCipher(), app_settings)
+    connect = UseCases(app_settings, store, BrokenCipher()).connect()
     request = ConnectRequest(
         repositoryUrl="https://github.com/acme/api", accessToken=SecretStr("tok")
     )
     with pytest.raises(DependencyUnavailable):
-        connect(principal(), "p1", request)
-    assert sim_hooks(sim) == []
+        connect(admin_principal("p1"), "p1", request)
+    assert sim_control.hooks() == []
     assert store.current_for_project("p1") is None

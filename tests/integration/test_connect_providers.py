@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import Api, admin, member, sim_hooks
+from tests.support.api import Api, given_connected
+from tests.support.simulator_control import SimulatorControl
 
 REPOS = {
     "github": "https://github.com/acme/api",
@@ -13,20 +14,14 @@ REPOS = {
 }
 
 
-def connect(api: Api, url: str, token: str = "tok-good", project: str = "p1"):
-    return api.call(
-        "PUT", project, body={"repositoryUrl": url, "accessToken": token}, claims=admin(project)
-    )
-
-
 @pytest.mark.parametrize("provider", sorted(REPOS))
 def test_connect_registers_one_hook_with_our_callback_and_a_fresh_secret(
-    api: Api, sim, provider: str
+    api: Api, sim_control: SimulatorControl, provider: str
 ) -> None:
     # when
-    body = connect(api, REPOS[provider]).json()
+    body = given_connected(api, REPOS[provider])
     # then exactly one hook exists, pointing at /webhooks/{connectionId}
-    hooks = sim_hooks(sim)
+    hooks = sim_control.hooks()
     assert len(hooks) == 1
     assert hooks[0]["provider"] == provider
     assert hooks[0]["url"] == f"https://hooks.example.test/webhooks/{body['id']}"
@@ -36,12 +31,12 @@ def test_connect_registers_one_hook_with_our_callback_and_a_fresh_secret(
 
 @pytest.mark.parametrize("provider", sorted(REPOS))
 def test_reconnecting_three_times_leaves_exactly_one_hook_with_the_latest_secret(
-    api: Api, sim, provider: str
+    api: Api, sim_control: SimulatorControl, provider: str
 ) -> None:
     secrets_seen = []
     for _ in range(3):
-        assert connect(api, REPOS[provider]).status in (200, 201)
-        hooks = sim_hooks(sim)
+        assert api.connect("p1", REPOS[provider]).status in (200, 201)
+        hooks = sim_control.hooks()
         assert len(hooks) == 1
         secrets_seen.append(hooks[0]["secret"])
     assert len(set(secrets_seen)) == 3
@@ -49,18 +44,18 @@ def test_reconnecting_three_times_leaves_exactly_one_hook_with_the_latest_secret
 
 @pytest.mark.parametrize("provider", sorted(REPOS))
 def test_replacing_the_repository_removes_the_old_item_and_hook(
-    api: Api, sim, provider: str
+    api: Api, sim_control: SimulatorControl, provider: str
 ) -> None:
     # given p1 connected to a GitHub repository
-    connect(api, "https://github.com/acme/old-repo")
+    given_connected(api, "https://github.com/acme/old-repo")
     # when p1 connects another repository
-    response = connect(api, REPOS[provider])
+    response = api.connect("p1", REPOS[provider])
     # then p1 has only the new connection, the old repository is free, one hook remains
     assert response.status == 201
-    assert api.call("GET", "p1", claims=member("p1")).json()["repositoryUrl"] == REPOS[provider]
-    hooks = sim_hooks(sim)
+    assert api.read("p1").json()["repositoryUrl"] == REPOS[provider]
+    hooks = sim_control.hooks()
     assert [hook["provider"] for hook in hooks] == [provider]
-    assert connect(api, "https://github.com/acme/old-repo", project="p2").status == 201
+    assert api.connect("p2", "https://github.com/acme/old-repo").status == 201
 
 
 @pytest.mark.parametrize("provider", sorted(REPOS))
@@ -75,12 +70,18 @@ def test_replacing_the_repository_removes_the_old_item_and_hook(
     ],
 )
 def test_provider_refusals_map_to_problems_and_leave_nothing(
-    api: Api, sim, provider: str, token: str, url_suffix: str, status: int, code: str
+    api: Api,
+    sim_control: SimulatorControl,
+    provider: str,
+    token: str,
+    url_suffix: str,
+    status: int,
+    code: str,
 ) -> None:
     url = REPOS[provider]
     if url_suffix:
         url = url.rsplit("/", 1)[0] + "/" + url_suffix
-    response = connect(api, url, token=token)
+    response = api.connect("p1", url, token)
     assert response.status == status
     problem = response.json()
     assert problem["code"] == code
@@ -89,5 +90,5 @@ def test_provider_refusals_map_to_problems_and_leave_nothing(
         assert int(response.headers["retry-after"]) >= 1
     if code == "insufficient_permissions":
         assert any(word in problem["detail"].lower() for word in ("admin", "maintainer", "webhook"))
-    assert sim_hooks(sim) == []
-    assert api.call("GET", "p1", "/exists", claims=member("p1")).json() == {"exists": False}
+    assert sim_control.hooks() == []
+    assert api.read("p1", "/exists").json() == {"exists": False}

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import Api, admin, member, sim_hooks
+from tests.support.api import Api, admin, connect_body, given_connected, member
+from tests.support.simulator_control import SimulatorControl
 
 GITHUB_URL = "https://github.com/acme/api"
 TOKEN = "ghp_0123456789abcdefSECRETtoken"
 
 
-def connect(
-    api: Api, project: str = "p1", url: str = GITHUB_URL, token: str = TOKEN, **extra: object
-):
-    return api.call(
-        "PUT",
-        project,
-        body={"repositoryUrl": url, "accessToken": token, **extra},
-        claims=admin(project),
-    )
-
-
 def test_first_connect_creates_the_connection_and_answers_201(api: Api) -> None:
     # given a project with no connection
     # when an admin connects a GitHub repository
-    response = connect(api, url="https://github.com/Acme/API.git")
+    response = api.connect("p1", "https://github.com/Acme/API.git", TOKEN)
     # then 201 with the public view in canonical form, and no secret in it
     assert response.status == 201
     body = response.json()
@@ -45,9 +35,9 @@ def test_first_connect_creates_the_connection_and_answers_201(api: Api) -> None:
 
 def test_second_connect_of_the_same_repository_updates_with_the_same_id(api: Api) -> None:
     # given a connected project
-    first = connect(api).json()
+    first = given_connected(api, GITHUB_URL, token=TOKEN)
     # when the admin connects the same repository again with a new token
-    second = connect(api, token="ghp_rotatedTOKENvalue")
+    second = api.connect("p1", GITHUB_URL, "ghp_rotatedTOKENvalue")
     # then 200 and the same connection id and creation time
     assert second.status == 200
     assert second.json()["id"] == first["id"]
@@ -55,14 +45,14 @@ def test_second_connect_of_the_same_repository_updates_with_the_same_id(api: Api
 
 
 def test_get_returns_the_connection_to_a_member(api: Api) -> None:
-    created = connect(api).json()
-    response = api.call("GET", "p1", claims=member("p1"))
+    created = given_connected(api, GITHUB_URL, token=TOKEN)
+    response = api.read("p1")
     assert response.status == 200
     assert response.json() == created
 
 
 def test_get_without_connection_is_404_problem(api: Api) -> None:
-    response = api.call("GET", "p1", claims=member("p1"))
+    response = api.read("p1")
     assert response.status == 404
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
@@ -72,9 +62,9 @@ def test_get_without_connection_is_404_problem(api: Api) -> None:
 
 
 def test_exists_is_false_then_true(api: Api) -> None:
-    assert api.call("GET", "p1", "/exists", claims=member("p1")).json() == {"exists": False}
-    connect(api)
-    response = api.call("GET", "p1", "/exists", claims=member("p1"))
+    assert api.read("p1", "/exists").json() == {"exists": False}
+    given_connected(api, GITHUB_URL, token=TOKEN)
+    response = api.read("p1", "/exists")
     assert response.status == 200
     assert response.json() == {"exists": True}
 
@@ -135,21 +125,33 @@ def test_claims_in_api_gateway_string_form_are_understood(api: Api) -> None:
         ("not a url", "invalid_repository_url"),
     ],
 )
-def test_rejected_repository_urls_are_422(api: Api, url: str, code: str, sim) -> None:
-    response = connect(api, url=url)
+def test_rejected_repository_urls_are_422(
+    api: Api, url: str, code: str, sim_control: SimulatorControl
+) -> None:
+    response = api.connect("p1", url, TOKEN)
     assert response.status == 422
     assert response.json()["code"] == code
-    assert sim_hooks(sim) == []
+    assert sim_control.hooks() == []
 
 
 def test_service_type_that_does_not_match_the_host_is_422(api: Api) -> None:
-    response = connect(api, serviceType="GitLab")
+    response = api.call(
+        "PUT", "p1", body=connect_body(GITHUB_URL, TOKEN, serviceType="GitLab"), claims=admin("p1")
+    )
     assert response.status == 422
     assert response.json()["code"] == "service_type_mismatch"
 
 
 def test_matching_service_type_is_accepted(api: Api) -> None:
-    assert connect(api, serviceType="GitHub").status == 201
+    assert (
+        api.call(
+            "PUT",
+            "p1",
+            body=connect_body(GITHUB_URL, TOKEN, serviceType="GitHub"),
+            claims=admin("p1"),
+        ).status
+        == 201
+    )
 
 
 @pytest.mark.parametrize(
@@ -205,15 +207,17 @@ def test_invalid_project_id_in_path_is_422(api: Api) -> None:
     assert response.status == 422
 
 
-def test_repository_of_another_project_is_409_and_changes_nothing(api: Api, sim) -> None:
+def test_repository_of_another_project_is_409_and_changes_nothing(
+    api: Api, sim_control: SimulatorControl
+) -> None:
     # given project p1 owns the repository
-    owner = connect(api, project="p1").json()
-    hooks_before = sim_hooks(sim)
+    owner = given_connected(api, GITHUB_URL, token=TOKEN)
+    hooks_before = sim_control.hooks()
     # when an admin of p2 tries to connect it
-    response = connect(api, project="p2", url="git@github.com:ACME/api.git", token="ghp_otherToken")
+    response = api.connect("p2", "git@github.com:ACME/api.git", "ghp_otherToken")
     # then 409, p1 still sees its connection unchanged, p2 has none, hooks unchanged
     assert response.status == 409
     assert response.json()["code"] == "repository_already_connected"
-    assert api.call("GET", "p1", claims=member("p1")).json() == owner
-    assert api.call("GET", "p2", "/exists", claims=member("p2")).json() == {"exists": False}
-    assert sim_hooks(sim) == hooks_before
+    assert api.read("p1").json() == owner
+    assert api.read("p2", "/exists").json() == {"exists": False}
+    assert sim_control.hooks() == hooks_before

@@ -10,6 +10,8 @@ import pytest
 import requests
 from repoconn_local.aws.embedded import EmbeddedAws, EmbeddedAwsResources
 
+from tests.integration.conftest import subscribed_queue
+
 # template.yaml: Name: !Sub ${AWS::StackName}-events, with samconfig's default stack name.
 LOCAL_BUS = "repository-connections-events"
 
@@ -45,18 +47,7 @@ def test_an_event_put_on_the_named_bus_reaches_a_rule_on_it(
     # given a queue subscribed to everything the service publishes on the local bus
     events, sqs = embedded.client("events"), embedded.client("sqs")
     bus = embedded.environment()["EVENT_BUS_NAME"]
-    queue_url = sqs.create_queue(QueueName="local-deliveries")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    events.put_rule(
-        Name="deliveries",
-        EventBusName=bus,
-        EventPattern=json.dumps({"source": ["repository-connections"]}),
-    )
-    events.put_targets(
-        Rule="deliveries", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}]
-    )
+    queue_url = subscribed_queue(events, sqs, bus_name=bus, queue_name="local-deliveries")
 
     # when
     result = events.put_events(

@@ -3,63 +3,35 @@ reproduces a generated request that broke the contract, through the real handler
 
 from __future__ import annotations
 
-import importlib
 import json
-from typing import Any
 
 import pytest
-from repoconn_local.gateway.events import http_api_event
-from repoconn_local.lambda_host.context import LocalLambdaContext
 
-from tests.integration.conftest import ROUTES, Api, admin
+from tests.support.api import Api, admin
 
-CONNECTION_ROUTE = "/projects/{projectId}/repository-connection"
-
-
-def _invoke(method: str, event: dict[str, Any]) -> dict[str, Any]:
-    module = importlib.import_module(ROUTES[(method, "")])
-    result: dict[str, Any] = module.lambda_handler(
-        event, LocalLambdaContext(function_name=module.__name__)
-    )
-    return result
+JSON_TEXT = json.dumps({"repositoryUrl": "https://github.com/acme/api", "accessToken": "t"})
+# (body, declared content type, whether API Gateway hands it over base64-encoded)
+UNPARSEABLE_BODIES = [
+    pytest.param(b"\xff\xfe \x80", "application/json", True, id="not-utf8"),
+    pytest.param(JSON_TEXT, "text/plain", False, id="json-sent-as-text-plain"),
+    # Powertools cannot parse multipart/form-data without a boundary.
+    pytest.param(JSON_TEXT, "multipart/form-data", False, id="multipart-without-boundary"),
+]
 
 
-def test_a_put_body_that_is_not_utf8_is_a_400_problem_not_a_500(api: Api) -> None:
-    # Given a PUT whose body is not UTF-8, which API Gateway hands over base64-encoded
-    event = http_api_event(
-        "PUT",
-        "/projects/p1/repository-connection",
-        route_key=f"PUT {CONNECTION_ROUTE}",
-        path_parameters={"projectId": "p1"},
-        headers={"content-type": "application/json"},
-        body=b"\xff\xfe \x80",
-        claims=admin("p1"),
-    )
-    assert event["isBase64Encoded"] is True
+@pytest.mark.parametrize(("body", "content_type", "base64_encoded"), UNPARSEABLE_BODIES)
+def test_a_put_body_the_handler_cannot_read_as_json_is_a_400_problem_not_a_500(
+    api: Api, body: str | bytes, content_type: str, base64_encoded: bool
+) -> None:
+    # Given a PUT body that is not UTF-8, or is declared as something other than JSON
+    event = api.event("PUT", "p1", raw_body=body, content_type=content_type, claims=admin("p1"))
+    assert event["isBase64Encoded"] is base64_encoded
     # When the upsert handler receives it
-    response = _invoke("PUT", event)
+    response = api.send(event)
     # Then it is refused as a malformed body, in problem+json
-    assert response["statusCode"] == 400
-    assert response["headers"]["Content-Type"] == "application/problem+json"
-    assert json.loads(response["body"])["code"] == "malformed_body"
-
-
-def test_a_put_body_sent_as_text_plain_is_a_400_problem_not_a_500(api: Api) -> None:
-    # Given a JSON-looking PUT body declared as text/plain
-    event = http_api_event(
-        "PUT",
-        "/projects/p1/repository-connection",
-        route_key=f"PUT {CONNECTION_ROUTE}",
-        path_parameters={"projectId": "p1"},
-        headers={"content-type": "text/plain"},
-        body=json.dumps({"repositoryUrl": "https://github.com/acme/api", "accessToken": "t"}),
-        claims=admin("p1"),
-    )
-    # When the upsert handler receives it
-    response = _invoke("PUT", event)
-    # Then it is refused as a body that is not JSON, in problem+json
-    assert response["statusCode"] == 400
-    assert json.loads(response["body"])["code"] == "malformed_body"
+    assert response.status == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "malformed_body"
 
 
 @pytest.mark.parametrize("token", ["tok\u2713en", "tok\u00e9n", "tok\x00en", "tok\x7fen"])
@@ -67,28 +39,9 @@ def test_an_access_token_that_is_not_printable_ascii_is_422_without_echo(
     api: Api, token: str
 ) -> None:
     # Given a token no provider issues (non-ASCII or a control character)
-    body = {"repositoryUrl": "https://github.com/acme/api", "accessToken": token}
     # When an admin connects with it
-    response = api.call("PUT", "p1", body=body, claims=admin("p1"))
+    response = api.connect("p1", "https://github.com/acme/api", token)
     # Then it is a validation problem that does not repeat the token
     assert response.status == 422
     assert response.json()["code"] == "validation_failed"
     assert token not in response.text
-
-
-def test_a_multipart_put_without_boundary_is_a_400_problem_not_a_500(api: Api) -> None:
-    # Given a PUT declared multipart/form-data without a boundary (Powertools cannot parse it)
-    event = http_api_event(
-        "PUT",
-        "/projects/p1/repository-connection",
-        route_key=f"PUT {CONNECTION_ROUTE}",
-        path_parameters={"projectId": "p1"},
-        headers={"content-type": "multipart/form-data"},
-        body=json.dumps({"repositoryUrl": "https://github.com/acme/api", "accessToken": "t"}),
-        claims=admin("p1"),
-    )
-    # When the upsert handler receives it
-    response = _invoke("PUT", event)
-    # Then it is refused as a body that is not JSON, in problem+json
-    assert response["statusCode"] == 400
-    assert json.loads(response["body"])["code"] == "malformed_body"

@@ -13,20 +13,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
 from pydantic import SecretStr
-from repoconn_core.connect import ACCESS_TOKEN, WEBHOOK_SECRET, ConnectRepository
+from repoconn_core.connect import ACCESS_TOKEN, WEBHOOK_SECRET
 from repoconn_core.health import HealthCheck, HealthReport
-from repoconn_core.identity import principal_from_claims
 from repoconn_core.models import ConnectRequest
 from repoconn_core.providers import ServiceType
 from repoconn_core.settings import Settings
 from repoconn_core.store import StoredConnection
 from repoconn_local.cli.health_check import scheduled_event
 from repoconn_local.lambda_host.context import LocalLambdaContext
-from repoconn_providers.registry import client_for
 
-from tests.integration.conftest import WEBHOOK_BASE_URL, Api, admin, member, sim_hooks
+from tests.integration.conftest import WEBHOOK_BASE_URL
+from tests.support.api import Api, given_connected
+from tests.support.records import stored_connection
+from tests.support.simulator_control import SimulatorControl
+from tests.support.use_cases import UseCases, admin_principal, registry_clients
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 GOOD_TOKEN = "tok-good"
@@ -47,28 +48,12 @@ def repo_url(provider: str, name: str = "api") -> str:
     return f"https://{HOSTS[provider]}/{path}"
 
 
-def principal(project: str) -> Any:
-    return principal_from_claims(
-        admin(project),
-        groups_claim="cognito:groups",
-        projects_claim="custom:projects",
-        admin_group="Admin",
-    )
-
-
 def connect(
     store: Any, cipher: Any, settings: Settings, url: str, project: str = "p1"
 ) -> StoredConnection:
     """Connect through the real use case; the stored connection it wrote."""
-    use_case = ConnectRepository(
-        store=store,
-        cipher=cipher,
-        client_for=lambda endpoint: client_for(endpoint, settings),
-        endpoints=settings.provider_endpoints(),
-        webhook_base_url=WEBHOOK_BASE_URL,
-    )
-    use_case(
-        principal(project),
+    UseCases(settings, store, cipher).connect()(
+        admin_principal(project),
         project,
         ConnectRequest(repositoryUrl=url, accessToken=SecretStr(GOOD_TOKEN)),
     )
@@ -93,28 +78,12 @@ def health_check(store: Any, cipher: Any, settings: Settings, **options: Any) ->
     return HealthCheck(
         store=store,
         cipher=cipher,
-        client_for=options.pop("client_for", lambda endpoint: client_for(endpoint, settings)),
+        client_for=options.pop("client_for", registry_clients(settings)),
         endpoints=settings.provider_endpoints(),
         webhook_base_url=WEBHOOK_BASE_URL,
         clock=lambda: NOW,
         **options,
     )
-
-
-def sim_action(sim: Any, provider: str, hook_id: str, action: str) -> None:
-    requests.post(
-        f"{sim.base_url}/_sim/hooks/{provider}/{hook_id}/{action}", timeout=5
-    ).raise_for_status()
-
-
-def sim_requests(sim: Any) -> list[dict[str, Any]]:
-    response = requests.get(f"{sim.base_url}/_sim/requests", timeout=5)
-    response.raise_for_status()
-    return list(response.json()["requests"])
-
-
-def clear_sim_requests(sim: Any) -> None:
-    requests.delete(f"{sim.base_url}/_sim/requests", timeout=5).raise_for_status()
 
 
 def health_of(store: Any, url: str) -> tuple[str | None, str | None, datetime | None]:
@@ -141,11 +110,16 @@ def decrypt(cipher: Any, stored: StoredConnection) -> dict[str, str]:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_working_token_and_active_hook_is_recorded_healthy_with_one_kms_call(
-    sim, store, cipher, app_settings: Settings, kms_calls: list[str], provider: str
+    sim_control: SimulatorControl,
+    store,
+    cipher,
+    app_settings: Settings,
+    kms_calls: list[str],
+    provider: str,
 ) -> None:
     # given a freshly connected repository
     before = connect(store, cipher, app_settings, repo_url(provider))
-    hooks_before = sim_hooks(sim)
+    hooks_before = sim_control.hooks()
     kms_calls.clear()
     # when the health check runs
     report = health_check(store, cipher, app_settings).run()
@@ -153,25 +127,51 @@ def test_a_working_token_and_active_hook_is_recorded_healthy_with_one_kms_call(
     assert report == HealthReport(healthy=1)
     assert health_of(store, before.repository_url) == ("healthy", HEALTHY_REASON, NOW)
     assert kms_calls == ["Decrypt"]
-    assert sim_hooks(sim) == hooks_before
+    assert sim_control.hooks() == hooks_before
     assert without_health(store.get(before.repository_url)) == before
 
 
+# A stored token the provider refuses, or an outage: (token, report, status, reason).
+REFUSALS = {
+    "revoked-token": ("bad-revoked", HealthReport(failed=1), "failed", REJECTED_REASON),
+    "outage": (
+        "down-x",
+        HealthReport(degraded=1),
+        "degraded",
+        "provider unavailable ({name} answered 503); checked again next run",
+    ),
+}
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_a_revoked_token_fails_the_connection_with_the_reason(
-    sim, store, cipher, app_settings: Settings, provider: str
+@pytest.mark.parametrize("refusal", sorted(REFUSALS))
+def test_a_refused_token_or_an_outage_is_recorded_with_its_reason_and_changes_nothing_else(
+    sim_control: SimulatorControl,
+    store,
+    cipher,
+    app_settings: Settings,
+    provider: str,
+    refusal: str,
 ) -> None:
-    # given a connection whose token the provider no longer accepts
+    token, expected_report, status, reason = REFUSALS[refusal]
+    # given a connection whose token the provider no longer accepts, or whose provider answers
+    # with an outage page
     stored = with_token(
-        store, cipher, connect(store, cipher, app_settings, repo_url(provider)), "bad-revoked"
+        store, cipher, connect(store, cipher, app_settings, repo_url(provider)), token
     )
-    hooks_before = sim_hooks(sim)
+    hooks_before = sim_control.hooks()
     # when the health check runs
     report = health_check(store, cipher, app_settings).run()
-    # then the connection is failed with the reason, and its hook is left alone
-    assert report == HealthReport(failed=1)
-    assert health_of(store, stored.repository_url) == ("failed", REJECTED_REASON, NOW)
-    assert sim_hooks(sim) == hooks_before
+    # then the connection is failed (revoked) or degraded (outage), saying why, and neither
+    # the item nor the hook changed
+    assert report == expected_report
+    assert health_of(store, stored.repository_url) == (
+        status,
+        reason.format(name=NAMES[provider]),
+        NOW,
+    )
+    assert without_health(store.get(stored.repository_url)) == stored
+    assert sim_control.hooks() == hooks_before
 
 
 def test_a_token_that_lost_its_hook_rights_fails_and_names_what_is_missing(
@@ -194,7 +194,7 @@ def test_a_token_that_lost_its_hook_rights_fails_and_names_what_is_missing(
 
 
 def test_a_repository_gone_at_the_provider_fails_the_connection(
-    sim, store, cipher, app_settings: Settings
+    sim_control: SimulatorControl, store, cipher, app_settings: Settings
 ) -> None:
     # given a stored connection to a repository the provider does not (any more) have
     url = "https://github.com/acme/missing"
@@ -203,22 +203,15 @@ def test_a_repository_gone_at_the_provider_fails_the_connection(
         repository_url=url,
         fields={ACCESS_TOKEN: SecretStr(GOOD_TOKEN), WEBHOOK_SECRET: SecretStr("s" * 43)},
     )
-    store.save(
-        StoredConnection(
-            id=str(uuid.uuid4()),
-            project_id="p1",
-            repository_url=url,
-            service_type=ServiceType.GITHUB,
-            access_token=blobs[ACCESS_TOKEN],
-            webhook_secret=blobs[WEBHOOK_SECRET],
-            webhook_id="490000999",
-            is_active=True,
-            last_sync_at=None,
-            created_at=NOW,
-            updated_at=NOW,
-        ),
-        replacing=None,
+    missing = stored_connection(
+        NOW,
+        id=str(uuid.uuid4()),
+        repository_url=url,
+        access_token=blobs[ACCESS_TOKEN],
+        webhook_secret=blobs[WEBHOOK_SECRET],
+        webhook_id="490000999",
     )
+    store.save(missing, replacing=None)
     # when the health check runs
     report = health_check(store, cipher, app_settings).run()
     # then it is failed, and no hook was created for it
@@ -228,45 +221,25 @@ def test_a_repository_gone_at_the_provider_fails_the_connection(
         "repository not found at the provider or not visible to the token",
         NOW,
     )
-    assert sim_hooks(sim) == []
+    assert sim_control.hooks() == []
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_hook_disabled_at_the_provider_degrades_the_connection(
-    sim, store, cipher, app_settings: Settings, provider: str
+    sim_control: SimulatorControl, store, cipher, app_settings: Settings, provider: str
 ) -> None:
     # given a connection whose hook the provider deactivated
     stored = connect(store, cipher, app_settings, repo_url(provider))
-    sim_action(sim, provider, stored.webhook_id, "deactivate")
+    sim_control.hook_action(provider, stored.webhook_id, "deactivate")
     # when the health check runs
     report = health_check(store, cipher, app_settings).run()
     # then it is degraded with the reason; the hook is neither replaced nor re-enabled
     assert report == HealthReport(degraded=1)
     assert health_of(store, stored.repository_url) == ("degraded", DISABLED_REASON, NOW)
-    assert [(hook["id"], hook["active"]) for hook in sim_hooks(sim)] == [(stored.webhook_id, False)]
+    assert [(hook["id"], hook["active"]) for hook in sim_control.hooks()] == [
+        (stored.webhook_id, False)
+    ]
     assert without_health(store.get(stored.repository_url)) == stored
-
-
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_a_provider_outage_degrades_the_connection_and_changes_nothing_else(
-    sim, store, cipher, app_settings: Settings, provider: str
-) -> None:
-    # given a connection whose provider answers with an outage page
-    stored = with_token(
-        store, cipher, connect(store, cipher, app_settings, repo_url(provider)), "down-x"
-    )
-    hooks_before = sim_hooks(sim)
-    # when the health check runs
-    report = health_check(store, cipher, app_settings).run()
-    # then it is degraded, saying why, and neither the item nor the hook changed
-    assert report == HealthReport(degraded=1)
-    assert health_of(store, stored.repository_url) == (
-        "degraded",
-        f"provider unavailable ({NAMES[provider]} answered 503); checked again next run",
-        NOW,
-    )
-    assert without_health(store.get(stored.repository_url)) == stored
-    assert sim_hooks(sim) == hooks_before
 
 
 def test_stored_secrets_that_no_longer_decrypt_fail_the_connection(
@@ -288,20 +261,20 @@ def test_stored_secrets_that_no_longer_decrypt_fail_the_connection(
 
 
 def test_inactive_connections_are_not_checked(
-    sim, store, cipher, app_settings: Settings, kms_calls: list[str]
+    sim_control: SimulatorControl, store, cipher, app_settings: Settings, kms_calls: list[str]
 ) -> None:
     # given an inactive connection
     stored = connect(store, cipher, app_settings, repo_url("github"))
     store.save(replace(stored, is_active=False), replacing=stored)
     kms_calls.clear()
-    clear_sim_requests(sim)
+    sim_control.clear_requests()
     # when the health check runs
     report = health_check(store, cipher, app_settings).run()
     # then it was not touched at all
     assert report == HealthReport()
     assert health_of(store, stored.repository_url) == (None, None, None)
     assert kms_calls == []
-    assert sim_requests(sim) == []
+    assert sim_control.requests() == []
 
 
 # Repair ---------------------------------------------------------------------------------------
@@ -309,19 +282,24 @@ def test_inactive_connections_are_not_checked(
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_hook_deleted_at_the_provider_is_recreated_with_a_new_secret(
-    sim, store, cipher, app_settings: Settings, kms_calls: list[str], provider: str
+    sim_control: SimulatorControl,
+    store,
+    cipher,
+    app_settings: Settings,
+    kms_calls: list[str],
+    provider: str,
 ) -> None:
     # given a connection whose hook was deleted at the provider
     before = connect(store, cipher, app_settings, repo_url(provider))
-    [old_hook] = sim_hooks(sim)
-    sim_action(sim, provider, before.webhook_id, "delete")
+    [old_hook] = sim_control.hooks()
+    sim_control.hook_action(provider, before.webhook_id, "delete")
     kms_calls.clear()
     # when the health check runs
     report = health_check(store, cipher, app_settings).run()
     kms_used = list(kms_calls)
     # then one new hook calls the same callback URL with a new secret, and the item stores it
     assert report == HealthReport(healthy=1, repaired=1)
-    [new_hook] = sim_hooks(sim)
+    [new_hook] = sim_control.hooks()
     after = store.get(before.repository_url)
     assert new_hook["url"] == old_hook["url"] == f"{WEBHOOK_BASE_URL}/webhooks/{before.id}"
     assert new_hook["id"] == after.webhook_id != before.webhook_id
@@ -335,17 +313,17 @@ def test_a_hook_deleted_at_the_provider_is_recreated_with_a_new_secret(
 
 
 def test_a_connection_without_a_stored_hook_id_adopts_the_hook_pointing_at_it(
-    sim, store, cipher, app_settings: Settings
+    sim_control: SimulatorControl, store, cipher, app_settings: Settings
 ) -> None:
     # given a connection that lost its hook id while its hook still exists
     before = connect(store, cipher, app_settings, repo_url("github"))
-    [hook] = sim_hooks(sim)
+    [hook] = sim_control.hooks()
     store.save(replace(before, webhook_id=None), replacing=before)
     # when the health check runs
     report = health_check(store, cipher, app_settings).run()
     # then the existing hook is adopted with a fresh secret; no second hook appears
     assert report == HealthReport(healthy=1, repaired=1)
-    [adopted] = sim_hooks(sim)
+    [adopted] = sim_control.hooks()
     after = store.get(before.repository_url)
     assert adopted["id"] == hook["id"] == after.webhook_id
     assert adopted["secret"] != hook["secret"]
@@ -372,11 +350,11 @@ class RacingStore:
 
 
 def test_a_connect_racing_the_repair_wins_and_the_hook_the_repair_created_is_deleted(
-    sim, store, cipher, app_settings: Settings
+    sim_control: SimulatorControl, store, cipher, app_settings: Settings
 ) -> None:
     # given a deleted hook, and a connect that writes the item while the repair runs
     before = connect(store, cipher, app_settings, repo_url("github"))
-    sim_action(sim, "github", before.webhook_id, "delete")
+    sim_control.hook_action("github", before.webhook_id, "delete")
     racer = replace(before, updated_at=before.updated_at + timedelta(seconds=1))
 
     def a_connect_writes(stored: StoredConnection) -> None:
@@ -388,17 +366,17 @@ def test_a_connect_racing_the_repair_wins_and_the_hook_the_repair_created_is_del
     # then the repair's write lost, its hook is gone again, and the racer's item is untouched
     assert racing.replace_results == [False]
     assert report == HealthReport(superseded=1)
-    assert sim_hooks(sim) == []
+    assert sim_control.hooks() == []
     assert store.get(before.repository_url) == racer
 
 
 def test_a_reconnect_that_adopted_the_repaired_hook_keeps_it(
-    sim, store, cipher, app_settings: Settings
+    sim_control: SimulatorControl, store, cipher, app_settings: Settings
 ) -> None:
     # given a deleted hook, and a reconnect running while the repair runs: it finds the hook
     # the repair just created (by callback URL) and stores it as its own
     before = connect(store, cipher, app_settings, repo_url("github"))
-    sim_action(sim, "github", before.webhook_id, "delete")
+    sim_control.hook_action("github", before.webhook_id, "delete")
 
     def a_reconnect_runs(stored: StoredConnection) -> None:
         connect(store, cipher, app_settings, stored.repository_url)
@@ -409,7 +387,7 @@ def test_a_reconnect_that_adopted_the_repaired_hook_keeps_it(
     # then the repair's write lost but the hook survives, stored by the reconnect
     assert racing.replace_results == [False]
     assert report == HealthReport(superseded=1)
-    [hook] = sim_hooks(sim)
+    [hook] = sim_control.hooks()
     after = store.get(before.repository_url)
     assert after.webhook_id == hook["id"] != before.webhook_id
     assert decrypt(cipher, after)[WEBHOOK_SECRET] == hook["secret"]
@@ -417,17 +395,17 @@ def test_a_reconnect_that_adopted_the_repaired_hook_keeps_it(
 
 
 def test_a_disconnect_racing_the_repair_leaves_no_hook_behind(
-    sim, store, cipher, app_settings: Settings
+    sim_control: SimulatorControl, store, cipher, app_settings: Settings
 ) -> None:
     # given a deleted hook, and a disconnect that removes the connection during the repair
     before = connect(store, cipher, app_settings, repo_url("github"))
-    sim_action(sim, "github", before.webhook_id, "delete")
+    sim_control.hook_action("github", before.webhook_id, "delete")
     racing = RacingStore(store, lambda stored: store.delete(stored))
     # when the health check runs
     report = health_check(racing, cipher, app_settings).run()
     # then the hook the repair created is deleted again and nothing was re-created
     assert report == HealthReport(superseded=1)
-    assert sim_hooks(sim) == []
+    assert sim_control.hooks() == []
     assert store.get(before.repository_url) is None
 
 
@@ -452,7 +430,7 @@ class OrderedScanStore:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_rate_limit_skips_the_remaining_connections_of_that_provider(
-    sim, store, cipher, app_settings: Settings, provider: str
+    sim_control: SimulatorControl, store, cipher, app_settings: Settings, provider: str
 ) -> None:
     # given three connections on one provider, the first of which gets rate-limited, and one
     # connection on another provider
@@ -469,7 +447,7 @@ def test_a_rate_limit_skips_the_remaining_connections_of_that_provider(
     ]
     elsewhere = connect(store, cipher, app_settings, repo_url(other, "four"), "p4")
     order = [limited, *later, elsewhere]
-    clear_sim_requests(sim)
+    sim_control.clear_requests()
     # when the health check runs, one check at a time in that order
     ordered = OrderedScanStore(store, [stored.repository_url for stored in order])
     report = health_check(ordered, cipher, app_settings, max_workers=1).run()
@@ -481,7 +459,7 @@ def test_a_rate_limit_skips_the_remaining_connections_of_that_provider(
         assert health_of(store, stored.repository_url) == (None, None, None)
         assert without_health(store.get(stored.repository_url)) == stored
     assert health_of(store, elsewhere.repository_url) == ("healthy", HEALTHY_REASON, NOW)
-    asked = [entry["path"] for entry in sim_requests(sim) if entry["provider"] == provider]
+    asked = [entry["path"] for entry in sim_control.requests() if entry["provider"] == provider]
     assert len(asked) == 1
 
 
@@ -497,7 +475,7 @@ class InFlightCounter:
         self.peak = 0
 
     def client_for(self, endpoint: Any) -> Any:
-        counter, real = self, client_for(endpoint, self._settings)
+        counter, real = self, registry_clients(self._settings)(endpoint)
 
         class Counted:
             def __getattr__(self, name: str) -> Any:
@@ -556,7 +534,7 @@ def test_an_unexpected_error_on_one_connection_does_not_stop_the_run(
     working = connect(store, cipher, app_settings, repo_url("gitlab"), "p2")
 
     def clients(endpoint: Any) -> Any:
-        real = client_for(endpoint, app_settings)
+        real = registry_clients(app_settings)(endpoint)
         if endpoint.service_type is not ServiceType.GITHUB:
             return real
 
@@ -599,18 +577,12 @@ def test_the_run_stops_starting_checks_when_the_function_is_about_to_time_out(
 
 
 def test_the_scheduled_handler_repairs_reports_and_get_shows_the_health_fields(
-    api: Api, sim, capsys: pytest.CaptureFixture[str]
+    api: Api, sim_control: SimulatorControl, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # given a connection made through the API whose hook was then deleted at the provider
-    put = api.call(
-        "PUT",
-        "p1",
-        body={"repositoryUrl": repo_url("github"), "accessToken": GOOD_TOKEN},
-        claims=admin("p1"),
-    )
-    assert put.status == 201
-    [hook] = sim_hooks(sim)
-    sim_action(sim, "github", hook["id"], "delete")
+    given_connected(api, repo_url("github"), token=GOOD_TOKEN)
+    [hook] = sim_control.hooks()
+    sim_control.hook_action("github", hook["id"], "delete")
     started = datetime.now(UTC)
     capsys.readouterr()
     # when the scheduled function runs (imported here, as at a cold start: its Logger and
@@ -641,10 +613,10 @@ def test_the_scheduled_handler_repairs_reports_and_get_shows_the_health_fields(
         "Failed": [0.0],
         "Errors": [0.0],
     }
-    [new_hook] = sim_hooks(sim)
+    [new_hook] = sim_control.hooks()
     assert GOOD_TOKEN not in output
     assert new_hook["secret"] not in output
-    body = api.call("GET", "p1", claims=member("p1")).json()
+    body = api.read("p1").json()
     assert (body["healthStatus"], body["healthReason"]) == ("healthy", REPAIRED_REASON)
     checked_at = datetime.fromisoformat(body["lastHealthCheckAt"].replace("Z", "+00:00"))
     assert started - timedelta(milliseconds=1) <= checked_at <= datetime.now(UTC)

@@ -7,29 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
 from repoconn_core.store import ConnectionStore
 
-from tests.integration.conftest import Api, admin, sim_hooks
+from tests.support.api import Api
+from tests.support.simulator_control import SimulatorControl
 
 URL = "https://github.com/acme/api"
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-
-
-def sim_requests(sim: Any) -> list[dict[str, Any]]:
-    response = requests.get(f"{sim.base_url}/_sim/requests", timeout=5)
-    response.raise_for_status()
-    return list(response.json()["requests"])
-
-
-def connect(api: Api, project: str = "p1") -> Any:
-    return api.call(
-        "PUT",
-        project,
-        body={"repositoryUrl": URL, "accessToken": "tok-good"},
-        claims=admin(project),
-    )
 
 
 # The store ------------------------------------------------------------------------------------
@@ -82,34 +67,34 @@ def test_leases_stay_out_of_connection_reads(store: ConnectionStore) -> None:
 
 
 def test_connect_while_another_change_holds_the_lease_is_409_before_any_provider_call(
-    api: Api, sim: Any, store: ConnectionStore
+    api: Api, sim_control: SimulatorControl, store: ConnectionStore
 ) -> None:
     # given another request holding p1's lease
     now = datetime.now(UTC)
     assert store.acquire_lease("p1", "other-request", at=now, expires_at=now + MINUTE)
     # when an admin connects p1
-    response = connect(api)
+    response = api.connect("p1", URL)
     # then 409 concurrent_modification, and the provider was not called at all
     assert response.status == 409
     assert response.json()["code"] == "concurrent_modification"
-    assert sim_requests(sim) == []
-    assert sim_hooks(sim) == []
+    assert sim_control.requests() == []
+    assert sim_control.hooks() == []
 
 
 def test_disconnect_while_another_change_holds_the_lease_is_409_and_keeps_the_hook(
-    api: Api, sim: Any, store: ConnectionStore
+    api: Api, sim_control: SimulatorControl, store: ConnectionStore
 ) -> None:
     # given a connected project whose lease another request holds
-    assert connect(api).status == 201
-    [hook] = sim_hooks(sim)
+    assert api.connect("p1", URL).status == 201
+    [hook] = sim_control.hooks()
     now = datetime.now(UTC)
     assert store.acquire_lease("p1", "other-request", at=now, expires_at=now + MINUTE)
     # when an admin disconnects
-    response = api.call("DELETE", "p1", claims=admin("p1"))
+    response = api.disconnect("p1")
     # then 409, and hook and connection are untouched
     assert response.status == 409
     assert response.json()["code"] == "concurrent_modification"
-    assert sim_hooks(sim) == [hook]
+    assert sim_control.hooks() == [hook]
     assert store.current_for_project("p1") is not None
 
 
@@ -117,13 +102,8 @@ def test_the_lease_is_released_after_success_and_after_failure(
     api: Api, sim: Any, store: ConnectionStore
 ) -> None:
     # given a connect that succeeds and one the provider refuses (unknown repository)
-    assert connect(api).status == 201
-    refused = api.call(
-        "PUT",
-        "p2",
-        body={"repositoryUrl": "https://github.com/acme/missing", "accessToken": "tok-good"},
-        claims=admin("p2"),
-    )
+    assert api.connect("p1", URL).status == 201
+    refused = api.connect("p2", "https://github.com/acme/missing")
     assert refused.status == 422
     # then neither project's lease is left behind
     now = datetime.now(UTC)

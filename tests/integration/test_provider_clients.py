@@ -9,20 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import (
-    DomainError,
-    HookNotFound,
-    InsufficientPermissions,
-    InvalidToken,
-    ProviderRateLimited,
-    ProviderUnavailable,
-    RepositoryNotFound,
-)
+from repoconn_core import errors
 from repoconn_core.providers import (
     WEBHOOK_EVENTS,
     ProviderEndpoint,
@@ -37,7 +28,8 @@ from repoconn_providers.github import GitHubClient
 from repoconn_providers.gitlab import GitLabClient
 from repoconn_providers.registry import build_http, client_for, close_clients
 
-from tests.integration.conftest import sim_hooks
+from tests.support.environment import simulator_settings
+from tests.support.simulator_control import SimHook, SimRequest, SimulatorControl
 
 TOKEN = SecretStr("tok-integration-0123456789")
 SECRET = SecretStr("whsec-integration-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
@@ -61,18 +53,13 @@ MISSING_DETAIL = {
 }
 
 
-def settings_for(sim: ProviderSimulator, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "github_api_url": sim.github_api_url,
-        "gitlab_api_url": sim.gitlab_api_url,
-        "bitbucket_api_url": sim.bitbucket_api_url,
-        "allow_loopback_provider_api": True,
-        "provider_connect_timeout": 1.0,
-        "provider_read_timeout": 0.5,
-        "provider_max_retries": MAX_RETRIES,
-    }
-    values.update(overrides)
-    return Settings(**values)
+def settings_for(sim: ProviderSimulator) -> Settings:
+    return simulator_settings(
+        sim,
+        provider_connect_timeout=1.0,
+        provider_read_timeout=0.5,
+        provider_max_retries=MAX_RETRIES,
+    )
 
 
 def endpoint_for(service: ServiceType, settings: Settings) -> ProviderEndpoint:
@@ -85,7 +72,7 @@ class Target:
     service: ServiceType
     client: WebhookClient
     endpoint: ProviderEndpoint
-    sim: ProviderSimulator
+    sim: SimulatorControl
     sleeps: list[float]
 
     @property
@@ -100,16 +87,11 @@ class Target:
     def repo(self) -> RepositoryRef:
         return self.ref()
 
-    def hooks(self) -> list[dict[str, Any]]:
-        return [h for h in sim_hooks(self.sim) if h["provider"] == self.provider]
+    def hooks(self) -> list[SimHook]:
+        return self.sim.hooks(self.provider)
 
-    def requests_log(self) -> list[dict[str, Any]]:
-        response = requests.get(f"{self.sim.base_url}/_sim/requests", timeout=5)
-        response.raise_for_status()
-        return [r for r in response.json()["requests"] if r["provider"] == self.provider]
-
-    def clear_requests_log(self) -> None:
-        requests.delete(f"{self.sim.base_url}/_sim/requests", timeout=5).raise_for_status()
+    def requests_log(self) -> list[SimRequest]:
+        return self.sim.requests(self.provider)
 
 
 CLIENTS: dict[ServiceType, Callable[..., WebhookClient]] = {
@@ -128,7 +110,7 @@ def target(request: pytest.FixtureRequest, sim: ProviderSimulator) -> Target:
     http = build_http(endpoint, settings, sleep=sleeps.append)
     # Small pages so the pagination tests cross page boundaries.
     client = CLIENTS[service](http, page_size=PAGE_SIZE)
-    return Target(service, client, endpoint, sim, sleeps)
+    return Target(service, client, endpoint, SimulatorControl(sim.base_url), sleeps)
 
 
 def expected_events(service: ServiceType) -> list[str]:
@@ -151,7 +133,7 @@ def test_preflight_accepts_a_token_that_may_manage_hooks(target: Target) -> None
 
 
 def test_preflight_rejects_an_invalid_token(target: Target) -> None:
-    with pytest.raises(InvalidToken) as caught:
+    with pytest.raises(errors.InvalidToken) as caught:
         target.client.preflight(target.repo, SecretStr("bad-token-0123"))
 
     assert caught.value.code == "invalid_token"
@@ -159,7 +141,7 @@ def test_preflight_rejects_an_invalid_token(target: Target) -> None:
 
 
 def test_preflight_names_what_a_read_only_token_is_missing(target: Target) -> None:
-    with pytest.raises(InsufficientPermissions) as caught:
+    with pytest.raises(errors.InsufficientPermissions) as caught:
         target.client.preflight(target.repo, SecretStr("ro-token-0123"))
 
     assert caught.value.code == "insufficient_permissions"
@@ -168,7 +150,7 @@ def test_preflight_names_what_a_read_only_token_is_missing(target: Target) -> No
 
 def test_preflight_reports_a_repository_that_does_not_exist(target: Target) -> None:
     namespace = target.repo.namespace
-    with pytest.raises(RepositoryNotFound) as caught:
+    with pytest.raises(errors.RepositoryNotFound) as caught:
         target.client.preflight(target.ref(f"{namespace}/missing"), TOKEN)
 
     assert caught.value.code == "repository_not_found"
@@ -176,7 +158,7 @@ def test_preflight_reports_a_repository_that_does_not_exist(target: Target) -> N
 
 
 def test_preflight_maps_an_outage_to_provider_unavailable_after_retrying(target: Target) -> None:
-    with pytest.raises(ProviderUnavailable) as caught:
+    with pytest.raises(errors.ProviderUnavailable) as caught:
         target.client.preflight(target.repo, SecretStr("down-token-0123"))
 
     assert caught.value.status == 502
@@ -187,7 +169,7 @@ def test_preflight_maps_an_outage_to_provider_unavailable_after_retrying(target:
 
 
 def test_preflight_maps_rate_limiting_to_retry_later(target: Target) -> None:
-    with pytest.raises(ProviderRateLimited) as caught:
+    with pytest.raises(errors.ProviderRateLimited) as caught:
         target.client.preflight(target.repo, SecretStr("limited-token-0123"))
 
     # GitHub: X-RateLimit-Reset one minute ahead; GitLab: Retry-After 60;
@@ -203,7 +185,7 @@ def test_preflight_maps_rate_limiting_to_retry_later(target: Target) -> None:
 def test_preflight_maps_a_provider_slower_than_the_read_timeout_to_unavailable(
     target: Target,
 ) -> None:
-    with pytest.raises(ProviderUnavailable) as caught:
+    with pytest.raises(errors.ProviderUnavailable) as caught:
         target.client.preflight(target.repo, SecretStr("slow-token-0123"))
 
     assert caught.value.detail == f"{target.service.value} timed out"
@@ -250,7 +232,7 @@ def test_update_of_a_deleted_hook_raises_hook_not_found(target: Target) -> None:
     assert target.client.delete_hook(target.repo, TOKEN, created.id) is True
 
     # when / then
-    with pytest.raises(HookNotFound):
+    with pytest.raises(errors.HookNotFound):
         target.client.update_hook(target.repo, TOKEN, created.id, NEW_CALLBACK, NEW_SECRET)
     assert target.hooks() == []
 
@@ -292,7 +274,7 @@ def test_find_hook_follows_every_page(target: Target) -> None:
     _seed_other_hooks(target, 34)
     ours = target.client.create_hook(target.repo, TOKEN, CALLBACK, SECRET)
     assert len(target.hooks()) == 35
-    target.clear_requests_log()
+    target.sim.clear_requests()
 
     # when
     found = target.client.find_hook(target.repo, TOKEN, CALLBACK)
@@ -320,27 +302,27 @@ def test_delete_hook_is_true_then_false(target: Target) -> None:
 
 
 def test_hook_calls_with_a_read_only_token_are_refused(target: Target) -> None:
-    with pytest.raises(InsufficientPermissions) as caught:
+    with pytest.raises(errors.InsufficientPermissions) as caught:
         target.client.create_hook(target.repo, SecretStr("ro-token-0123"), CALLBACK, SECRET)
     assert MISSING_DETAIL[target.service] in caught.value.detail
     assert target.hooks() == []
 
 
 def test_no_error_carries_the_token_or_the_secret(target: Target) -> None:
-    errors: list[DomainError] = []
+    raised: list[errors.DomainError] = []
     for token in (
         "bad-secret-token-1",
         "ro-secret-token-2",
         "down-secret-token-3",
         "limited-secret-token-4",
     ):
-        with pytest.raises(DomainError) as caught:
+        with pytest.raises(errors.DomainError) as caught:
             target.client.create_hook(target.repo, SecretStr(token), CALLBACK, SECRET)
-        errors.append(caught.value)
+        raised.append(caught.value)
         assert token not in str(caught.value)
         assert token not in repr(caught.value)
         assert token not in caught.value.detail
-    for error in errors:
+    for error in raised:
         assert SECRET.get_secret_value() not in str(error)
     assert TOKEN.get_secret_value() not in repr(target.client)
 
@@ -348,7 +330,9 @@ def test_no_error_carries_the_token_or_the_secret(target: Target) -> None:
 # -- GitLab specifics ---------------------------------------------------------------------------
 
 
-def test_gitlab_reaches_a_project_in_nested_subgroups(sim: ProviderSimulator) -> None:
+def test_gitlab_reaches_a_project_in_nested_subgroups(
+    sim: ProviderSimulator, sim_control: SimulatorControl
+) -> None:
     # given
     settings = settings_for(sim)
     endpoint = endpoint_for(ServiceType.GITLAB, settings)
@@ -360,10 +344,10 @@ def test_gitlab_reaches_a_project_in_nested_subgroups(sim: ProviderSimulator) ->
     hook = client.create_hook(repo, TOKEN, CALLBACK, SECRET)
 
     # then the project path went over the wire as one URL-encoded segment
-    [stored] = [h for h in sim_hooks(sim) if h["provider"] == "gitlab"]
+    [stored] = sim_control.hooks("gitlab")
     assert stored["repository"] == "acme/platform/tools/api"
     assert stored["id"] == hook.id
-    log = requests.get(f"{sim.base_url}/_sim/requests", timeout=5).json()["requests"]
+    log = sim_control.requests()
     assert log[0]["path"] == "/gitlab/api/v4/projects/acme%2Fplatform%2Ftools%2Fapi"
 
 

@@ -31,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
 from boto3.dynamodb.types import TypeDeserializer
 from pydantic import SecretStr
 from pynamodb.signals import pre_dynamodb_send
@@ -39,10 +38,9 @@ from repoconn_core.cipher import SecretCipher
 from repoconn_core.connect import ConnectRepository, callback_url_for
 from repoconn_core.disconnect import DisconnectRepository
 from repoconn_core.errors import DomainError
-from repoconn_core.identity import Principal, principal_from_claims
 from repoconn_core.leases import ProjectLeases
 from repoconn_core.models import ConnectRequest
-from repoconn_core.providers import ProviderEndpoint, ServiceType, WebhookClient
+from repoconn_core.providers import ProviderEndpoint, WebhookClient
 from repoconn_core.receive import ConnectionCache, ReceiveWebhook
 from repoconn_core.repository_url import parse_repository_url
 from repoconn_core.settings import Settings
@@ -55,13 +53,18 @@ from repoconn_providers.http import ProviderHttp
 from repoconn_providers.registry import build_client, build_http
 
 from tests.conftest import AWS_REGION
-from tests.integration.conftest import WEBHOOK_BASE_URL, admin, sim_hooks
-from tests.integration.test_webhook_receiver import MAX_BODY, signed
+from tests.integration.conftest import WEBHOOK_BASE_URL
+from tests.integration.test_webhook_receiver import MAX_BODY
+from tests.support.aws_sandbox import enter_aws_sandbox
+from tests.support.deliveries import signed
+from tests.support.environment import simulator_settings
+from tests.support.records import stored_connection
+from tests.support.simulator_control import SIM_PROVIDER, SimulatorControl
+from tests.support.use_cases import UseCases, admin_principal
 
 RACERS = 20
 BARRIER_TIMEOUT = 30.0
 TOKEN = SecretStr("tok-good-races-0123456789")
-SIM_PROVIDER = {"GitHub": "github", "GitLab": "gitlab", "Bitbucket": "bitbucket"}
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -206,10 +209,7 @@ def local_table(dynamodb_local: str, template: dict[str, Any]) -> Iterator[Local
     store = ConnectionStore(name, AWS_REGION, host=dynamodb_local)
     with pytest.MonkeyPatch.context() as env:
         # pynamodb's clients take their credentials when they are built, here: fake ones.
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        for name_ in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            env.delenv(name_, raising=False)
+        enter_aws_sandbox(env)
         warm_up(store)
     yield LocalTable(name, client, store)
     client.delete_table(TableName=name)
@@ -234,14 +234,7 @@ def warm_up(store: ConnectionStore) -> None:
 def settings(sim: ProviderSimulator) -> Settings:
     # Not conftest's app_settings: that one pulls in moto's table and key, which must stay
     # inactive while a race runs on DynamoDB Local.
-    return Settings(
-        webhook_base_url=WEBHOOK_BASE_URL,
-        github_api_url=sim.github_api_url,
-        gitlab_api_url=sim.gitlab_api_url,
-        bitbucket_api_url=sim.bitbucket_api_url,
-        allow_loopback_provider_api=True,
-        provider_max_retries=0,
-    )
+    return simulator_settings(sim, webhook_base_url=WEBHOOK_BASE_URL)
 
 
 class Containers:
@@ -260,22 +253,15 @@ class Containers:
         self._lock = threading.Lock()
 
     def connect(self) -> ConnectRepository:
-        return ConnectRepository(
-            store=self._backend.store,
-            cipher=self._backend.cipher,
-            client_for=self._clients(),
-            endpoints=self._settings.provider_endpoints(),
-            webhook_base_url=WEBHOOK_BASE_URL,
-            leases=ProjectLeases(self._backend.store),
-        )
+        return self._use_cases().connect()
 
     def disconnect(self) -> DisconnectRepository:
-        return DisconnectRepository(
-            store=self._backend.store,
-            cipher=self._backend.cipher,
-            client_for=self._clients(),
-            endpoints=self._settings.provider_endpoints(),
-            leases=ProjectLeases(self._backend.store),
+        return self._use_cases().disconnect()
+
+    def _use_cases(self) -> UseCases:
+        store = self._backend.store
+        return UseCases(
+            self._settings, store, self._backend.cipher, self._clients(), ProjectLeases(store)
         )
 
     def receive(self) -> ReceiveWebhook:
@@ -334,22 +320,13 @@ def race(calls: list[Callable[[], str]]) -> list[str]:
         return list(pool.map(run, calls))
 
 
-def principal(*projects: str) -> Principal:
-    return principal_from_claims(
-        admin(*projects),
-        groups_claim="cognito:groups",
-        projects_claim="custom:projects",
-        admin_group="Admin",
-    )
-
-
 def connecting(containers: Containers, project_id: str, url: str) -> Callable[[], str]:
     """A racer that connects ``project_id`` to ``url``: "201", "200" or "<status> <code>"."""
     use_case = containers.connect()
     request = ConnectRequest(repositoryUrl=url, accessToken=TOKEN)
 
     def call() -> str:
-        result = use_case(principal(project_id), project_id, request)
+        result = use_case(admin_principal(project_id), project_id, request)
         return "201" if result.created else "200"
 
     return call
@@ -359,7 +336,7 @@ def disconnecting(containers: Containers, project_id: str) -> Callable[[], str]:
     use_case = containers.disconnect()
 
     def call() -> str:
-        use_case(principal(project_id), project_id)
+        use_case(admin_principal(project_id), project_id)
         return "204"
 
     return call
@@ -377,10 +354,10 @@ class State:
         return [item for item in self.connections.values() if item["projectId"] == project_id]
 
 
-def consistent_state(backend: Backend, sim: ProviderSimulator) -> State:
+def consistent_state(backend: Backend, sim_control: SimulatorControl) -> State:
     """The table and the provider after a race, asserted consistent (see module doc)."""
     state = consistent_table(backend)
-    assert_hooks_match(backend, sim, state)
+    assert_hooks_match(backend, sim_control, state)
     return state
 
 
@@ -420,9 +397,9 @@ def consistent_table(backend: Backend) -> State:
     return State(connections, deliveries)
 
 
-def assert_hooks_match(backend: Backend, sim: ProviderSimulator, state: State) -> None:
+def assert_hooks_match(backend: Backend, sim_control: SimulatorControl, state: State) -> None:
     """One hook per connection at the provider, with its callback URL and stored secret."""
-    hooks = {(hook["provider"], hook["id"]): hook for hook in sim_hooks(sim)}
+    hooks = {(hook["provider"], hook["id"]): hook for hook in sim_control.hooks()}
     store = backend.store
     expected = {}
     for url, item in state.connections.items():
@@ -453,7 +430,7 @@ def report(backend: Backend, race_name: str, outcomes: list[str]) -> None:
 
 
 def test_parallel_connects_of_one_repository_from_two_projects_leave_one_owner(
-    backend: Backend, containers: Containers, sim: ProviderSimulator
+    backend: Backend, containers: Containers, sim_control: SimulatorControl
 ) -> None:
     # given twenty admins of two projects about to connect the same repository
     url = "https://github.com/acme/race-one-repository"
@@ -463,7 +440,7 @@ def test_parallel_connects_of_one_repository_from_two_projects_leave_one_owner(
     outcomes = race(racers)
     report(backend, "one repository, two projects", outcomes)
     # then exactly one project owns it, created once; the other project got only 409s
-    state = consistent_state(backend, sim)
+    state = consistent_state(backend, sim_control)
     assert list(state.connections) == [url]
     owner = state.connections[url]["projectId"]
     owner_outcomes = [o for n, o in enumerate(outcomes) if projects[n % 2] == owner]
@@ -475,11 +452,11 @@ def test_parallel_connects_of_one_repository_from_two_projects_leave_one_owner(
         "409 concurrent_modification",
     }
     # and the losers removed the hooks they had created: one hook is left
-    assert len(sim_hooks(sim)) == 1
+    assert len(sim_control.hooks()) == 1
 
 
 def test_parallel_connects_of_one_repository_from_twenty_projects_leave_one_owner(
-    backend: Backend, containers: Containers, sim: ProviderSimulator
+    backend: Backend, containers: Containers, sim_control: SimulatorControl
 ) -> None:
     # given admins of twenty projects (so no project lease stands between them)
     url = "https://github.com/acme/race-twenty-projects"
@@ -488,21 +465,21 @@ def test_parallel_connects_of_one_repository_from_twenty_projects_leave_one_owne
     outcomes = race(racers)
     report(backend, "one repository, twenty projects", outcomes)
     # then one project owns it; every other got a 409 and removed the hook it had made
-    state = consistent_state(backend, sim)
+    state = consistent_state(backend, sim_control)
     assert list(state.connections) == [url]
     assert sorted(outcomes)[0] == "201"
     assert set(sorted(outcomes)[1:]) <= {
         "409 repository_already_connected",
         "409 concurrent_modification",
     }
-    assert len(sim_hooks(sim)) == 1
+    assert len(sim_control.hooks()) == 1
 
 
 # (b) one project, different repositories --------------------------------------------------
 
 
 def test_parallel_connects_of_different_repositories_leave_one_connection_per_project(
-    backend: Backend, containers: Containers, sim: ProviderSimulator
+    backend: Backend, containers: Containers, sim_control: SimulatorControl
 ) -> None:
     # given twenty admin requests connecting one project to twenty different repositories
     urls = [f"https://github.com/acme/race-many-{n}" for n in range(RACERS)]
@@ -511,7 +488,7 @@ def test_parallel_connects_of_different_repositories_leave_one_connection_per_pr
     outcomes = race(racers)
     report(backend, "one project, different repositories", outcomes)
     # then the project has exactly one connection, to a repository whose request succeeded
-    state = consistent_state(backend, sim)
+    state = consistent_state(backend, sim_control)
     assert len(state.connections) == 1
     [(url, item)] = state.connections.items()
     assert outcomes[urls.index(url)] == "201"
@@ -519,7 +496,7 @@ def test_parallel_connects_of_different_repositories_leave_one_connection_per_pr
     # and the GSI shows that one connection (both backends update it within the write; real
     # DynamoDB would need a poll here), and one hook is left at the provider
     assert backend.index_ids("p1") == [item["id"]]
-    assert len(sim_hooks(sim)) == 1
+    assert len(sim_control.hooks()) == 1
 
 
 # (c) one delivery, many copies ------------------------------------------------------------
@@ -528,7 +505,9 @@ def test_parallel_connects_of_different_repositories_leave_one_connection_per_pr
 def connected(containers: Containers, project_id: str, url: str) -> str:
     """Connect once, before a race; the connection id."""
     result = containers.connect()(
-        principal(project_id), project_id, ConnectRequest(repositoryUrl=url, accessToken=TOKEN)
+        admin_principal(project_id),
+        project_id,
+        ConnectRequest(repositoryUrl=url, accessToken=TOKEN),
     )
     return result.connection.id
 
@@ -544,11 +523,11 @@ def receiving(containers: Containers, connection_id: str, delivery: Any) -> Call
 
 
 def test_parallel_copies_of_one_delivery_are_recorded_once(
-    backend: Backend, containers: Containers, sim: ProviderSimulator
+    backend: Backend, containers: Containers, sim_control: SimulatorControl
 ) -> None:
     # given a connection and one signed delivery, sent by twenty containers at once
     connection_id = connected(containers, "p1", "https://github.com/acme/race-delivery")
-    delivery = signed("GitHub", sim_hooks(sim)[0]["secret"])
+    delivery = signed("GitHub", sim_control.hooks()[0]["secret"])
     racers = [receiving(containers, connection_id, delivery) for _ in range(RACERS)]
     # when the copies race
     outcomes = race(racers)
@@ -556,16 +535,16 @@ def test_parallel_copies_of_one_delivery_are_recorded_once(
     # then exactly one copy is recorded (with the event the relay will publish); the others
     # are duplicates
     assert sorted(outcomes) == ["200 duplicate"] * (RACERS - 1) + ["202 recorded"]
-    state = consistent_state(backend, sim)
+    state = consistent_state(backend, sim_control)
     assert len(state.deliveries) == 1
 
 
 def test_parallel_different_deliveries_to_one_connection_are_all_recorded(
-    backend: Backend, containers: Containers, sim: ProviderSimulator
+    backend: Backend, containers: Containers, sim_control: SimulatorControl
 ) -> None:
     # given twenty different deliveries for one connection
     connection_id = connected(containers, "p1", "https://github.com/acme/race-deliveries")
-    secret = sim_hooks(sim)[0]["secret"]
+    secret = sim_control.hooks()[0]["secret"]
     deliveries = [signed("GitHub", secret) for _ in range(RACERS)]
     racers = [receiving(containers, connection_id, d) for d in deliveries]
     # when they arrive at once
@@ -573,14 +552,14 @@ def test_parallel_different_deliveries_to_one_connection_are_all_recorded(
     report(backend, "different delivery ids, one connection", outcomes)
     # then none is dropped as a duplicate: each is recorded once
     assert outcomes == ["202 recorded"] * RACERS
-    assert len(consistent_state(backend, sim).deliveries) == RACERS
+    assert len(consistent_state(backend, sim_control).deliveries) == RACERS
 
 
 # (d) connect against disconnect and replace -----------------------------------------------
 
 
 def test_reconnects_racing_disconnects_keep_table_and_hooks_consistent(
-    backend: Backend, containers: Containers, sim: ProviderSimulator
+    backend: Backend, containers: Containers, sim_control: SimulatorControl
 ) -> None:
     # given a connected project, ten reconnects and ten disconnects about to run at once
     url = "https://github.com/acme/race-disconnect"
@@ -593,7 +572,7 @@ def test_reconnects_racing_disconnects_keep_table_and_hooks_consistent(
     outcomes = race(racers)
     report(backend, "reconnect vs disconnect", outcomes)
     # then at most one connection is left, table and provider agree, nothing is orphaned
-    state = consistent_state(backend, sim)
+    state = consistent_state(backend, sim_control)
     assert len(state.of_project("p1")) <= 1
     assert set(outcomes) <= {
         "200",
@@ -605,7 +584,7 @@ def test_reconnects_racing_disconnects_keep_table_and_hooks_consistent(
 
 
 def test_reconnects_racing_replaces_and_another_project_keep_one_owner_each(
-    backend: Backend, containers: Containers, sim: ProviderSimulator
+    backend: Backend, containers: Containers, sim_control: SimulatorControl
 ) -> None:
     # given p1 on repository A; p1 admins reconnecting A or moving to B, and p2 wanting A
     url_a = "https://github.com/acme/race-replace-a"
@@ -617,7 +596,7 @@ def test_reconnects_racing_replaces_and_another_project_keep_one_owner_each(
     outcomes = race(racers)
     report(backend, "reconnect vs replace vs other project", outcomes)
     # then p1 still has exactly one connection; p2 can only have A if p1 moved to B
-    state = consistent_state(backend, sim)
+    state = consistent_state(backend, sim_control)
     [p1_connection] = state.of_project("p1")
     p2_connections = state.of_project("p2")
     assert len(p2_connections) <= 1
@@ -634,7 +613,7 @@ def test_reconnects_racing_replaces_and_another_project_keep_one_owner_each(
 
 @pytest.mark.parametrize("backend_name", ["moto"], indirect=True)
 def test_the_state_check_notices_a_hook_the_table_does_not_know(
-    backend: Backend, containers: Containers, settings: Settings, sim: ProviderSimulator
+    backend: Backend, containers: Containers, settings: Settings, sim_control: SimulatorControl
 ) -> None:
     # given a connection and a stray hook beside it on the same repository
     url = "https://github.com/acme/race-checker"
@@ -648,7 +627,7 @@ def test_the_state_check_notices_a_hook_the_table_does_not_know(
     )
     # when the end state is checked, then the stray hook is reported
     with pytest.raises(AssertionError, match="provider hooks differ"):
-        consistent_state(backend, sim)
+        consistent_state(backend, sim_control)
 
 
 # Interleavings forced by hand ----------------------------------------------------------------
@@ -658,9 +637,9 @@ class HookDeletedAfterSearch:
     """A provider client whose found hook is deleted at the provider right after the search:
     the moment between connect's find_hook and update_hook, made to happen every time."""
 
-    def __init__(self, client: WebhookClient, sim: ProviderSimulator) -> None:
+    def __init__(self, client: WebhookClient, sim_control: SimulatorControl) -> None:
         self._client = client
-        self._sim = sim
+        self._sim = sim_control
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -668,15 +647,13 @@ class HookDeletedAfterSearch:
     def find_hook(self, repo: Any, token: SecretStr, callback_url: str) -> Any:
         found = self._client.find_hook(repo, token, callback_url)
         if found is not None:
-            requests.post(
-                f"{self._sim.base_url}/_sim/hooks/github/{found.id}/delete", timeout=5
-            ).raise_for_status()
+            self._sim.hook_action("github", found.id, "delete")
         return found
 
 
 @pytest.mark.parametrize("backend_name", ["moto"], indirect=True)
 def test_a_hook_deleted_between_search_and_update_is_created_again(
-    backend: Backend, containers: Containers, settings: Settings, sim: ProviderSimulator
+    backend: Backend, containers: Containers, settings: Settings, sim_control: SimulatorControl
 ) -> None:
     # given a hook left at our callback URL by an earlier attempt, which the provider loses
     # right after connect finds it
@@ -688,19 +665,21 @@ def test_a_hook_deleted_between_search_and_update_is_created_again(
     connect = ConnectRepository(
         store=backend.store,
         cipher=backend.cipher,
-        client_for=lambda endpoint: HookDeletedAfterSearch(client, sim),
+        client_for=lambda endpoint: HookDeletedAfterSearch(client, sim_control),
         endpoints=endpoints,
         webhook_base_url=WEBHOOK_BASE_URL,
         new_id=lambda: "fixed-connection-id",
         leases=ProjectLeases(backend.store),
     )
     # when the project connects
-    result = connect(principal("p1"), "p1", ConnectRequest(repositoryUrl=url, accessToken=TOKEN))
+    result = connect(
+        admin_principal("p1"), "p1", ConnectRequest(repositoryUrl=url, accessToken=TOKEN)
+    )
     # then a new hook is created (not a 404 hook_not_found), and table and provider agree
     assert result.created is True
-    [hook] = sim_hooks(sim)
+    [hook] = sim_control.hooks()
     assert hook["url"] == callback_url
-    consistent_state(backend, sim)
+    consistent_state(backend, sim_control)
 
 
 # The store's own guarantees, without the lease -----------------------------------------------
@@ -712,18 +691,8 @@ def test_a_hook_deleted_between_search_and_update_is_created_again(
 
 def stored(project_id: str, url: str) -> StoredConnection:
     now = datetime.now(UTC)
-    return StoredConnection(
-        id=str(uuid.uuid4()),
-        project_id=project_id,
-        repository_url=url,
-        service_type=ServiceType.GITHUB,
-        access_token=b"ciphertext-of-a-token",
-        webhook_secret=b"ciphertext-of-a-secret",
-        webhook_id="490000001",
-        is_active=True,
-        last_sync_at=now,
-        created_at=now,
-        updated_at=now,
+    return stored_connection(
+        now, id=str(uuid.uuid4()), project_id=project_id, repository_url=url, last_sync_at=now
     )
 
 

@@ -3,61 +3,62 @@ as such requests would be in AWS: the samples are usable with `sam local invoke`
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
 
-from repoconn_local.lambda_host.context import LocalLambdaContext
-
-from tests.integration.conftest import Api, EventBusTap
+from tests.integration.conftest import EventBusTap
+from tests.support.api import Api
+from tests.support.handlers import HttpResult, invoke, invoke_http
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
+def _sample(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
 def _invoke(function: str, sample: str) -> Any:
-    module = importlib.import_module(f"functions.{function}.app")
-    event = json.loads((EVENTS / sample).read_text(encoding="utf-8"))
-    return module.lambda_handler(event, LocalLambdaContext(function_name=function))
+    """``events/<sample>`` to the function's handler; its raw result."""
+    return invoke(function, _sample(sample))
+
+
+def _call(function: str, sample: str) -> HttpResult:
+    """``events/<sample>`` (an API Gateway event) to the function's handler; its answer."""
+    return invoke_http(function, _sample(sample))
 
 
 def test_the_read_samples_find_no_connection_yet(api: Api) -> None:
     # when
-    exists = _invoke("connection_exists", "connection_exists.json")
-    found = _invoke("get_connection", "get_connection.json")
+    exists = _call("connection_exists", "connection_exists.json")
+    found = _call("get_connection", "get_connection.json")
 
     # then
-    assert (exists["statusCode"], json.loads(exists["body"])) == (200, {"exists": False})
-    assert (found["statusCode"], json.loads(found["body"])["code"]) == (
-        404,
-        "connection_not_found",
-    )
+    assert (exists.status, exists.json()) == (200, {"exists": False})
+    assert (found.status, found.json()["code"]) == (404, "connection_not_found")
 
 
 def test_the_upsert_sample_connects_its_repository_and_disconnect_removes_it(api: Api) -> None:
     # when
-    created = _invoke("upsert_connection", "upsert_connection.json")
-    read = _invoke("get_connection", "get_connection.json")
-    removed = _invoke("disconnect_connection", "disconnect_connection.json")
+    created = _call("upsert_connection", "upsert_connection.json")
+    read = _call("get_connection", "get_connection.json")
+    removed = _call("disconnect_connection", "disconnect_connection.json")
 
     # then
-    assert created["statusCode"] == 201
-    assert json.loads(created["body"])["repositoryUrl"] == "https://github.com/acme/widgets"
-    assert json.loads(read["body"])["id"] == json.loads(created["body"])["id"]
-    assert (removed["statusCode"], json.loads(removed["body"])["deleted"]) == (200, True)
+    assert created.status == 201
+    assert created.json()["repositoryUrl"] == "https://github.com/acme/widgets"
+    assert read.json()["id"] == created.json()["id"]
+    assert (removed.status, removed.json()["deleted"]) == (200, True)
 
 
 def test_the_webhook_sample_for_an_unknown_connection_is_rejected_without_publishing(
     api: Api, event_bus: EventBusTap
 ) -> None:
     # when
-    response = _invoke("receive_webhook", "receive_webhook.json")
+    response = _call("receive_webhook", "receive_webhook.json")
 
     # then
-    assert (response["statusCode"], json.loads(response["body"])["code"]) == (
-        401,
-        "invalid_signature",
-    )
+    assert (response.status, response.json()["code"]) == (401, "invalid_signature")
     assert event_bus.events() == []
 
 

@@ -5,53 +5,30 @@ from __future__ import annotations
 import json
 import logging
 
-from tests.integration.conftest import Api, admin, member, sim_hooks
+from tests.support.api import Api
+from tests.support.simulator_control import SimulatorControl
 
 TOKEN = "ghp_LEAKcanaryTOKEN0123456789"
+REPOSITORY = "https://github.com/acme/api"
 SECRET_FIELDS = {"accessToken", "webhookSecret", "previousWebhookSecret"}
 
 
 def test_token_and_secret_never_appear_in_responses_logs_or_items(
-    api: Api, sim, dynamodb_client, connections_table: str, capsys, caplog
+    api: Api, sim_control: SimulatorControl, dynamodb_client, connections_table: str, capsys, caplog
 ) -> None:
     caplog.set_level(logging.DEBUG)
     # given an admin connecting (twice, to rotate the secret) and every read route called
     responses = [
-        api.call(
-            "PUT",
-            "p1",
-            body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN},
-            claims=admin("p1"),
-        ),
-        api.call(
-            "PUT",
-            "p1",
-            body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN},
-            claims=admin("p1"),
-        ),
-        api.call("GET", "p1", claims=member("p1")),
-        api.call("GET", "p1", "/exists", claims=member("p1")),
-        api.call(
-            "PUT",
-            "p2",
-            body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN},
-            claims=admin("p2"),
-        ),
-        api.call(
-            "PUT",
-            "p1",
-            body={"repositoryUrl": "http://github.com/acme/api", "accessToken": TOKEN},
-            claims=admin("p1"),
-        ),
-        api.call(
-            "PUT",
-            "p1",
-            body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN + " "},
-            claims=admin("p1"),
-        ),
+        api.connect("p1", REPOSITORY, TOKEN),
+        api.connect("p1", REPOSITORY, TOKEN),
+        api.read("p1"),
+        api.read("p1", "/exists"),
+        api.connect("p2", REPOSITORY, TOKEN),
+        api.connect("p1", "http://github.com/acme/api", TOKEN),
+        api.connect("p1", REPOSITORY, TOKEN + " "),
     ]
     assert [r.status for r in responses] == [201, 200, 200, 200, 409, 422, 422]
-    secret = sim_hooks(sim)[0]["secret"]
+    secret = sim_control.hooks()[0]["secret"]
     # when everything observable is collected
     captured = capsys.readouterr()
     logs = (
@@ -75,24 +52,17 @@ def test_token_and_secret_never_appear_in_responses_logs_or_items(
 def test_gsi_items_carry_no_secret_attribute(
     api: Api, dynamodb_client, connections_table: str
 ) -> None:
-    api.call(
-        "PUT",
-        "p1",
-        body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN},
-        claims=admin("p1"),
-    )
-    api.call(
-        "PUT",
-        "p1",
-        body={"repositoryUrl": "https://github.com/acme/api", "accessToken": TOKEN},
-        claims=admin("p1"),
-    )
+    # given a connection made twice (the second rotates its secret)
+    api.connect("p1", REPOSITORY, TOKEN)
+    api.connect("p1", REPOSITORY, TOKEN)
+    # when the project's index entries are read
     items = dynamodb_client.query(
         TableName=connections_table,
         IndexName="projectId-index",
         KeyConditionExpression="projectId = :p",
         ExpressionAttributeValues={":p": {"S": "p1"}},
     )["Items"]
+    # then there is one, without any secret or the hook id
     assert len(items) == 1
     assert not SECRET_FIELDS & set(items[0])
     assert "webhookId" not in items[0]

@@ -11,10 +11,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -22,6 +20,9 @@ from urllib.parse import parse_qs, quote
 import pytest
 import requests
 from repoconn_local.simulator.server import ProviderSimulator
+
+from tests.support.loopback import LoopbackServer, Received, Reply
+from tests.support.simulator_control import SimulatorControl
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW_SECONDS = 0.5
@@ -43,52 +44,37 @@ def sim() -> Iterator[ProviderSimulator]:
     simulator.stop()
 
 
+@pytest.fixture(scope="module")
+def control(sim: ProviderSimulator) -> SimulatorControl:
+    return SimulatorControl(sim.base_url, timeout=TIMEOUT)
+
+
 @pytest.fixture(autouse=True)
-def clean_state(sim: ProviderSimulator) -> None:
-    requests.post(f"{sim.base_url}/_sim/reset", timeout=TIMEOUT).raise_for_status()
+def clean_state(control: SimulatorControl) -> None:
+    control.reset()
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """A webhook receiver that records what it gets and answers the status in its path's last
     segment (`/hook/401` answers 401), 200 otherwise."""
 
     def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        receiver = self
+        super().__init__(self._status_in_path)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.received.append(
-                    {"path": self.path, "headers": dict(self.headers.items()), "body": body}
-                )
-                last = self.path.rstrip("/").rsplit("/", 1)[-1]
-                status = int(last) if last.isdigit() else 200
-                answer = json.dumps({"received": True, "status": status}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+    @staticmethod
+    def _status_in_path(request: Received) -> Reply:
+        last = request.path.rstrip("/").rsplit("/", 1)[-1]
+        status = int(last) if last.isdigit() else 200
+        return Reply(status, json.dumps({"received": True, "status": status}).encode())
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def last(self) -> dict[str, Any]:
+    def last(self) -> Received:
         return self.received[-1]
 
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+    with Receiver() as r:
+        yield r
 
 
 # Helpers ----------------------------------------------------------------------------------
@@ -173,23 +159,6 @@ def create_bitbucket_hook(
     )
     assert r.status_code == 201, r.text
     return r.json()
-
-
-def control_hooks(sim: ProviderSimulator) -> list[dict[str, Any]]:
-    r = requests.get(f"{sim.base_url}/_sim/hooks", timeout=TIMEOUT)
-    assert r.status_code == 200
-    hooks: list[dict[str, Any]] = r.json()["hooks"]
-    return hooks
-
-
-def deliver(
-    sim: ProviderSimulator, provider: str, hook_id: str, body: dict[str, Any]
-) -> requests.Response:
-    return requests.post(
-        f"{sim.base_url}/_sim/hooks/{provider}/{quote(hook_id, safe='')}/deliver",
-        json=body,
-        timeout=TIMEOUT,
-    )
 
 
 def hmac_hex(secret: str, body: bytes) -> str:
@@ -282,7 +251,9 @@ def test_github_limited_token_is_403_with_exhausted_rate_limit(sim: ProviderSimu
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_github_read_only_token_gets_404_on_hook_calls(sim: ProviderSimulator, method: str) -> None:
+def test_github_read_only_token_gets_404_on_hook_calls(
+    sim: ProviderSimulator, control: SimulatorControl, method: str
+) -> None:
     # GitHub hides hooks from callers without admin rights instead of answering 403.
     r = requests.request(
         method,
@@ -293,7 +264,7 @@ def test_github_read_only_token_gets_404_on_hook_calls(sim: ProviderSimulator, m
     )
     assert r.status_code == 404
     assert r.json()["message"] == "Not Found"
-    assert control_hooks(sim) == []
+    assert control.hooks() == []
 
 
 def test_github_creates_hook_with_masked_secret(sim: ProviderSimulator) -> None:
@@ -409,6 +380,7 @@ def test_github_hook_without_config_url_is_422(sim: ProviderSimulator) -> None:
 
 def test_github_patch_updates_hook_and_removes_secret_not_sent_again(
     sim: ProviderSimulator,
+    control: SimulatorControl,
 ) -> None:
     # Given a hook with a secret
     hook = create_github_hook(sim, "https://app.example/hooks/1")
@@ -434,10 +406,12 @@ def test_github_patch_updates_hook_and_removes_secret_not_sent_again(
         "content_type": "json",
         "insecure_ssl": "0",
     }
-    assert control_hooks(sim)[0]["secret"] is None
+    assert control.hooks()[0]["secret"] is None
 
 
-def test_github_patch_with_secret_keeps_a_secret(sim: ProviderSimulator) -> None:
+def test_github_patch_with_secret_keeps_a_secret(
+    sim: ProviderSimulator, control: SimulatorControl
+) -> None:
     hook = create_github_hook(sim, "https://app.example/hooks/1")
     r = requests.patch(
         f"{sim.github_api_url}/repos/acme/widgets/hooks/{hook['id']}",
@@ -453,7 +427,7 @@ def test_github_patch_with_secret_keeps_a_secret(sim: ProviderSimulator) -> None
     )
     assert r.status_code == 200
     assert r.json()["config"]["secret"] == "********"
-    assert control_hooks(sim)[0]["secret"] == "new-secret"
+    assert control.hooks()[0]["secret"] == "new-secret"
 
 
 def test_github_delete_hook_is_204_then_404(sim: ProviderSimulator) -> None:
@@ -580,7 +554,9 @@ def test_gitlab_missing_project_is_404_before_role_check(sim: ProviderSimulator)
     assert r.json() == {"message": "404 Project Not Found"}
 
 
-def test_gitlab_creates_hook_without_returning_token(sim: ProviderSimulator) -> None:
+def test_gitlab_creates_hook_without_returning_token(
+    sim: ProviderSimulator, control: SimulatorControl
+) -> None:
     hook = create_gitlab_hook(sim, "https://app.example/webhooks/1")
     assert isinstance(hook["id"], int)
     assert hook["url"] == "https://app.example/webhooks/1"
@@ -590,7 +566,7 @@ def test_gitlab_creates_hook_without_returning_token(sim: ProviderSimulator) -> 
     assert hook["enable_ssl_verification"] is True
     assert hook["alert_status"] == "executable"
     assert "token" not in hook
-    assert control_hooks(sim)[0]["secret"] == "gl-secret"
+    assert control.hooks()[0]["secret"] == "gl-secret"
 
 
 def test_gitlab_accepts_form_encoded_hook_parameters(sim: ProviderSimulator) -> None:
@@ -653,7 +629,7 @@ def test_gitlab_link_header_follows_to_the_same_hooks(sim: ProviderSimulator) ->
     assert r.headers["X-Next-Page"] == ""
 
 
-def test_gitlab_put_updates_hook(sim: ProviderSimulator) -> None:
+def test_gitlab_put_updates_hook(sim: ProviderSimulator, control: SimulatorControl) -> None:
     hook = create_gitlab_hook(sim, "https://app.example/hooks/1")
     r = requests.put(
         f"{sim.gitlab_api_url}/projects/group%2Fsub%2Frepo/hooks/{hook['id']}",
@@ -671,10 +647,12 @@ def test_gitlab_put_updates_hook(sim: ProviderSimulator) -> None:
         False,
         True,
     )
-    assert control_hooks(sim)[0]["secret"] == "rotated"
+    assert control.hooks()[0]["secret"] == "rotated"
 
 
-def test_gitlab_url_change_without_token_clears_the_secret(sim: ProviderSimulator) -> None:
+def test_gitlab_url_change_without_token_clears_the_secret(
+    sim: ProviderSimulator, control: SimulatorControl
+) -> None:
     # GitLab's WebHook#reset_token: a new URL without the token again drops the secret.
     hook = create_gitlab_hook(sim, "https://app.example/hooks/1")
     r = requests.put(
@@ -684,7 +662,7 @@ def test_gitlab_url_change_without_token_clears_the_secret(sim: ProviderSimulato
         timeout=TIMEOUT,
     )
     assert r.status_code == 200
-    assert control_hooks(sim)[0]["secret"] is None
+    assert control.hooks()[0]["secret"] is None
 
 
 def test_gitlab_delete_hook_is_204_then_404(sim: ProviderSimulator) -> None:
@@ -897,11 +875,13 @@ def test_slow_token_answers_only_after_the_delay(sim: ProviderSimulator) -> None
 # Control API ------------------------------------------------------------------------------
 
 
-def test_control_lists_hooks_of_every_provider(sim: ProviderSimulator) -> None:
+def test_control_lists_hooks_of_every_provider(
+    sim: ProviderSimulator, control: SimulatorControl
+) -> None:
     github = create_github_hook(sim, "https://app.example/gh")
     gitlab = create_gitlab_hook(sim, "https://app.example/gl")
     bitbucket = create_bitbucket_hook(sim, "https://app.example/bb")
-    assert control_hooks(sim) == [
+    assert control.hooks() == [
         {
             "provider": "github",
             "repository": "acme/widgets",
@@ -932,35 +912,38 @@ def test_control_lists_hooks_of_every_provider(sim: ProviderSimulator) -> None:
     ]
 
 
-def test_control_filters_hooks_by_provider(sim: ProviderSimulator) -> None:
+def test_control_filters_hooks_by_provider(
+    sim: ProviderSimulator, control: SimulatorControl
+) -> None:
     create_github_hook(sim, "https://app.example/gh")
     create_gitlab_hook(sim, "https://app.example/gl")
-    r = requests.get(f"{sim.base_url}/_sim/hooks", params={"provider": "gitlab"}, timeout=TIMEOUT)
-    assert [h["provider"] for h in r.json()["hooks"]] == ["gitlab"]
+    assert [h["provider"] for h in control.hooks("gitlab")] == ["gitlab"]
 
 
 def test_hook_deleted_through_provider_api_is_gone_from_control_list(
     sim: ProviderSimulator,
+    control: SimulatorControl,
 ) -> None:
     hook = create_github_hook(sim, "https://app.example/gh")
     requests.delete(
         f"{sim.github_api_url}/repos/acme/widgets/hooks/{hook['id']}", headers=gh(), timeout=TIMEOUT
     )
-    assert control_hooks(sim) == []
+    assert control.hooks() == []
 
 
-def test_control_delete_removes_hook_at_the_provider(sim: ProviderSimulator) -> None:
+def test_control_delete_removes_hook_at_the_provider(
+    sim: ProviderSimulator, control: SimulatorControl
+) -> None:
     hook = create_bitbucket_hook(sim, "https://app.example/bb")
-    r = requests.post(
-        f"{sim.base_url}/_sim/hooks/bitbucket/{quote(hook['uuid'], safe='')}/delete",
-        timeout=TIMEOUT,
-    )
+    r = control.send("POST", f"/hooks/bitbucket/{quote(hook['uuid'], safe='')}/delete")
     assert r.status_code == 204
     url = f"{sim.bitbucket_api_url}/repositories/ws/slug/hooks/{quote(hook['uuid'], safe='')}"
     assert requests.get(url, headers=bb(), timeout=TIMEOUT).status_code == 404
 
 
-def test_control_deactivate_shows_in_each_provider_api(sim: ProviderSimulator) -> None:
+def test_control_deactivate_shows_in_each_provider_api(
+    sim: ProviderSimulator, control: SimulatorControl
+) -> None:
     github = create_github_hook(sim, "https://app.example/gh")
     gitlab = create_gitlab_hook(sim, "https://app.example/gl")
     bitbucket = create_bitbucket_hook(sim, "https://app.example/bb")
@@ -969,10 +952,7 @@ def test_control_deactivate_shows_in_each_provider_api(sim: ProviderSimulator) -
         ("gitlab", str(gitlab["id"])),
         ("bitbucket", bitbucket["uuid"]),
     ):
-        r = requests.post(
-            f"{sim.base_url}/_sim/hooks/{provider}/{quote(hook_id, safe='')}/deactivate",
-            timeout=TIMEOUT,
-        )
+        r = control.send("POST", f"/hooks/{provider}/{quote(hook_id, safe='')}/deactivate")
         assert r.status_code == 200
         assert r.json()["active"] is False
     gh_hook = requests.get(
@@ -995,12 +975,14 @@ def test_control_deactivate_shows_in_each_provider_api(sim: ProviderSimulator) -
     assert bb_hook["active"] is False
 
 
-def test_control_unknown_hook_is_404(sim: ProviderSimulator) -> None:
-    r = requests.post(f"{sim.base_url}/_sim/hooks/github/999/deactivate", timeout=TIMEOUT)
+def test_control_unknown_hook_is_404(sim: ProviderSimulator, control: SimulatorControl) -> None:
+    r = control.send("POST", "/hooks/github/999/deactivate")
     assert r.status_code == 404
 
 
-def test_request_log_records_calls_without_credentials(sim: ProviderSimulator) -> None:
+def test_request_log_records_calls_without_credentials(
+    sim: ProviderSimulator, control: SimulatorControl
+) -> None:
     # Given calls carrying a distinctive token in a header and in a query string
     token = "tok-very-distinctive-4711"
     requests.get(f"{sim.github_api_url}/repos/acme/widgets", headers=gh(token), timeout=TIMEOUT)
@@ -1010,7 +992,7 @@ def test_request_log_records_calls_without_credentials(sim: ProviderSimulator) -
         timeout=TIMEOUT,
     )
     # When the log is read
-    r = requests.get(f"{sim.base_url}/_sim/requests", timeout=TIMEOUT)
+    r = control.send("GET", "/requests")
     # Then it records each call, and the token appears nowhere
     assert token not in r.text
     entries = [
@@ -1032,65 +1014,65 @@ def test_request_log_records_calls_without_credentials(sim: ProviderSimulator) -
     ]
 
 
-def test_request_log_can_be_cleared(sim: ProviderSimulator) -> None:
+def test_request_log_can_be_cleared(sim: ProviderSimulator, control: SimulatorControl) -> None:
     requests.get(f"{sim.github_api_url}/repos/acme/widgets", headers=gh(), timeout=TIMEOUT)
-    assert requests.delete(f"{sim.base_url}/_sim/requests", timeout=TIMEOUT).status_code == 204
-    assert requests.get(f"{sim.base_url}/_sim/requests", timeout=TIMEOUT).json() == {"requests": []}
+    assert control.send("DELETE", "/requests").status_code == 204
+    assert control.send("GET", "/requests").json() == {"requests": []}
 
 
-def test_reset_forgets_hooks(sim: ProviderSimulator) -> None:
+def test_reset_forgets_hooks(sim: ProviderSimulator, control: SimulatorControl) -> None:
     create_github_hook(sim, "https://app.example/gh")
-    requests.post(f"{sim.base_url}/_sim/reset", timeout=TIMEOUT)
-    assert control_hooks(sim) == []
+    control.reset()
+    assert control.hooks() == []
 
 
 # Deliveries -------------------------------------------------------------------------------
 
 
 def test_github_delivery_is_signed_with_hmac_sha256(
-    sim: ProviderSimulator, receiver: Receiver
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
 ) -> None:
     # Given a GitHub hook with a secret pointing at the receiver
     hook = create_github_hook(sim, f"{receiver.url}/webhooks/gh", secret="gh-secret")
     # When a push is delivered
-    r = deliver(
-        sim, "github", str(hook["id"]), {"event": "push", "payload": {"ref": "refs/heads/main"}}
+    r = control.deliver_raw(
+        "github", str(hook["id"]), {"event": "push", "payload": {"ref": "refs/heads/main"}}
     )
     # Then the receiver got GitHub's headers and a signature it can recompute
     assert r.status_code == 200
     assert r.json()["status"] == 200
     assert r.json()["body"] == {"received": True, "status": 200}
     got = receiver.last()
-    headers = got["headers"]
-    assert json.loads(got["body"]) == {"ref": "refs/heads/main"}
+    headers = got.headers
+    assert json.loads(got.body) == {"ref": "refs/heads/main"}
     assert headers["X-GitHub-Event"] == "push"
     assert headers["X-GitHub-Delivery"] == r.json()["deliveryId"]
     assert headers["X-GitHub-Hook-ID"] == str(hook["id"])
     assert headers["User-Agent"].startswith("GitHub-Hookshot/")
     assert headers["Content-Type"] == "application/json"
-    assert headers["X-Hub-Signature-256"] == "sha256=" + hmac_hex("gh-secret", got["body"])
+    assert headers["X-Hub-Signature-256"] == "sha256=" + hmac_hex("gh-secret", got.body)
 
 
 def test_github_form_hook_delivers_payload_form_encoded(
-    sim: ProviderSimulator, receiver: Receiver
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
 ) -> None:
     body = github_hook_body(f"{receiver.url}/webhooks/form", secret="form-secret")
     body["config"]["content_type"] = "form"
     hook = requests.post(
         f"{sim.github_api_url}/repos/acme/widgets/hooks", json=body, headers=gh(), timeout=TIMEOUT
     ).json()
-    deliver(sim, "github", str(hook["id"]), {"event": "push", "payload": {"a": 1}})
+    control.deliver_raw("github", str(hook["id"]), {"event": "push", "payload": {"a": 1}})
     got = receiver.last()
-    assert got["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
-    assert json.loads(parse_qs(got["body"].decode())["payload"][0]) == {"a": 1}
-    assert got["headers"]["X-Hub-Signature-256"] == "sha256=" + hmac_hex("form-secret", got["body"])
+    assert got.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert json.loads(parse_qs(got.body.decode())["payload"][0]) == {"a": 1}
+    assert got.headers["X-Hub-Signature-256"] == "sha256=" + hmac_hex("form-secret", got.body)
 
 
 def test_github_hook_records_last_response_of_a_delivery(
-    sim: ProviderSimulator, receiver: Receiver
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
 ) -> None:
     hook = create_github_hook(sim, f"{receiver.url}/webhooks/500")
-    deliver(sim, "github", str(hook["id"]), {"event": "push", "payload": {}})
+    control.deliver_raw("github", str(hook["id"]), {"event": "push", "payload": {}})
     r = requests.get(
         f"{sim.github_api_url}/repos/acme/widgets/hooks/{hook['id']}", headers=gh(), timeout=TIMEOUT
     )
@@ -1099,14 +1081,14 @@ def test_github_hook_records_last_response_of_a_delivery(
 
 
 def test_gitlab_delivery_carries_token_and_idempotency_key(
-    sim: ProviderSimulator, receiver: Receiver
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
 ) -> None:
     hook = create_gitlab_hook(sim, f"{receiver.url}/webhooks/gl", token="gl-secret")
-    r = deliver(
-        sim, "gitlab", str(hook["id"]), {"event": "Push Hook", "payload": {"object_kind": "push"}}
+    r = control.deliver_raw(
+        "gitlab", str(hook["id"]), {"event": "Push Hook", "payload": {"object_kind": "push"}}
     )
     assert r.status_code == 200
-    headers = receiver.last()["headers"]
+    headers = receiver.last().headers
     assert headers["X-Gitlab-Event"] == "Push Hook"
     assert headers["X-Gitlab-Token"] == "gl-secret"
     assert headers["Idempotency-Key"] == r.json()["deliveryId"]
@@ -1116,76 +1098,85 @@ def test_gitlab_delivery_carries_token_and_idempotency_key(
 
 
 def test_gitlab_delivery_maps_short_event_names_to_headers(
-    sim: ProviderSimulator, receiver: Receiver
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
 ) -> None:
     hook = create_gitlab_hook(sim, f"{receiver.url}/webhooks/gl")
-    deliver(sim, "gitlab", str(hook["id"]), {"event": "merge_request", "payload": {}})
-    assert receiver.last()["headers"]["X-Gitlab-Event"] == "Merge Request Hook"
+    control.deliver_raw("gitlab", str(hook["id"]), {"event": "merge_request", "payload": {}})
+    assert receiver.last().headers["X-Gitlab-Event"] == "Merge Request Hook"
 
 
 def test_bitbucket_delivery_is_signed_and_names_the_hook(
-    sim: ProviderSimulator, receiver: Receiver
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
 ) -> None:
     hook = create_bitbucket_hook(sim, f"{receiver.url}/webhooks/bb", secret="bb-secret")
-    r = deliver(
-        sim, "bitbucket", hook["uuid"], {"event": "repo:push", "payload": {"push": {"changes": []}}}
+    r = control.deliver_raw(
+        "bitbucket", hook["uuid"], {"event": "repo:push", "payload": {"push": {"changes": []}}}
     )
     assert r.status_code == 200
     got = receiver.last()
-    headers = got["headers"]
+    headers = got.headers
     assert headers["X-Event-Key"] == "repo:push"
     assert headers["X-Hook-UUID"] == hook["uuid"].strip("{}")
     assert headers["X-Request-UUID"] == r.json()["deliveryId"]
     assert headers["X-Attempt-Number"] == "1"
-    assert headers["X-Hub-Signature"] == "sha256=" + hmac_hex("bb-secret", got["body"])
+    assert headers["X-Hub-Signature"] == "sha256=" + hmac_hex("bb-secret", got.body)
 
 
-def test_delivery_replays_a_given_delivery_id(sim: ProviderSimulator, receiver: Receiver) -> None:
+def test_delivery_replays_a_given_delivery_id(
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
+) -> None:
     hook = create_bitbucket_hook(sim, f"{receiver.url}/webhooks/bb")
-    first = deliver(sim, "bitbucket", hook["uuid"], {"event": "repo:push", "payload": {}}).json()
-    again = deliver(
-        sim,
+    first = control.deliver_raw(
+        "bitbucket", hook["uuid"], {"event": "repo:push", "payload": {}}
+    ).json()
+    again = control.deliver_raw(
         "bitbucket",
         hook["uuid"],
         {"event": "repo:push", "payload": {}, "deliveryId": first["deliveryId"]},
     ).json()
     assert again["deliveryId"] == first["deliveryId"]
     assert again["attempt"] == 2
-    assert receiver.last()["headers"]["X-Request-UUID"] == first["deliveryId"]
-    assert receiver.last()["headers"]["X-Attempt-Number"] == "2"
+    assert receiver.last().headers["X-Request-UUID"] == first["deliveryId"]
+    assert receiver.last().headers["X-Attempt-Number"] == "2"
 
 
 def test_delivery_without_secret_sends_no_signature(
-    sim: ProviderSimulator, receiver: Receiver
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
 ) -> None:
     hook = create_github_hook(sim, f"{receiver.url}/webhooks/nosecret", secret=None)
-    deliver(sim, "github", str(hook["id"]), {"event": "push", "payload": {}})
-    assert "X-Hub-Signature-256" not in receiver.last()["headers"]
+    control.deliver_raw("github", str(hook["id"]), {"event": "push", "payload": {}})
+    assert "X-Hub-Signature-256" not in receiver.last().headers
 
 
-def test_delivery_answers_the_receiver_status(sim: ProviderSimulator, receiver: Receiver) -> None:
+def test_delivery_answers_the_receiver_status(
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
+) -> None:
     hook = create_gitlab_hook(sim, f"{receiver.url}/webhooks/401")
-    r = deliver(sim, "gitlab", str(hook["id"]), {"event": "push", "payload": {}})
+    r = control.deliver_raw("gitlab", str(hook["id"]), {"event": "push", "payload": {}})
     assert r.status_code == 200
     assert r.json()["status"] == 401
     assert r.json()["body"] == {"received": True, "status": 401}
 
 
-def test_delivery_to_inactive_hook_is_refused(sim: ProviderSimulator, receiver: Receiver) -> None:
+def test_delivery_to_inactive_hook_is_refused(
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
+) -> None:
     hook = create_github_hook(sim, f"{receiver.url}/webhooks/gh")
-    requests.post(f"{sim.base_url}/_sim/hooks/github/{hook['id']}/deactivate", timeout=TIMEOUT)
+    control.hook_action("github", str(hook["id"]), "deactivate")
     before = len(receiver.received)
-    r = deliver(sim, "github", str(hook["id"]), {"event": "push", "payload": {}})
+    r = control.deliver_raw("github", str(hook["id"]), {"event": "push", "payload": {}})
     assert r.status_code == 409
     assert len(receiver.received) == before
 
 
-def test_delivery_to_unreachable_receiver_is_502(sim: ProviderSimulator) -> None:
+def test_delivery_to_unreachable_receiver_is_502(
+    sim: ProviderSimulator, control: SimulatorControl
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     hook = create_github_hook(sim, f"http://127.0.0.1:{port}/nobody")
-    r = deliver(sim, "github", str(hook["id"]), {"event": "push", "payload": {}})
+    r = control.deliver_raw("github", str(hook["id"]), {"event": "push", "payload": {}})
     assert r.status_code == 502
     assert r.json()["deliveryId"]
 
@@ -1210,7 +1201,7 @@ def test_standalone_server_logs_requests_without_credentials() -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                requests.get(f"{base}/_sim/health", timeout=1).raise_for_status()
+                SimulatorControl(base, timeout=1).send("GET", "/health").raise_for_status()
                 break
             except requests.ConnectionError:
                 assert time.monotonic() < deadline, "simulator did not start"

@@ -26,6 +26,8 @@ from repoconn_core.store import (
 )
 from repoconn_local.aws.template_schema import table_definitions
 
+from tests.support.records import stored_connection
+
 PROJECT = "project-1"
 OTHER_PROJECT = "project-2"
 WIDGETS = "https://github.com/acme/widgets"
@@ -35,21 +37,16 @@ SECRET_ATTRIBUTES = {"accessToken", "webhookSecret", "previousWebhookSecret"}
 
 
 def _connection(**overrides: Any) -> StoredConnection:
-    values: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         "id": "11111111-1111-4111-8111-111111111111",
         "project_id": PROJECT,
         "repository_url": WIDGETS,
-        "service_type": ServiceType.GITHUB,
         "access_token": b"\x01sealed-token",
         "webhook_secret": b"\x01sealed-secret",
         "webhook_id": "4711",
-        "is_active": True,
         "last_sync_at": CREATED,
-        "created_at": CREATED,
-        "updated_at": CREATED,
     }
-    values.update(overrides)
-    return StoredConnection(**values)
+    return stored_connection(CREATED, **{**defaults, **overrides})
 
 
 def _raw_item(dynamodb_client: Any, table: str, key: str) -> dict[str, Any] | None:
@@ -139,36 +136,28 @@ def test_exists_for_project_is_true_once_connected(store: ConnectionStore) -> No
     assert store.exists_for_project(OTHER_PROJECT) is False
 
 
-def test_summary_and_exists_make_exactly_one_dynamodb_call_each(
-    store: ConnectionStore, dynamodb_calls: list[str]
+# A read and the calls it makes: the project's summary and existence are one GSI query each;
+# the current connection is its project pointer, then the item, both read consistently.
+READ_CALLS = [
+    ("summary_for_project", ["Query"]),
+    ("exists_for_project", ["Query"]),
+    ("current_for_project", ["GetItem", "GetItem"]),
+]
+
+
+@pytest.mark.parametrize(("read", "calls"), READ_CALLS)
+def test_each_project_read_makes_exactly_its_dynamodb_calls(
+    store: ConnectionStore, dynamodb_calls: list[str], read: str, calls: list[str]
 ) -> None:
     # given
     store.save(_connection(), replacing=None)
     dynamodb_calls.clear()
 
     # when
-    store.summary_for_project(PROJECT)
-    summary_calls = list(dynamodb_calls)
-    dynamodb_calls.clear()
-    store.exists_for_project(PROJECT)
+    getattr(store, read)(PROJECT)
 
     # then
-    assert summary_calls == ["Query"]
-    assert dynamodb_calls == ["Query"]
-
-
-def test_current_for_project_reads_pointer_then_item_consistently(
-    store: ConnectionStore, dynamodb_calls: list[str]
-) -> None:
-    # given
-    store.save(_connection(), replacing=None)
-    dynamodb_calls.clear()
-
-    # when
-    store.current_for_project(PROJECT)
-
-    # then
-    assert dynamodb_calls == ["GetItem", "GetItem"]
+    assert dynamodb_calls == calls
 
 
 # What the GSI exposes --------------------------------------------------------------------
@@ -199,19 +188,10 @@ def test_gsi_items_carry_no_secret_attribute(
 
     # then
     assert len(items) == 1
-    assert set(items[0]) == {
-        "repositoryUrl",
-        "projectId",
-        "id",
-        "serviceType",
-        "isActive",
-        "lastSyncAt",
-        "createdAt",
-        "updatedAt",
-        "healthStatus",
-        "healthReason",
-        "lastHealthCheckAt",
-    }
+    keys = {"repositoryUrl", "projectId"}
+    summary = {"id", "serviceType", "isActive", "lastSyncAt", "createdAt", "updatedAt"}
+    health = {"healthStatus", "healthReason", "lastHealthCheckAt"}
+    assert set(items[0]) == keys | summary | health
     assert not set(items[0]) & SECRET_ATTRIBUTES
 
 

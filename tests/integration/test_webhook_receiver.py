@@ -5,17 +5,13 @@ built directly where a test needs a clock or a KMS call counter."""
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import importlib
 import json
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -30,146 +26,45 @@ from repoconn_core.receive import (
     ReceiveWebhook,
 )
 from repoconn_core.store import ConnectionStore
-from repoconn_local.gateway.events import http_api_event
-from repoconn_local.lambda_host.context import LocalLambdaContext
 from repoconn_local.simulator.server import ProviderSimulator
 from repoconn_providers import signatures
 
-from tests.integration.conftest import (
-    TEST_EVENT_BUS,
-    Api,
-    EventBusTap,
-    HttpResult,
-    admin,
-    member,
-    sim_hooks,
-)
+from tests.integration.conftest import TEST_EVENT_BUS, EventBusTap
+from tests.support.api import Api, given_connected
+from tests.support.deliveries import PUSH, SIGNATURE_HEADER, Delivery, signed
+from tests.support.handlers import RECEIVE_WEBHOOK, HttpResult, invoke_http, webhook_event
+from tests.support.simulator_control import SIM_PROVIDER, SimulatorControl
 
 REPOS = {
     "GitHub": "https://github.com/acme/api",
     "GitLab": "https://gitlab.com/acme/platform/api",
     "Bitbucket": "https://bitbucket.org/acme/api",
 }
-SIM_PROVIDER = {"GitHub": "github", "GitLab": "gitlab", "Bitbucket": "bitbucket"}
 PROVIDERS = sorted(REPOS)
 TOKEN = "tok-good-webhook-receiver-0123"
-PUSH = {"ref": "refs/heads/main", "before": "0" * 40, "after": "9f2c" * 10, "commits": []}
 MAX_BODY = 1_048_576  # Settings.webhook_max_body_bytes, the default the api fixture keeps
 
 
 # Helpers -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Delivery:
-    headers: dict[str, str]
-    body: bytes
-    delivery_id: str
-
-
-def connect(api: Api, provider: str, project: str = "p1", expect: int = 201) -> dict[str, Any]:
-    response = api.call(
-        "PUT",
-        project,
-        body={"repositoryUrl": REPOS[provider], "accessToken": TOKEN},
-        claims=admin(project),
-    )
-    assert response.status == expect, response.text
-    return dict(response.json())
-
-
 def hook_secret(sim: ProviderSimulator, provider: str) -> str:
-    hooks = [hook for hook in sim_hooks(sim) if hook["provider"] == SIM_PROVIDER[provider]]
+    hooks = SimulatorControl(sim.base_url).hooks(SIM_PROVIDER[provider])
     assert len(hooks) == 1
     return str(hooks[0]["secret"])
 
 
-def hub_signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signed(
-    provider: str,
-    secret: str,
-    *,
-    payload: dict[str, Any] | None = None,
-    body: bytes | None = None,
-    delivery_id: str | None = None,
-    standard_webhooks: bool = False,
-) -> Delivery:
-    """A delivery with the headers each provider documents, signed with ``secret``."""
-    raw = body if body is not None else json.dumps(payload or PUSH).encode()
-    did = delivery_id or str(uuid.uuid4())
-    headers: dict[str, str] = {"Content-Type": "application/json"}
-    if provider == "GitHub":
-        # https://docs.github.com/en/webhooks/webhook-events-and-payloads#delivery-headers
-        headers |= {
-            "X-GitHub-Event": "push",
-            "X-GitHub-Delivery": did,
-            "X-GitHub-Hook-ID": "490000001",
-            "X-Hub-Signature-256": hub_signature(secret, raw),
-        }
-    elif provider == "GitLab":
-        # https://docs.gitlab.com/user/project/integrations/webhooks/#delivery-headers
-        headers |= {
-            "X-Gitlab-Event": "Push Hook",
-            "X-Gitlab-Token": secret,
-            "X-Gitlab-Event-UUID": did,
-            "Idempotency-Key": did,
-        }
-        if standard_webhooks:
-            stamp = str(int(time.time()))
-            content = f"{did}.{stamp}.".encode() + raw
-            digest = hmac.new(secret.encode(), content, hashlib.sha256).digest()
-            headers |= {
-                "webhook-id": did,
-                "webhook-timestamp": stamp,
-                "webhook-signature": "v1," + base64.b64encode(digest).decode(),
-            }
-    else:
-        # https://support.atlassian.com/bitbucket-cloud/docs/event-payloads/#HTTP-headers
-        headers |= {
-            "X-Event-Key": "repo:push",
-            "X-Request-UUID": did,
-            "X-Hook-UUID": "4f1d2a0e-1111-2222-3333-444455556666",
-            "X-Hub-Signature": hub_signature(secret, raw),
-        }
-    return Delivery(headers, raw, did)
-
-
-SIGNATURE_HEADER = {
-    "GitHub": "X-Hub-Signature-256",
-    "GitLab": "X-Gitlab-Token",
-    "Bitbucket": "X-Hub-Signature",
-}
-
-
 def deliver(connection_id: str, delivery: Delivery, *, as_base64: bool = False) -> HttpResult:
     """POST the delivery through the real handler, as API Gateway would invoke it."""
-    event = http_api_event(
-        "POST",
-        f"/webhooks/{connection_id}",
-        route_key="POST /webhooks/{connectionId}",
-        path_parameters={"connectionId": connection_id},
-        headers=delivery.headers,
-        body=delivery.body,
-    )
+    event = webhook_event(connection_id, delivery.headers, delivery.body)
     if as_base64:
         event["body"] = base64.b64encode(delivery.body).decode("ascii")
         event["isBase64Encoded"] = True
-    # Imported on first use, like the other handlers: Powertools reads its service name and
-    # metrics namespace from the environment the `api` fixture sets.
-    handler = importlib.import_module("functions.receive_webhook.app").lambda_handler
-    response = handler(event, LocalLambdaContext(function_name="receive_webhook"))
-    return HttpResult(
-        status=response["statusCode"],
-        headers={k.lower(): v for k, v in (response.get("headers") or {}).items()},
-        text=response.get("body") or "",
-    )
+    return invoke_http(RECEIVE_WEBHOOK, event)
 
 
 def last_sync_at(api: Api, project: str = "p1") -> str | None:
-    response = api.call("GET", project, claims=member(project))
+    response = api.read(project)
     assert response.status == 200
     value = response.json()["lastSyncAt"]
     return None if value is None else str(value)
@@ -224,7 +119,7 @@ def test_valid_delivery_is_accepted_published_and_advances_last_sync(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str
 ) -> None:
     # given a connected repository and a delivery signed with its hook's secret
-    created = connect(api, provider)
+    created = given_connected(api, REPOS[provider], token=TOKEN)
     secret = hook_secret(sim, provider)
     delivery = signed(provider, secret)
     # when the provider delivers it
@@ -260,7 +155,7 @@ def test_published_event_carries_no_secret_token_or_header(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str
 ) -> None:
     # given a connection and a valid delivery (GitLab's carries the secret in a header)
-    created = connect(api, provider)
+    created = given_connected(api, REPOS[provider], token=TOKEN)
     secret = hook_secret(sim, provider)
     delivery = signed(provider, secret)
     # when it is accepted and published
@@ -273,51 +168,57 @@ def test_published_event_carries_no_secret_token_or_header(
     assert SIGNATURE_HEADER[provider].lower() not in text.lower()
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_base64_encoded_body_is_decoded_before_verification(
-    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str
-) -> None:
-    # given a signed delivery that API Gateway hands over base64-encoded
-    created = connect(api, provider)
-    delivery = signed(provider, hook_secret(sim, provider), standard_webhooks=True)
-    # when it is delivered
-    response = deliver(created["id"], delivery, as_base64=True)
-    # then the signature over the raw bytes holds and the payload is published
-    assert response.status == 202
-    [event] = event_bus.events()
-    assert event["detail"]["payload"] == PUSH
+def base64_encoded(provider: str, secret: str) -> tuple[Delivery, bool]:
+    """A signed delivery that API Gateway hands over base64-encoded: the signature over the
+    raw bytes must hold."""
+    return signed(provider, secret, standard_webhooks=True), True
 
 
-def test_github_form_encoded_delivery_publishes_the_payload_field(
-    api: Api, sim: ProviderSimulator, event_bus: EventBusTap
-) -> None:
-    # given a GitHub hook with content type "form": the JSON is the `payload` form field
-    created = connect(api, "GitHub")
+def form_encoded(provider: str, secret: str) -> tuple[Delivery, bool]:
+    """A GitHub hook with content type "form": the JSON is the `payload` form field, and the
+    signature is checked over the form body."""
     body = urlencode({"payload": json.dumps(PUSH)}).encode()
-    delivery = signed("GitHub", hook_secret(sim, "GitHub"), body=body)
+    delivery = signed(provider, secret, body=body)
     delivery.headers["Content-Type"] = "application/x-www-form-urlencoded"
+    return delivery, False
+
+
+def standard_webhooks(provider: str, secret: str) -> tuple[Delivery, bool]:
+    """GitLab's token plus a valid Standard Webhooks signature."""
+    return signed(provider, secret, standard_webhooks=True), False
+
+
+ACCEPTED_ENCODINGS = [
+    *(pytest.param(provider, base64_encoded, id=f"base64-{provider}") for provider in PROVIDERS),
+    pytest.param("GitHub", form_encoded, id="form-encoded-GitHub"),
+    pytest.param("GitLab", standard_webhooks, id="standard-webhooks-GitLab"),
+]
+
+
+@pytest.mark.parametrize(("provider", "encoded"), ACCEPTED_ENCODINGS)
+def test_a_delivery_in_each_accepted_encoding_is_verified_and_its_payload_published(
+    api: Api,
+    sim: ProviderSimulator,
+    event_bus: EventBusTap,
+    provider: str,
+    encoded: Callable[[str, str], tuple[Delivery, bool]],
+) -> None:
+    # given a connected repository and a delivery of its hook, encoded this way
+    created = given_connected(api, REPOS[provider], token=TOKEN)
+    delivery, as_base64 = encoded(provider, hook_secret(sim, provider))
     # when it is delivered
-    response = deliver(created["id"], delivery)
-    # then the signature is checked over the form body and the JSON inside is published
+    response = deliver(created["id"], delivery, as_base64=as_base64)
+    # then it verifies, and the JSON payload is what is published
     assert response.status == 202
     [event] = event_bus.events()
     assert event["detail"]["payload"] == PUSH
-
-
-def test_gitlab_delivery_with_a_valid_standard_webhooks_signature_is_accepted(
-    api: Api, sim: ProviderSimulator, event_bus: EventBusTap
-) -> None:
-    created = connect(api, "GitLab")
-    delivery = signed("GitLab", hook_secret(sim, "GitLab"), standard_webhooks=True)
-    assert deliver(created["id"], delivery).status == 202
-    assert len(event_bus.events()) == 1
 
 
 def test_payload_too_large_for_eventbridge_is_published_without_it(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap
 ) -> None:
     # given a verified delivery under the body limit but over EventBridge's 256 KB entry limit
-    created = connect(api, "GitHub")
+    created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     big = {"ref": "refs/heads/main", "blob": "x" * 300_000}
     delivery = signed("GitHub", hook_secret(sim, "GitHub"), payload=big)
     # when it is delivered
@@ -334,58 +235,61 @@ def test_payload_too_large_for_eventbridge_is_published_without_it(
 # Rejected deliveries: one answer for every cause -------------------------------------------
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_tampered_body_is_rejected(
-    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str
+def tampered(provider: str, secret: str) -> Delivery:
+    """A signed delivery whose body is changed afterwards (GitLab: signed with Standard
+    Webhooks; its token alone does not cover the body)."""
+    delivery = signed(provider, secret, standard_webhooks=True)
+    return replace(delivery, body=delivery.body.replace(b"main", b"evil"))
+
+
+def signed_with_another_secret(provider: str, secret: str) -> Delivery:
+    return signed(provider, "not-the-hooks-secret-0123456789")
+
+
+def without_the_signature_header(provider: str, secret: str) -> Delivery:
+    delivery = signed(provider, secret)
+    del delivery.headers[SIGNATURE_HEADER[provider]]
+    return delivery
+
+
+def forged_standard_webhooks_signature(provider: str, secret: str) -> Delivery:
+    """A correct X-Gitlab-Token but a webhook-signature made with another key: the token
+    alone is not enough once a signature is sent."""
+    delivery = signed(provider, secret, standard_webhooks=True)
+    forged = signed(provider, "another-key", standard_webhooks=True).headers["webhook-signature"]
+    delivery.headers["webhook-signature"] = forged
+    return delivery
+
+
+UNVERIFIABLE = [
+    *(
+        pytest.param(provider, spoil, id=f"{spoil.__name__}-{provider}")
+        for spoil in (tampered, signed_with_another_secret, without_the_signature_header)
+        for provider in PROVIDERS
+    ),
+    pytest.param(
+        "GitLab", forged_standard_webhooks_signature, id="forged_standard_webhooks_signature"
+    ),
+]
+
+
+@pytest.mark.parametrize(("provider", "spoil"), UNVERIFIABLE)
+def test_a_delivery_that_does_not_verify_is_rejected_and_changes_nothing(
+    api: Api,
+    sim: ProviderSimulator,
+    event_bus: EventBusTap,
+    provider: str,
+    spoil: Callable[[str, str], Delivery],
 ) -> None:
-    # given a signed delivery whose body is changed afterwards (GitLab: signed with Standard
-    # Webhooks; its token alone does not cover the body)
-    created = connect(api, provider)
-    delivery = signed(provider, hook_secret(sim, provider), standard_webhooks=True)
-    tampered = replace(delivery, body=delivery.body.replace(b"main", b"evil"))
+    # given a connected repository and a delivery that does not verify against its secret
+    created = given_connected(api, REPOS[provider], token=TOKEN)
+    delivery = spoil(provider, hook_secret(sim, provider))
     # when it is delivered
-    response = deliver(created["id"], tampered)
+    response = deliver(created["id"], delivery)
     # then 401, nothing published, lastSyncAt untouched
     assert_rejected(response)
     assert event_bus.events() == []
     assert last_sync_at(api) == created["lastSyncAt"]
-
-
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_delivery_signed_with_another_secret_is_rejected(
-    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str
-) -> None:
-    created = connect(api, provider)
-    response = deliver(created["id"], signed(provider, "not-the-hooks-secret-0123456789"))
-    assert_rejected(response)
-    assert event_bus.events() == []
-    assert last_sync_at(api) == created["lastSyncAt"]
-
-
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_delivery_without_the_signature_header_is_rejected(
-    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str
-) -> None:
-    created = connect(api, provider)
-    delivery = signed(provider, hook_secret(sim, provider))
-    del delivery.headers[SIGNATURE_HEADER[provider]]
-    response = deliver(created["id"], delivery)
-    assert_rejected(response)
-    assert event_bus.events() == []
-
-
-def test_gitlab_standard_webhooks_signature_that_does_not_verify_is_rejected(
-    api: Api, sim: ProviderSimulator, event_bus: EventBusTap
-) -> None:
-    # given a correct X-Gitlab-Token but a webhook-signature made with another key
-    created = connect(api, "GitLab")
-    secret = hook_secret(sim, "GitLab")
-    delivery = signed("GitLab", secret, standard_webhooks=True)
-    forged = signed("GitLab", "another-key", standard_webhooks=True).headers["webhook-signature"]
-    delivery.headers["webhook-signature"] = forged
-    # when / then: the token alone is not enough once a signature is sent
-    assert_rejected(deliver(created["id"], delivery))
-    assert event_bus.events() == []
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -394,12 +298,12 @@ def test_unknown_deleted_and_forged_deliveries_get_the_same_answer(
 ) -> None:
     # given a connection, a forged delivery to it, and valid deliveries to ids that do not
     # (or no longer) exist
-    created = connect(api, provider)
+    created = given_connected(api, REPOS[provider], token=TOKEN)
     secret = hook_secret(sim, provider)
     forged = deliver(created["id"], signed(provider, "guess-0123456789abcdef"))
     unknown = deliver(str(uuid.uuid4()), signed(provider, secret))
     malformed = deliver("x" * 300, signed(provider, secret))
-    assert api.call("DELETE", "p1", claims=admin("p1")).status == 200
+    assert api.disconnect("p1").status == 200
     wiring.reset()  # another container, or this one after its read window (see below)
     deleted = deliver(created["id"], signed(provider, secret))
     # then every one is the same 401 with the same body: no oracle
@@ -412,13 +316,13 @@ def test_a_deleted_connections_delivery_inside_the_read_window_is_never_publishe
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap
 ) -> None:
     # given a container that verified a delivery moments ago, and its hook's secret
-    created = connect(api, "GitHub")
+    created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     secret = hook_secret(sim, "GitHub")
     assert deliver(created["id"], signed("GitHub", secret)).status == 202
     assert len(event_bus.events()) == 1
     # when the connection is deleted and, inside the container's read window, a delivery
     # signed with the old secret arrives
-    assert api.call("DELETE", "p1", claims=admin("p1")).status == 200
+    assert api.disconnect("p1").status == 200
     relayed = event_bus.relayed
     late = deliver(created["id"], signed("GitHub", secret))
     # then it may be acknowledged (the container trusts what it read for a few seconds), but
@@ -432,7 +336,7 @@ def test_delivery_to_an_inactive_connection_is_rejected(
     api: Api, sim: ProviderSimulator, store: ConnectionStore, event_bus: EventBusTap
 ) -> None:
     # given a connection marked inactive
-    created = connect(api, "GitHub")
+    created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     stored = store.get_by_id(created["id"])
     assert stored is not None
     store.save(replace(stored, is_active=False), replacing=stored)
@@ -448,7 +352,7 @@ def test_body_over_the_limit_is_413_before_anything_else(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap, known: bool
 ) -> None:
     # given a body one byte over the limit, validly signed, to a known or unknown connection
-    created = connect(api, "GitHub")
+    created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     body = b'{"blob":"' + b"x" * (MAX_BODY - 10) + b'"}'
     assert len(body) == MAX_BODY + 1
     delivery = signed("GitHub", hook_secret(sim, "GitHub"), body=body)
@@ -465,7 +369,7 @@ def test_verified_body_that_is_not_json_is_400_and_not_recorded(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap
 ) -> None:
     # given a correctly signed body that is not JSON
-    created = connect(api, "Bitbucket")
+    created = given_connected(api, REPOS["Bitbucket"], token=TOKEN)
     secret = hook_secret(sim, "Bitbucket")
     broken = signed("Bitbucket", secret, body=b"not json")
     # when it is delivered, then fixed and delivered again with the same id
@@ -486,7 +390,7 @@ def test_logs_carry_neither_the_secret_nor_the_body(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # given a GitLab connection: its deliveries carry the secret itself in X-Gitlab-Token
-    created = connect(api, "GitLab")
+    created = given_connected(api, REPOS["GitLab"], token=TOKEN)
     secret = hook_secret(sim, "GitLab")
     marker = {"note": "body-marker-7f3a"}
     capsys.readouterr()
@@ -522,7 +426,7 @@ def test_replayed_delivery_is_acknowledged_as_duplicate_and_published_once(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str
 ) -> None:
     # given a delivery that was accepted
-    created = connect(api, provider)
+    created = given_connected(api, REPOS[provider], token=TOKEN)
     delivery = signed(provider, hook_secret(sim, provider))
     first = deliver(created["id"], delivery)
     assert len(event_bus.events()) == 1
@@ -547,7 +451,7 @@ def test_parallel_copies_of_one_delivery_are_processed_once(
     # given one delivery sent twelve times at once, to twelve containers. The use case is
     # called from the threads, not the handler: a Lambda container runs one invocation at a
     # time, and Powertools' resolver keeps the current event in a module global.
-    created = connect(api, "GitHub")
+    created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     delivery = signed("GitHub", hook_secret(sim, "GitHub"))
     lower = {name.lower(): value for name, value in delivery.headers.items()}
     receivers = [wiring.receive_webhook()]
@@ -572,7 +476,7 @@ def test_a_delivery_accepted_while_eventbridge_is_down_is_published_once_it_is_b
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given a relay whose bus does not exist (PutEvents fails)
-    created = connect(api, "Bitbucket")
+    created = given_connected(api, REPOS["Bitbucket"], token=TOKEN)
     delivery = signed("Bitbucket", hook_secret(sim, "Bitbucket"))
     monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
     wiring.reset()
@@ -604,9 +508,9 @@ def test_previous_secret_is_accepted_until_its_grace_window_ends(
     provider: str,
 ) -> None:
     # given a connection whose secret a re-connect rotated
-    created = connect(api, provider)
+    created = given_connected(api, REPOS[provider], token=TOKEN)
     old = hook_secret(sim, provider)
-    connect(api, provider, expect=200)
+    given_connected(api, REPOS[provider], token=TOKEN, expect=200)
     new = hook_secret(sim, provider)
     assert old != new
     stored = store.get_by_id(created["id"])
@@ -634,12 +538,12 @@ def test_after_rotation_the_new_secret_is_used_without_waiting_for_the_cache(
     api: Api, sim: ProviderSimulator, store: ConnectionStore, cipher: SecretCipher
 ) -> None:
     # given a container that cached the first secret
-    created = connect(api, "GitHub")
+    created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     receive = use_case(store, cipher)
     first = signed("GitHub", hook_secret(sim, "GitHub"))
     receive(created["id"], first.headers, first.body)
     # when a re-connect rotates the secret and the provider signs with the new one
-    connect(api, "GitHub", expect=200)
+    given_connected(api, REPOS["GitHub"], token=TOKEN, expect=200)
     fresh = signed("GitHub", hook_secret(sim, "GitHub"))
     # then the very next delivery verifies (the cache is keyed by updatedAt)
     assert receive(created["id"], fresh.headers, fresh.body).duplicate is False
@@ -656,7 +560,7 @@ def test_warm_path_and_forged_deliveries_make_no_kms_calls(
     kms_calls: list[str],
 ) -> None:
     # given a connection and a fresh container
-    created = connect(api, "GitLab")
+    created = given_connected(api, REPOS["GitLab"], token=TOKEN)
     secret = hook_secret(sim, "GitLab")
     receive = use_case(store, cipher)
     kms_calls.clear()
@@ -680,12 +584,12 @@ def test_rotation_costs_one_decrypt_per_secret_then_none(
     kms_calls: list[str],
 ) -> None:
     # given a warm container
-    created = connect(api, "Bitbucket")
+    created = given_connected(api, REPOS["Bitbucket"], token=TOKEN)
     receive = use_case(store, cipher)
     warm = signed("Bitbucket", hook_secret(sim, "Bitbucket"))
     receive(created["id"], warm.headers, warm.body)
     # when a re-connect rotates the secret and deliveries continue
-    connect(api, "Bitbucket", expect=200)
+    given_connected(api, REPOS["Bitbucket"], token=TOKEN, expect=200)
     secret = hook_secret(sim, "Bitbucket")
     kms_calls.clear()
     for _ in range(3):
@@ -704,7 +608,7 @@ def test_cached_secrets_expire_after_the_ttl(
     kms_calls: list[str],
 ) -> None:
     # given a cache with a 300 s TTL on a fake monotonic clock
-    created = connect(api, "GitHub")
+    created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     secret = hook_secret(sim, "GitHub")
     ticks = [1000.0]
     receive = use_case(

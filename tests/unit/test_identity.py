@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pytest
 from repoconn_core.errors import Forbidden, Unauthenticated
@@ -162,71 +162,47 @@ NOBODY = Principal(subject="n", is_admin=False, projects=frozenset())
 NO_ACCESS = "You do not have access to this project."
 NOT_ADMIN = "Changing this project's repository connection requires the admin role."
 
-ACCESS_RULES = [
-    # (id, principal, project, read allowed → None or Forbidden detail)
-    ("admin-own-project", ADMIN_IN_P1, "p1", None),
-    ("member-own-project", MEMBER_OF_P1, "p1", None),
-    ("member-other-project", MEMBER_OF_P1, "p2", NO_ACCESS),
-    ("admin-without-project", ADMIN_NOWHERE, "p1", NO_ACCESS),
-    ("nobody", NOBODY, "p1", NO_ACCESS),
-    ("project-id-is-case-sensitive", MEMBER_OF_P1, "P1", NO_ACCESS),
-    ("empty-project-id", MEMBER_OF_P1, "", NO_ACCESS),
-    ("nonexistent-project", MEMBER_OF_P1, "does-not-exist", NO_ACCESS),
+# Reads need the project in the projects claim; writes (admin) need the admin role too, and
+# without access the detail is the same as for reads, admin or not: it tells nothing about the
+# project, not even whether it exists.
+RULES = [
+    # (id, principal, project, read → None (allowed) or the 403's detail, write → likewise)
+    ("admin-own-project", ADMIN_IN_P1, "p1", None, None),
+    ("admin-second-project", ADMIN_IN_P1, "p2", None, None),
+    ("admin-other-project", ADMIN_IN_P1, "p3", NO_ACCESS, NO_ACCESS),
+    ("admin-without-projects", ADMIN_NOWHERE, "p1", NO_ACCESS, NO_ACCESS),
+    ("member-own-project", MEMBER_OF_P1, "p1", None, NOT_ADMIN),
+    ("member-other-project", MEMBER_OF_P1, "p2", NO_ACCESS, NO_ACCESS),
+    ("nobody", NOBODY, "p1", NO_ACCESS, NO_ACCESS),
+    ("project-id-is-case-sensitive", MEMBER_OF_P1, "P1", NO_ACCESS, NO_ACCESS),
+    ("empty-project-id", MEMBER_OF_P1, "", NO_ACCESS, NO_ACCESS),
+    ("nonexistent-project", MEMBER_OF_P1, "does-not-exist", NO_ACCESS, NO_ACCESS),
 ]
-
-
-@pytest.mark.parametrize(
-    ("principal", "project_id", "refusal"),
-    [c[1:] for c in ACCESS_RULES],
-    ids=[c[0] for c in ACCESS_RULES],
-)
-def test_project_access_needs_the_project_in_the_projects_claim(
-    principal: Principal, project_id: str, refusal: str | None
-) -> None:
-    # Given a principal and a project
-    # When read access is checked
-    # Then it passes, or is a 403 whose detail is the same whether the project exists or not
-    if refusal is None:
-        require_project_access(principal, project_id)  # allowed: returns without Forbidden
-        return
-    with pytest.raises(Forbidden) as caught:
-        require_project_access(principal, project_id)
-    assert (caught.value.status, caught.value.code, caught.value.detail) == (
-        403,
-        "forbidden",
-        refusal,
+CHECKS = [
+    pytest.param(check, principal, project, refusal, id=f"{kind}-{name}")
+    for name, principal, project, read, write in RULES
+    for kind, check, refusal in (
+        ("read", require_project_access, read),
+        ("write", require_project_admin, write),
     )
-
-
-ADMIN_RULES = [
-    # (id, principal, project, write allowed → None or Forbidden detail)
-    ("admin-own-project", ADMIN_IN_P1, "p1", None),
-    ("admin-second-project", ADMIN_IN_P1, "p2", None),
-    ("member-own-project", MEMBER_OF_P1, "p1", NOT_ADMIN),
-    ("admin-other-project", ADMIN_IN_P1, "p3", NO_ACCESS),
-    ("admin-without-projects", ADMIN_NOWHERE, "p1", NO_ACCESS),
-    ("member-other-project", MEMBER_OF_P1, "p2", NO_ACCESS),
-    ("nobody", NOBODY, "p1", NO_ACCESS),
 ]
 
 
-@pytest.mark.parametrize(
-    ("principal", "project_id", "refusal"),
-    [c[1:] for c in ADMIN_RULES],
-    ids=[c[0] for c in ADMIN_RULES],
-)
-def test_project_admin_needs_admin_and_project_access(
-    principal: Principal, project_id: str, refusal: str | None
+@pytest.mark.parametrize(("check", "principal", "project_id", "refusal"), CHECKS)
+def test_an_access_check_passes_or_is_a_403_that_tells_nothing_about_the_project(
+    check: Callable[[Principal, str], None],
+    principal: Principal,
+    project_id: str,
+    refusal: str | None,
 ) -> None:
     # Given a principal and a project
-    # When write (admin) access is checked
-    # Then it passes only for an admin with access; without access the detail is the same
-    # as for reads, admin or not, so it tells nothing about the project
+    # When read or write (admin) access is checked
+    # Then it passes, or is a 403 with the rule's detail
     if refusal is None:
-        require_project_admin(principal, project_id)  # allowed: returns without Forbidden
+        check(principal, project_id)  # allowed: returns without Forbidden
         return
     with pytest.raises(Forbidden) as caught:
-        require_project_admin(principal, project_id)
+        check(principal, project_id)
     assert (caught.value.status, caught.value.code, caught.value.detail) == (
         403,
         "forbidden",

@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 from repoconn_local.aws import template_schema
 
+from tests.support.aws_sandbox import function_environment
+
 ROOT = Path(__file__).resolve().parents[2]
 # Top-level modules a function must never load after its cold start.
 NEVER = frozenset({"aws_xray_sdk", "pytest", "moto", "repoconn_local", "repoconn_openapi", "tests"})
@@ -43,19 +45,8 @@ BOUNDARIES: dict[str, tuple[str, frozenset[str]]] = {
 # The environment Lambda and the template give a function (values are placeholders; building
 # a use case creates clients but sends nothing).
 LAMBDA_ENVIRONMENT = {
-    "AWS_REGION": "us-east-1",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    **function_environment("import-boundary-check"),
     "AWS_SESSION_TOKEN": "testing",
-    "AWS_LAMBDA_FUNCTION_NAME": "import-boundary-check",
-    "TABLE_NAME": "repository-connections",
-    "KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
-    "EVENT_BUS_NAME": "repository-connections-events",
-    "WEBHOOK_BASE_URL": "https://hooks.example.test",
-    "POWERTOOLS_SERVICE_NAME": "repository-connections",
-    "POWERTOOLS_METRICS_NAMESPACE": "RepositoryConnections",
-    "PYTHONNOUSERSITE": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 CHILD = """

@@ -16,18 +16,17 @@ from repoconn_core.providers import ServiceType
 from repoconn_core.publisher import EventBridgePublisher
 from repoconn_core.receive import VerifiedDelivery
 
+from tests.support.records import verified_delivery
+
 RECEIVED = datetime(2026, 5, 4, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 def delivery(payload: dict[str, Any], body_bytes: int = 42) -> VerifiedDelivery:
-    return VerifiedDelivery(
-        connection_id="c-1",
-        project_id="p1",
+    return verified_delivery(
+        RECEIVED,
         repository_url="https://gitlab.com/acme/platform/api",
         service_type=ServiceType.GITLAB,
         event_kind="merge_request",
-        delivery_id="d-1",
-        received_at=RECEIVED,
         payload=payload,
         body_bytes=body_bytes,
     )

@@ -7,13 +7,13 @@ import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from pydantic import SecretStr
 from repoconn_core.delivery_events import DeliveryEvent, delivery_event
 from repoconn_core.errors import MalformedBody
-from repoconn_core.providers import ServiceType
 from repoconn_core.receive import (
     ConnectionCache,
     DeliveryReceipt,
@@ -22,10 +22,11 @@ from repoconn_core.receive import (
     OpenedSecrets,
     PayloadTooLarge,
     ReceiveWebhook,
-    VerifiedDelivery,
 )
 from repoconn_core.store import DeliveryOutcome, StoredConnection
 from repoconn_providers import signatures
+
+from tests.support.records import stored_connection, verified_delivery
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 CONNECTION_ID = "6f1c2b4e-0000-4000-8000-000000000001"
@@ -34,22 +35,15 @@ PREVIOUS = "previous-secret-0123456789abcdef"
 BODY = json.dumps({"ref": "refs/heads/main"}).encode()
 
 
-def stored_connection(**changes: object) -> StoredConnection:
-    values: dict[str, object] = {
+def stored(**changes: object) -> StoredConnection:
+    """The connection the deliveries are for: its secret sealed as b"blob:<secret>"."""
+    defaults = {
         "id": CONNECTION_ID,
-        "project_id": "p1",
-        "repository_url": "https://github.com/acme/api",
-        "service_type": ServiceType.GITHUB,
         "access_token": b"blob:token",
         "webhook_secret": b"blob:" + CURRENT.encode(),
-        "webhook_id": "490000001",
-        "is_active": True,
-        "last_sync_at": None,
-        "created_at": NOW - timedelta(days=1),
         "updated_at": NOW - timedelta(hours=1),
     }
-    values.update(changes)
-    return StoredConnection(**values)  # type: ignore[arg-type]
+    return stored_connection(NOW - timedelta(days=1), **{**defaults, **changes})
 
 
 @dataclass
@@ -64,14 +58,9 @@ class FakeStore:
         return self.stored if self.stored and self.stored.id == connection_id else None
 
     def record_delivery(
-        self,
-        stored: StoredConnection,
-        delivery_id: str,
-        *,
-        event: DeliveryEvent,
-        expires_at: datetime,
+        self, stored: StoredConnection, delivery_id: str, **at: Any
     ) -> DeliveryOutcome:
-        self.recorded.append((delivery_id, event, expires_at))
+        self.recorded.append((delivery_id, at["event"], at["expires_at"]))
         return self.outcome
 
 
@@ -133,30 +122,20 @@ class Parts:
 
 
 def test_accepted_delivery_is_recorded_with_its_event_and_the_replay_window() -> None:
-    parts = Parts(FakeStore(stored_connection()))
+    parts = Parts(FakeStore(stored()))
     receipt = parts.use_case()(CONNECTION_ID, github_headers(CURRENT), BODY)
     assert receipt == DeliveryReceipt("d-1", "push", duplicate=False)
     [(delivery_id, event, expires_at)] = parts.store.recorded
     assert (delivery_id, expires_at) == ("d-1", NOW + timedelta(days=7))
     assert event == delivery_event(
-        VerifiedDelivery(
-            connection_id=CONNECTION_ID,
-            project_id="p1",
-            repository_url="https://github.com/acme/api",
-            service_type=ServiceType.GITHUB,
-            event_kind="push",
-            delivery_id="d-1",
-            received_at=NOW,
-            payload={"ref": "refs/heads/main"},
-            body_bytes=len(BODY),
-        )
+        verified_delivery(NOW, connection_id=CONNECTION_ID, body_bytes=len(BODY))
     )
     assert event.detail_type == "GitHub push"
     assert event.time == NOW
 
 
 def test_body_over_the_limit_is_refused_before_the_connection_is_read() -> None:
-    parts = Parts(FakeStore(stored_connection()))
+    parts = Parts(FakeStore(stored()))
     body = b"{" + b" " * 1024 + b"}"
     with pytest.raises(PayloadTooLarge):
         parts.use_case(max_body_bytes=1024)(CONNECTION_ID, github_headers(CURRENT, body), body)
@@ -166,14 +145,14 @@ def test_body_over_the_limit_is_refused_before_the_connection_is_read() -> None:
 
 def test_body_at_the_limit_is_accepted() -> None:
     body = json.dumps({"pad": "x" * 1000}).encode()
-    parts = Parts(FakeStore(stored_connection()))
+    parts = Parts(FakeStore(stored()))
     use_case = parts.use_case(max_body_bytes=len(body))
     assert use_case(CONNECTION_ID, github_headers(CURRENT, body), body).duplicate is False
 
 
 @pytest.mark.parametrize("connection_id", ["", "../x", "a" * 65, "id with spaces"])
 def test_implausible_connection_id_is_rejected_without_a_read(connection_id: str) -> None:
-    parts = Parts(FakeStore(stored_connection()))
+    parts = Parts(FakeStore(stored()))
     with pytest.raises(DeliveryRejected) as refused:
         parts.use_case()(connection_id, github_headers(CURRENT), BODY)
     assert refused.value.detail == "The delivery could not be verified."
@@ -184,8 +163,8 @@ def test_every_rejection_has_the_same_status_code_and_detail() -> None:
     # given an unknown id, an inactive connection and a forged signature
     causes = [
         (Parts(FakeStore(None)), github_headers(CURRENT)),
-        (Parts(FakeStore(stored_connection(is_active=False))), github_headers(CURRENT)),
-        (Parts(FakeStore(stored_connection())), github_headers("forged")),
+        (Parts(FakeStore(stored(is_active=False))), github_headers(CURRENT)),
+        (Parts(FakeStore(stored())), github_headers("forged")),
     ]
     errors = []
     for parts, headers in causes:
@@ -196,7 +175,7 @@ def test_every_rejection_has_the_same_status_code_and_detail() -> None:
 
 
 def test_unknown_or_inactive_connection_costs_no_decrypt() -> None:
-    for store in (FakeStore(None), FakeStore(stored_connection(is_active=False))):
+    for store in (FakeStore(None), FakeStore(stored(is_active=False))):
         parts = Parts(store)
         with pytest.raises(DeliveryRejected):
             parts.use_case()(CONNECTION_ID, github_headers(CURRENT), BODY)
@@ -204,7 +183,7 @@ def test_unknown_or_inactive_connection_costs_no_decrypt() -> None:
 
 
 def test_duplicate_is_acknowledged_as_such() -> None:
-    parts = Parts(FakeStore(stored_connection(), outcome=DeliveryOutcome.DUPLICATE))
+    parts = Parts(FakeStore(stored(), outcome=DeliveryOutcome.DUPLICATE))
     receipt = parts.use_case()(CONNECTION_ID, github_headers(CURRENT), BODY)
     assert receipt == DeliveryReceipt("d-1", "push", duplicate=True)
 
@@ -214,7 +193,7 @@ def test_duplicate_is_acknowledged_as_such() -> None:
 
 def test_warm_deliveries_read_the_connection_once_and_decrypt_once() -> None:
     # given a container that verified one delivery
-    parts = Parts(FakeStore(stored_connection()))
+    parts = Parts(FakeStore(stored()))
     use_case = parts.use_case()
     # when more arrive inside the read window
     for n in range(5):
@@ -226,7 +205,7 @@ def test_warm_deliveries_read_the_connection_once_and_decrypt_once() -> None:
 
 
 def test_after_the_read_window_the_item_is_read_again_but_not_decrypted() -> None:
-    parts = Parts(FakeStore(stored_connection()))
+    parts = Parts(FakeStore(stored()))
     use_case = parts.use_case()
     use_case(CONNECTION_ID, github_headers(CURRENT, delivery_id="d-1"), BODY)
     parts.ticks.now = 5.0
@@ -236,11 +215,11 @@ def test_after_the_read_window_the_item_is_read_again_but_not_decrypted() -> Non
 
 def test_a_rotation_is_seen_by_the_first_delivery_signed_with_the_new_secret() -> None:
     # given a warm container that cached the connection with its old secret
-    parts = Parts(FakeStore(stored_connection()))
+    parts = Parts(FakeStore(stored()))
     use_case = parts.use_case()
     use_case(CONNECTION_ID, github_headers(CURRENT, delivery_id="d-1"), BODY)
     # when a reconnect rotates the secret and the next delivery is signed with the new one
-    parts.store.stored = stored_connection(webhook_secret=b"blob:new-secret", updated_at=NOW)
+    parts.store.stored = stored(webhook_secret=b"blob:new-secret", updated_at=NOW)
     receipt = use_case(CONNECTION_ID, github_headers("new-secret", delivery_id="d-2"), BODY)
     # then it is accepted at once: the item was read again and the new secret decrypted
     assert receipt.duplicate is False
@@ -248,7 +227,7 @@ def test_a_rotation_is_seen_by_the_first_delivery_signed_with_the_new_secret() -
 
 
 def test_a_forged_delivery_on_a_warm_container_costs_a_read_but_no_decrypt() -> None:
-    parts = Parts(FakeStore(stored_connection()))
+    parts = Parts(FakeStore(stored()))
     use_case = parts.use_case()
     use_case(CONNECTION_ID, github_headers(CURRENT), BODY)
     for _ in range(3):
@@ -260,7 +239,7 @@ def test_a_forged_delivery_on_a_warm_container_costs_a_read_but_no_decrypt() -> 
 
 def test_a_deleted_connection_is_refused_once_the_read_window_has_passed() -> None:
     # given a warm container, then the connection is deleted
-    parts = Parts(FakeStore(stored_connection()))
+    parts = Parts(FakeStore(stored()))
     use_case = parts.use_case()
     use_case(CONNECTION_ID, github_headers(CURRENT, delivery_id="d-1"), BODY)
     parts.store.stored = None
@@ -274,7 +253,7 @@ def test_a_deleted_connection_is_refused_once_the_read_window_has_passed() -> No
 
 
 def test_previous_secret_is_only_decrypted_inside_its_grace_window() -> None:
-    expired = stored_connection(
+    expired = stored(
         previous_webhook_secret=b"blob:" + PREVIOUS.encode(),
         previous_secret_expires_at=NOW,
     )
@@ -285,7 +264,7 @@ def test_previous_secret_is_only_decrypted_inside_its_grace_window() -> None:
 
 
 def test_previous_secret_inside_its_grace_window_verifies() -> None:
-    rotated = stored_connection(
+    rotated = stored(
         previous_webhook_secret=b"blob:" + PREVIOUS.encode(),
         previous_secret_expires_at=NOW + timedelta(seconds=1),
     )
@@ -311,7 +290,7 @@ def test_verified_body_that_is_not_a_json_object_is_400_and_not_recorded(
 ) -> None:
     raw = body.encode() if isinstance(body, str) else body
     headers = github_headers(CURRENT, raw) | {"content-type": content_type}
-    parts = Parts(FakeStore(stored_connection()))
+    parts = Parts(FakeStore(stored()))
     with pytest.raises(MalformedBody):
         parts.use_case()(CONNECTION_ID, headers, raw)
     assert parts.store.recorded == []
@@ -322,7 +301,7 @@ def test_form_encoded_github_body_yields_the_payload_field() -> None:
     headers = github_headers(CURRENT, raw) | {
         "content-type": "application/x-www-form-urlencoded; charset=utf-8"
     }
-    parts = Parts(FakeStore(stored_connection()))
+    parts = Parts(FakeStore(stored()))
     parts.use_case()(CONNECTION_ID, headers, raw)
     assert parts.events()[0]["payload"] == {"zen": "Keep it logically awesome."}
 
@@ -334,7 +313,7 @@ def known(
     version: datetime = NOW, *, read_at: float = 0.0, opened_at: float = 0.0
 ) -> KnownConnection:
     return KnownConnection(
-        stored_connection(updated_at=version),
+        stored(updated_at=version),
         OpenedSecrets(SecretStr(CURRENT), None),
         read_at=read_at,
         opened_at=opened_at,

@@ -10,30 +10,26 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from repoconn_core.delivery_events import DeliveryEvent, RecordedDelivery
 from repoconn_core.errors import DependencyUnavailable
-from repoconn_core.providers import ServiceType
 from repoconn_core.relay import PublishDeliveries, RelayOutcome
 from repoconn_core.store import StoredConnection
+
+from tests.support.records import stored_connection
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 URL_A, URL_B = "https://github.com/acme/a", "https://github.com/acme/b"
 
 
 def connection(url: str, connection_id: str, **changes: object) -> StoredConnection:
-    values: dict[str, object] = {
-        "id": connection_id,
-        "project_id": "p-" + connection_id,
-        "repository_url": url,
-        "service_type": ServiceType.GITHUB,
-        "access_token": b"blob",
-        "webhook_secret": b"blob",
-        "webhook_id": "1",
-        "is_active": True,
-        "last_sync_at": None,
-        "created_at": NOW - timedelta(days=1),
-        "updated_at": NOW - timedelta(days=1),
-    }
-    values.update(changes)
-    return StoredConnection(**values)  # type: ignore[arg-type]
+    return stored_connection(
+        NOW - timedelta(days=1),
+        id=connection_id,
+        project_id="p-" + connection_id,
+        repository_url=url,
+        access_token=b"blob",
+        webhook_secret=b"blob",
+        webhook_id="1",
+        **changes,
+    )
 
 
 def recorded(n: int, url: str = URL_A, connection_id: str = "a") -> RecordedDelivery:

@@ -89,33 +89,21 @@ ACCEPTED = [
 ]
 
 
+@pytest.mark.parametrize("parsed", ["as-sent", "canonical"])
 @pytest.mark.parametrize(
     ("raw", "canonical", "service_type"), ACCEPTED, ids=[a[0][:60] for a in ACCEPTED]
 )
-def test_accepted_url_has_exact_canonical_form_and_service_type(
-    raw: str, canonical: str, service_type: ServiceType
+def test_accepted_url_and_its_canonical_form_parse_to_exactly_that_canonical_form(
+    raw: str, canonical: str, service_type: ServiceType, parsed: str
 ) -> None:
-    # Given an accepted spelling of a repository URL
+    # Given an accepted spelling of a repository URL, or its canonical form (the table key,
+    # re-parsed when a stored connection is used)
     # When it is parsed
-    repo = _parse(raw)
+    repo = _parse(raw if parsed == "as-sent" else canonical)
     # Then the canonical URL and service type are exactly the expected ones
     assert repo.canonical_url == canonical
     assert repo.service_type is service_type
     assert repo.endpoint is ENDPOINTS[repo.host]
-
-
-@pytest.mark.parametrize(
-    ("raw", "canonical", "service_type"), ACCEPTED, ids=[a[0][:60] for a in ACCEPTED]
-)
-def test_canonical_url_parses_back_to_itself(
-    raw: str, canonical: str, service_type: ServiceType
-) -> None:
-    # Given a canonical URL (the table key, re-parsed when a stored connection is used)
-    # When it is parsed again
-    repo = _parse(canonical)
-    # Then nothing changes
-    assert repo.canonical_url == canonical
-    assert repo.service_type is service_type
 
 
 def test_repository_ref_splits_gitlab_namespace_and_name() -> None:

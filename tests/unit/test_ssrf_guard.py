@@ -14,10 +14,8 @@ import datetime as dt
 import json
 import socket
 import ssl
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from repoconn_providers.address_guard import (
 )
 from repoconn_providers.http import ProviderHttp, RetryPolicy
 
+from tests.support.loopback import LoopbackServer, Reply
 from tests.unit.scripted_http import ScriptedServer, Step
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -558,12 +557,11 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     return files
 
 
-class TlsServer:
+class TlsServer(LoopbackServer):
     """HTTPS on 127.0.0.1 that records the SNI name and Host header of each request."""
 
     def __init__(self, files: TlsFiles) -> None:
         self.sni: list[str | None] = []
-        self.hosts: list[str | None] = []
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(files.cert, files.key)
 
@@ -571,38 +569,17 @@ class TlsServer:
             self.sni.append(name)
 
         context.sni_callback = record_sni
-        outer = self
+        super().__init__(lambda _request: Reply(200, b'{"ok": true}'), tls=context)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.hosts.append(self.headers.get("Host"))
-                body = b'{"ok": true}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self.port = int(self._httpd.server_address[1])
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+    @property
+    def hosts(self) -> list[str | None]:
+        return [request.headers.get("Host") for request in self.received]
 
 
 @pytest.fixture
 def tls_server(tls_files: TlsFiles) -> Iterator[TlsServer]:
-    server = TlsServer(tls_files)
-    yield server
-    server.stop()
+    with TlsServer(tls_files) as server:
+        yield server
 
 
 def _pinned_session(network: FakeNetwork) -> requests.Session:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from tests.integration.conftest import HttpResult
 from tests.integration.faults.scenarios import PROJECT, REPO_A, REPO_B, TOKEN_1, TOKEN_2, Answer
 from tests.integration.faults.world import World
+from tests.support.api import given_connected
+from tests.support.handlers import HttpResult
 
 
 @dataclass(frozen=True)
@@ -18,34 +19,33 @@ class Given:
 
 
 def prepare(world: World, op: str, provider: str) -> Given:
-    """The operation's starting state, built through the handlers with nothing armed."""
+    """The operation's starting state, built through the handlers with nothing armed: a clean
+    world, with PROJECT connected to the provider's first repository unless ``op`` connects."""
     world.reset()
     if op == "connect":
         return Given()
-    created = world.put(PROJECT, REPO_A[provider], TOKEN_1)
-    assert created.status == 201, created.text
+    created = given_connected(world.api, REPO_A[provider], project=PROJECT, token=TOKEN_1)
     [hook] = world.hooks()
     return Given(
-        connection_id=created.json()["id"],
+        connection_id=created["id"],
         hook_id=str(hook["id"]),
         delivery_id=str(uuid.uuid4()) if op == "receive" else None,
     )
 
 
-def perform(world: World, op: str, provider: str, given: Given, *, via_handler: bool) -> HttpResult:
+def perform(world: World, op: str, provider: str, given: Given) -> HttpResult:
+    """The operation, through the deployed handlers (the receiver through the gateway)."""
     if op == "receive":
         assert given.hook_id is not None
         return world.deliver(provider, given.hook_id, given.delivery_id)
     if op == "disconnect":
-        return world.delete(PROJECT) if via_handler else world.delete_via_use_case(PROJECT)
+        return world.delete(PROJECT)
     url, token = {
         "connect": (REPO_A[provider], TOKEN_1),
         "reconnect": (REPO_A[provider], TOKEN_2),
         "replace": (REPO_B[provider], TOKEN_2),
     }[op]
-    if via_handler:
-        return world.put(PROJECT, url, token)
-    return world.put_via_use_case(PROJECT, url, token)
+    return world.put(PROJECT, url, token)
 
 
 def answer_of(response: HttpResult) -> Answer:

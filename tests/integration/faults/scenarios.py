@@ -13,14 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from repoconn_core.errors import (
-    HookNotFound,
-    InsufficientPermissions,
-    InvalidToken,
-    ProviderRateLimited,
-    ProviderUnavailable,
-    RepositoryNotFound,
-)
+from repoconn_core import errors
 
 from tests.faultkit.aws import (
     CONNECTION_ERROR,
@@ -171,22 +164,24 @@ REPLACE_AFTER_WRITE = frozenset({"kms:Decrypt", "provider:delete_hook"})
 # Faults per kind of step ------------------------------------------------------------------
 
 PROVIDER_FAULTS: tuple[Fault, ...] = (
-    ProviderError("401-invalid-token", lambda: InvalidToken("injected: token refused")),
+    ProviderError("401-invalid-token", lambda: errors.InvalidToken("injected: token refused")),
     ProviderError(
         "403-insufficient-permissions",
-        lambda: InsufficientPermissions("injected: the token lacks admin rights"),
+        lambda: errors.InsufficientPermissions("injected: the token lacks admin rights"),
     ),
-    ProviderError("404-repository-not-found", lambda: RepositoryNotFound("injected: no repo")),
-    ProviderError("5xx", lambda: ProviderUnavailable("injected: the provider answered 503")),
+    ProviderError(
+        "404-repository-not-found", lambda: errors.RepositoryNotFound("injected: no repo")
+    ),
+    ProviderError("5xx", lambda: errors.ProviderUnavailable("injected: the provider answered 503")),
     ProviderError(
         "429-rate-limited",
-        lambda: ProviderRateLimited("injected: rate limited; retry in 30 s", retry_after=30),
+        lambda: errors.ProviderRateLimited("injected: rate limited; retry in 30 s", retry_after=30),
     ),
     ProviderTransport("connection-reset", "reset"),
     ProviderTransport("timeout", "hang"),
     Crash(),
 )
-HOOK_NOT_FOUND = ProviderError("404-hook-gone", lambda: HookNotFound("injected: hook gone"))
+HOOK_NOT_FOUND = ProviderError("404-hook-gone", lambda: errors.HookNotFound("injected: hook gone"))
 PROVIDER_LOST = LostResponse("lost-response")
 DDB_CALL_FAULTS: tuple[Fault, ...] = (
     DDB_THROTTLED,
@@ -308,12 +303,6 @@ class Case:
     @property
     def plan(self) -> dict[tuple[str, int], Fault]:
         return {(self.step, self.occurrence): self.fault}
-
-    @property
-    def via_handler(self) -> bool:
-        """AWS faults go through the deployed handler; provider faults through the use case
-        (the handler's provider clients are the real, unwrapped ones)."""
-        return not self.step.startswith("provider:")
 
 
 def _failure(fault: Fault) -> Answer:

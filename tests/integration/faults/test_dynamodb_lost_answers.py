@@ -11,16 +11,9 @@ import pytest
 from tests.faultkit.aws import LOST_RESPONSE, LOST_THEN_RETRIED, READ_TIMEOUT
 from tests.faultkit.injector import Fault
 from tests.integration.faults.checks import problems, snapshot
+from tests.integration.faults.runner import prepare
 from tests.integration.faults.scenarios import PROJECT, REPO_A, TOKEN_1, TOKEN_2
 from tests.integration.faults.world import World
-
-
-def connect(world: World, provider: str = "GitHub") -> tuple[str, str]:
-    world.reset()
-    created = world.put(PROJECT, REPO_A[provider], TOKEN_1)
-    assert created.status == 201, created.text
-    [hook] = world.hooks()
-    return created.json()["id"], str(hook["id"])
 
 
 @pytest.mark.parametrize("step", ["dynamodb:GetItem(project)", "dynamodb:TransactWriteItems"])
@@ -61,7 +54,7 @@ def test_a_delivery_whose_record_landed_but_whose_answer_was_lost_is_published(
 ) -> None:
     # given a connection, and a delivery whose record (with its event) is written but whose
     # answer is lost (the SDK's retry then met the record and called it duplicate)
-    _, hook_id = connect(world, "GitLab")
+    hook_id = str(prepare(world, "receive", "GitLab").hook_id)
     world.published()
     # when the provider delivers
     with world.injector.armed({("dynamodb:PutItem(delivery)", 1): fault}):

@@ -108,12 +108,11 @@ def test_fault_gets_the_right_answer_and_leaves_a_consistent_state(
 
     # when the fault hits its step
     with world.injector.armed(case.plan):
-        response = perform(world, op, provider, given, via_handler=case.via_handler)
+        response = perform(world, op, provider, given)
     fired = [(f.step, f.occurrence) for f in world.injector.fired]
     FIGURES["faults_injected"] += len(fired)
     FIGURES["cases"] += 1
     FIGURES[f"op:{op}"] += len(fired)
-    FIGURES["via_handler" if case.via_handler else "via_use_case"] += 1
 
     # then it was injected where planned, and the answer is the contract's
     assert fired == list(case.plan), world.injector.steps()
@@ -148,7 +147,7 @@ def test_fault_gets_the_right_answer_and_leaves_a_consistent_state(
     # and after a failure that left work undone, a retry without faults recovers
     if response.status >= 400 and end != "done":
         FIGURES["retries"] += 1
-        retry = perform(world, op, provider, given, via_handler=True)
+        retry = perform(world, op, provider, given)
         assert retry.status == _RETRY_SUCCESS[op], retry.text
         assert_done(world, op, provider, given, before, snapshot(world))
 
@@ -157,9 +156,9 @@ def test_fault_gets_the_right_answer_and_leaves_a_consistent_state(
 def test_a_clean_run_makes_exactly_the_calls_the_matrix_plans_for(world: World, op: str) -> None:
     # given the operation's starting state
     given = prepare(world, op, "GitHub")
-    # when it runs without faults, through the use case (every boundary instrumented)
+    # when it runs without faults (every boundary instrumented, the provider clients too)
     with world.injector.armed():
-        response = perform(world, op, "GitHub", given, via_handler=op == "receive")
+        response = perform(world, op, "GitHub", given)
     # then it succeeded, calling exactly the planned steps and transaction items, in order
     assert response.status == _RETRY_SUCCESS[op], response.text
     plan = OPERATIONS[op]
@@ -175,7 +174,7 @@ def test_every_transaction_carries_its_own_client_request_token(world: World, op
     world.aws_faults.transaction_tokens.clear()
     # when it runs
     with world.injector.armed():
-        response = perform(world, op, "GitLab", given, via_handler=True)
+        response = perform(world, op, "GitLab", given)
     # then its transaction had an idempotency token, different from every other one sent
     assert response.status == _RETRY_SUCCESS[op], response.text
     [token] = world.aws_faults.transaction_tokens
@@ -194,11 +193,10 @@ def test_a_failed_connect_whose_cleanup_fails_too_leaves_the_hook_and_logs_its_i
     }
     # when connecting
     with world.injector.armed(plan):
-        response = perform(world, "connect", "GitHub", given, via_handler=False)
+        response = perform(world, "connect", "GitHub", given)
     FIGURES["faults_injected"] += len(world.injector.fired)
     FIGURES["cases"] += 1
     FIGURES["op:connect"] += len(world.injector.fired)
-    FIGURES["via_use_case"] += 1
     # then the answer is the write's failure; nothing is stored; the created hook is left at
     # the provider (best effort failed) and a warning names it for clean-up by hand
     assert len(world.injector.fired) == 2

@@ -9,16 +9,9 @@ import pytest
 from tests.faultkit.aws import READ_TIMEOUT
 from tests.faultkit.injector import LostResponse
 from tests.integration.faults.checks import decrypted, problems, snapshot
+from tests.integration.faults.runner import prepare
 from tests.integration.faults.scenarios import PROJECT, REPO_A, TOKEN_1, TOKEN_2
 from tests.integration.faults.world import World
-
-
-def connect(world: World, provider: str = "GitHub") -> tuple[str, str]:
-    world.reset()
-    created = world.put(PROJECT, REPO_A[provider], TOKEN_1)
-    assert created.status == 201, created.text
-    [hook] = world.hooks()
-    return created.json()["id"], str(hook["id"])
 
 
 def test_a_hook_create_whose_answer_was_lost_is_adopted_not_left_behind(world: World) -> None:
@@ -28,7 +21,7 @@ def test_a_hook_create_whose_answer_was_lost_is_adopted_not_left_behind(world: W
     world.reset()
     # when connecting
     with world.injector.armed({("provider:create_hook", 1): LostResponse("lost")}):
-        response = world.put_via_use_case(PROJECT, REPO_A["Bitbucket"], TOKEN_1)
+        response = world.put(PROJECT, REPO_A["Bitbucket"], TOKEN_1)
     # then the hook is found by its callback URL, adopted, and the connect succeeds
     assert response.status == 201, response.text
     state = snapshot(world)
@@ -41,12 +34,12 @@ def test_a_hook_create_whose_answer_was_lost_is_adopted_not_left_behind(world: W
 )
 def test_a_failed_reconnect_leaves_deliveries_verifying(world: World, step: str) -> None:
     # given a connected repository
-    _, hook_id = connect(world)
+    hook_id = str(prepare(world, "reconnect", "GitHub").hook_id)
     # when a reconnect fails after (or, for KMS, where it used to be after) the hook update:
     # the hook got a new secret, the store kept the old one
     fault = LostResponse("lost") if step.startswith("provider") else READ_TIMEOUT
     with world.injector.armed({(step, 1): fault}):
-        failed = world.put_via_use_case(PROJECT, REPO_A["GitHub"], TOKEN_2)
+        failed = world.put(PROJECT, REPO_A["GitHub"], TOKEN_2)
     assert failed.status in {502, 503}, failed.text
     # then the hook holds the stored secret again, and a delivery still verifies
     state = snapshot(world)

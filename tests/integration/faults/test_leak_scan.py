@@ -5,7 +5,7 @@ Observed (each counts as one artefact):
 - every log record, at DEBUG, from the root logger and every non-propagating (Powertools)
   logger, rendered with all its attributes and its exception (tests/leakscan/capture.py);
 - every line written to stdout/stderr (capfd: EMF metrics, anything printed);
-- every HTTP answer: status, headers, body (handlers, the harness, the webhook receiver);
+- every HTTP answer: status, headers, body (the handlers, the gateway in front of the receiver);
 - every stored item after every operation - connection items, project and connection
   pointers, delivery records, leases - raw from a Scan, and what the projectId-index returns;
 - every EventBridge event (moto bus -> rule -> SQS tap).
@@ -93,7 +93,7 @@ def e2e_slice(world: World, seen: Observed, provider: str) -> None:
     step(world.deliver(provider, str(hook["id"]), delivery))
     step(world.deliver(provider, str(hook["id"]), delivery))  # duplicate
     forged = requests.post(
-        f"{world.ingress.url}/webhooks/{world.get(project).json()['id']}",
+        f"{world.gateway.base_url}/webhooks/{world.get(project).json()['id']}",
         data=b'{"zen":"forged"}',
         headers={"Content-Type": "application/json", "X-Gitlab-Token": "not-the-secret"},
         timeout=10,
@@ -123,12 +123,10 @@ def fault_slice(world: World, seen: Observed) -> int:
     for case in picked.values():
         given = prepare(world, case.op.name, case.provider)
         with world.injector.armed(case.plan):
-            response = perform(
-                world, case.op.name, case.provider, given, via_handler=case.via_handler
-            )
+            response = perform(world, case.op.name, case.provider, given)
         seen.after("p1")
         if response.status >= 400:
-            perform(world, case.op.name, case.provider, given, via_handler=True)
+            perform(world, case.op.name, case.provider, given)
             seen.after("p1")
     return len(picked)
 
@@ -141,8 +139,8 @@ def test_no_token_or_secret_appears_in_any_log_answer_item_or_event(
     # ~140,000 botocore records and minutes)
     seen = Observed(world)
     world.responses.clear()
-    received_before = len(world.ingress.responses)
-    requests_before = len(world.ingress.requests)
+    received_before = len(world.gateway.responses)
+    requests_before = len(world.gateway.requests)
     with capturing_logs(logging.DEBUG) as logs:
         for provider in PROVIDERS:
             e2e_slice(world, seen, provider)
@@ -151,7 +149,7 @@ def test_no_token_or_secret_appears_in_any_log_answer_item_or_event(
         faults = fault_slice(world, seen)
     records += logs.records
     output = capfd.readouterr()
-    answers = world.responses + world.ingress.responses[received_before:]
+    answers = world.responses + world.gateway.responses[received_before:]
 
     # and every token and webhook secret that was used
     scanner = LeakScanner()
@@ -171,7 +169,7 @@ def test_no_token_or_secret_appears_in_any_log_answer_item_or_event(
 
     # (positive control: the provider's own requests carry a secret - GitLab sends it as a
     # header - so the scanner and the secret set do find what is there)
-    provider_requests = world.ingress.requests[requests_before:]
+    provider_requests = world.gateway.requests[requests_before:]
     assert any(scanner.find(headers) for headers, _ in provider_requests)
 
     # when every artefact is scanned

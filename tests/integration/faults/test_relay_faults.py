@@ -12,48 +12,27 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faultkit.aws import (
-    CONNECTION_ERROR,
-    CRASH,
-    DDB_THROTTLED,
-    DDB_UNAVAILABLE,
-    EVENTS_ENTRY_FAILED,
-    EVENTS_THROTTLED,
-    EVENTS_UNAVAILABLE,
-    LOST_RESPONSE,
-    READ_TIMEOUT,
-)
+from tests.faultkit import aws
 from tests.faultkit.injector import Fault
 from tests.integration.faults.conftest import FIGURES
 from tests.integration.faults.runner import perform, prepare
-from tests.integration.faults.scenarios import PROJECT
+from tests.integration.faults.scenarios import DDB_CALL_FAULTS, EVENTS_FAULTS, PROJECT
 from tests.integration.faults.world import World
 
 # A clean relay run for one delivery, in order (the stream reads are the mapping's, not the
 # function's, and are left out).
 RELAY_STEPS = ("dynamodb:BatchGetItem", "eventbridge:PutEvents", "dynamodb:UpdateItem(item)")
-DDB_FAULTS = (DDB_THROTTLED, DDB_UNAVAILABLE, CONNECTION_ERROR, READ_TIMEOUT, CRASH)
 CASES: list[tuple[str, Fault]] = [
-    *(("dynamodb:BatchGetItem", fault) for fault in DDB_FAULTS),
-    *(
-        ("eventbridge:PutEvents", fault)
-        for fault in (
-            EVENTS_THROTTLED,
-            EVENTS_UNAVAILABLE,
-            EVENTS_ENTRY_FAILED,
-            CONNECTION_ERROR,
-            READ_TIMEOUT,
-            CRASH,
-        )
-    ),
-    *(("dynamodb:UpdateItem(item)", fault) for fault in (*DDB_FAULTS, LOST_RESPONSE)),
+    *(("dynamodb:BatchGetItem", fault) for fault in DDB_CALL_FAULTS),
+    *(("eventbridge:PutEvents", fault) for fault in EVENTS_FAULTS),
+    *(("dynamodb:UpdateItem(item)", fault) for fault in (*DDB_CALL_FAULTS, aws.LOST_RESPONSE)),
 ]
 
 
 def recorded_delivery(world: World, provider: str) -> str:
     """A connection with one accepted delivery the relay has not seen yet; its id."""
     given = prepare(world, "receive", provider)
-    accepted = perform(world, "receive", provider, given, via_handler=True)
+    accepted = perform(world, "receive", provider, given)
     assert accepted.status == 202, accepted.text
     assert given.delivery_id is not None
     return given.delivery_id
