@@ -6,10 +6,12 @@ import pytest
 from pydantic import SecretStr
 from repoconn_core.connect import ConnectRepository
 from repoconn_core.errors import DependencyUnavailable
+from repoconn_core.hooks import ProviderAccess
 from repoconn_core.identity import principal_from_claims
 from repoconn_core.models import ConnectRequest
+from repoconn_core.records import StoredConnection
 from repoconn_core.settings import Settings
-from repoconn_core.store import ConnectionStore, StoredConnection
+from repoconn_core.storage.connection_store import ConnectionStore
 from repoconn_providers.registry import client_for
 
 from tests.integration.conftest import WEBHOOK_BASE_URL, admin, sim_hooks
@@ -35,9 +37,11 @@ def use_case(store, cipher, settings: Settings) -> ConnectRepository:
     return ConnectRepository(
         store=store,
         cipher=cipher,
-        client_for=lambda endpoint: client_for(endpoint, settings),
-        endpoints=settings.provider_endpoints(),
-        webhook_base_url=WEBHOOK_BASE_URL,
+        providers=ProviderAccess(
+            lambda endpoint: client_for(endpoint, settings),
+            settings.provider_endpoints(),
+            WEBHOOK_BASE_URL,
+        ),
     )
 
 

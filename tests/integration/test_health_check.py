@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 import requests
 from pydantic import SecretStr
-from repoconn_core.connect import ACCESS_TOKEN, WEBHOOK_SECRET, ConnectRepository
+from repoconn_core.connect import ConnectRepository
+from repoconn_core.connection_secrets import ACCESS_TOKEN, WEBHOOK_SECRET
 from repoconn_core.health import HealthCheck, HealthReport
+from repoconn_core.hooks import ProviderAccess
 from repoconn_core.identity import principal_from_claims
 from repoconn_core.models import ConnectRequest
 from repoconn_core.providers import ServiceType
+from repoconn_core.records import StoredConnection
 from repoconn_core.settings import Settings
-from repoconn_core.store import StoredConnection
 from repoconn_local.health_cli import scheduled_event
 from repoconn_local.lambda_runtime import LocalLambdaContext
 from repoconn_providers.registry import client_for
@@ -63,9 +65,11 @@ def connect(
     use_case = ConnectRepository(
         store=store,
         cipher=cipher,
-        client_for=lambda endpoint: client_for(endpoint, settings),
-        endpoints=settings.provider_endpoints(),
-        webhook_base_url=WEBHOOK_BASE_URL,
+        providers=ProviderAccess(
+            lambda endpoint: client_for(endpoint, settings),
+            settings.provider_endpoints(),
+            WEBHOOK_BASE_URL,
+        ),
     )
     use_case(
         principal(project),
@@ -93,9 +97,11 @@ def health_check(store: Any, cipher: Any, settings: Settings, **options: Any) ->
     return HealthCheck(
         store=store,
         cipher=cipher,
-        client_for=options.pop("client_for", lambda endpoint: client_for(endpoint, settings)),
-        endpoints=settings.provider_endpoints(),
-        webhook_base_url=WEBHOOK_BASE_URL,
+        providers=ProviderAccess(
+            options.pop("client_for", lambda endpoint: client_for(endpoint, settings)),
+            settings.provider_endpoints(),
+            WEBHOOK_BASE_URL,
+        ),
         clock=lambda: NOW,
         **options,
     )
@@ -364,9 +370,9 @@ class RacingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    def replace_webhook(self, stored: StoredConnection, **changes: Any) -> bool:
+    def replace_webhook(self, stored: StoredConnection, repaired: StoredConnection) -> bool:
         self._before_replace(stored)
-        result = self._store.replace_webhook(stored, **changes)
+        result = self._store.replace_webhook(stored, repaired)
         self.replace_results.append(result)
         return bool(result)
 

@@ -23,13 +23,8 @@ from repoconn_core.errors import (
     ProviderUnavailable,
     RepositoryNotFound,
 )
-from repoconn_core.providers import (
-    WEBHOOK_EVENTS,
-    ProviderEndpoint,
-    RepositoryRef,
-    ServiceType,
-    WebhookClient,
-)
+from repoconn_core.ports import WebhookClient
+from repoconn_core.providers import WEBHOOK_EVENTS, ProviderEndpoint, RepositoryRef, ServiceType
 from repoconn_core.settings import Settings
 from repoconn_local.simulator import ProviderSimulator
 from repoconn_providers.bitbucket import BitbucketClient

@@ -36,17 +36,22 @@ from boto3.dynamodb.types import TypeDeserializer
 from pydantic import SecretStr
 from pynamodb.signals import pre_dynamodb_send
 from repoconn_core.cipher import SecretCipher
-from repoconn_core.connect import ConnectRepository, callback_url_for
+from repoconn_core.connect import ConnectRepository
 from repoconn_core.disconnect import DisconnectRepository
 from repoconn_core.errors import DomainError
+from repoconn_core.hooks import ProviderAccess, callback_url_for
 from repoconn_core.identity import Principal, principal_from_claims
 from repoconn_core.leases import ProjectLeases
 from repoconn_core.models import ConnectRequest
-from repoconn_core.providers import ProviderEndpoint, ServiceType, WebhookClient
+from repoconn_core.ports import WebhookClient
+from repoconn_core.providers import ProviderEndpoint, ServiceType
 from repoconn_core.receive import ConnectionCache, ReceiveWebhook
+from repoconn_core.records import StoredConnection
 from repoconn_core.repository_url import parse_repository_url
 from repoconn_core.settings import Settings
-from repoconn_core.store import ConnectionStore, StoredConnection
+from repoconn_core.storage.connection_store import ConnectionStore
+from repoconn_core.storage.delivery_log import DeliveryLog
+from repoconn_core.storage.lease_table import LeaseTable
 from repoconn_local import template_schema
 from repoconn_local.dynamodb_local import local_client
 from repoconn_local.simulator import ProviderSimulator
@@ -75,6 +80,8 @@ class Backend:
     dynamodb: Any  # boto3 client, for raw scans and GSI queries
     cipher: SecretCipher
     store: ConnectionStore
+    deliveries: DeliveryLog
+    leases: LeaseTable
 
     def items(self) -> list[dict[str, Any]]:
         """Every item of the table (consistent scan, all pages)."""
@@ -160,13 +167,16 @@ def backend(backend_name: str, request: pytest.FixtureRequest) -> Backend:
     if backend_name == "moto":
         request.getfixturevalue("atomic_moto_requests")
         store = request.getfixturevalue("store")
-        warm_up(store)
+        leases = request.getfixturevalue("lease_table")
+        warm_up(store, leases)
         return Backend(
             name="moto",
             table_name=request.getfixturevalue("connections_table"),
             dynamodb=request.getfixturevalue("dynamodb_client"),
             cipher=request.getfixturevalue("cipher"),
             store=store,
+            deliveries=request.getfixturevalue("delivery_log"),
+            leases=leases,
         )
     request.getfixturevalue("aws_env")
     table: LocalTable = request.getfixturevalue("local_table")
@@ -178,6 +188,8 @@ def backend(backend_name: str, request: pytest.FixtureRequest) -> Backend:
         dynamodb=table.client,
         cipher=SecretCipher(kms, key_id),
         store=table.store,
+        deliveries=table.deliveries,
+        leases=table.leases,
     )
 
 
@@ -186,6 +198,8 @@ class LocalTable:
     name: str
     client: Any
     store: ConnectionStore
+    deliveries: DeliveryLog
+    leases: LeaseTable
 
     def empty(self) -> None:
         """Delete every item, so each race starts from an empty table."""
@@ -204,18 +218,20 @@ def local_table(dynamodb_local: str, template: dict[str, Any]) -> Iterator[Local
     name = f"repoconn-races-{uuid.uuid4().hex[:12]}"
     template_schema.create_tables(client, template, {"ConnectionsTable": name})
     store = ConnectionStore(name, AWS_REGION, host=dynamodb_local)
+    deliveries = DeliveryLog(name, AWS_REGION, host=dynamodb_local)
+    leases = LeaseTable(name, AWS_REGION, host=dynamodb_local)
     with pytest.MonkeyPatch.context() as env:
         # pynamodb's clients take their credentials when they are built, here: fake ones.
         env.setenv("AWS_ACCESS_KEY_ID", "testing")
         env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         for name_ in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             env.delenv(name_, raising=False)
-        warm_up(store)
-    yield LocalTable(name, client, store)
+        warm_up(store, leases)
+    yield LocalTable(name, client, store, deliveries, leases)
     client.delete_table(TableName=name)
 
 
-def warm_up(store: ConnectionStore) -> None:
+def warm_up(store: ConnectionStore, leases: LeaseTable) -> None:
     """Build the store's clients now, as a warm container has them, rather than from twenty
     threads inside the race: pynamodb gives each model class (item, project pointer, id
     pointer, delivery record, lease) a botocore client of its own, plus the store's
@@ -226,7 +242,7 @@ def warm_up(store: ConnectionStore) -> None:
     assert store.current_for_project(nothing.project_id) is None
     assert store.get_by_id(nothing.id) is None
     assert store.connections_at([nothing.repository_url]) == {}
-    store.release_lease(nothing.project_id, "nobody")
+    leases.release_lease(nothing.project_id, "nobody")
     assert store.delete(nothing) is False
 
 
@@ -263,24 +279,22 @@ class Containers:
         return ConnectRepository(
             store=self._backend.store,
             cipher=self._backend.cipher,
-            client_for=self._clients(),
-            endpoints=self._settings.provider_endpoints(),
-            webhook_base_url=WEBHOOK_BASE_URL,
-            leases=ProjectLeases(self._backend.store),
+            providers=ProviderAccess.from_settings(self._settings, self._clients()),
+            leases=ProjectLeases(self._backend.leases),
         )
 
     def disconnect(self) -> DisconnectRepository:
         return DisconnectRepository(
             store=self._backend.store,
             cipher=self._backend.cipher,
-            client_for=self._clients(),
-            endpoints=self._settings.provider_endpoints(),
-            leases=ProjectLeases(self._backend.store),
+            providers=ProviderAccess.from_settings(self._settings, self._clients()),
+            leases=ProjectLeases(self._backend.leases),
         )
 
     def receive(self) -> ReceiveWebhook:
         return ReceiveWebhook(
-            store=self._backend.store,
+            connections=self._backend.store,
+            deliveries=self._backend.deliveries,
             cipher=self._backend.cipher,
             verify=signatures.verify_delivery,
             identify=signatures.identify,
@@ -688,11 +702,11 @@ def test_a_hook_deleted_between_search_and_update_is_created_again(
     connect = ConnectRepository(
         store=backend.store,
         cipher=backend.cipher,
-        client_for=lambda endpoint: HookDeletedAfterSearch(client, sim),
-        endpoints=endpoints,
-        webhook_base_url=WEBHOOK_BASE_URL,
+        providers=ProviderAccess(
+            lambda endpoint: HookDeletedAfterSearch(client, sim), endpoints, WEBHOOK_BASE_URL
+        ),
         new_id=lambda: "fixed-connection-id",
-        leases=ProjectLeases(backend.store),
+        leases=ProjectLeases(backend.leases),
     )
     # when the project connects
     result = connect(principal("p1"), "p1", ConnectRequest(repositoryUrl=url, accessToken=TOKEN))
@@ -791,7 +805,7 @@ def test_one_of_many_requests_for_a_project_lease_gets_it(backend: Backend) -> N
 
     def acquiring(owner: str) -> Callable[[], str]:
         def call() -> str:
-            taken = backend.store.acquire_lease(
+            taken = backend.leases.acquire_lease(
                 "p1", owner, at=now, expires_at=now + timedelta(seconds=60)
             )
             return owner if taken else "refused"
@@ -804,6 +818,6 @@ def test_one_of_many_requests_for_a_project_lease_gets_it(backend: Backend) -> N
     # then exactly one holds it, until it gives it back
     [holder] = [outcome for outcome in outcomes if outcome != "refused"]
     assert outcomes.count("refused") == RACERS - 1
-    assert not backend.store.acquire_lease("p1", "late", at=now, expires_at=now)
-    backend.store.release_lease("p1", holder)
-    assert backend.store.acquire_lease("p1", "late", at=now, expires_at=now)
+    assert not backend.leases.acquire_lease("p1", "late", at=now, expires_at=now)
+    backend.leases.release_lease("p1", holder)
+    assert backend.leases.acquire_lease("p1", "late", at=now, expires_at=now)

@@ -11,8 +11,8 @@ import pytest
 from repoconn_core.delivery_events import DeliveryEvent, RecordedDelivery
 from repoconn_core.errors import DependencyUnavailable
 from repoconn_core.providers import ServiceType
+from repoconn_core.records import StoredConnection
 from repoconn_core.relay import PublishDeliveries, RelayOutcome
-from repoconn_core.store import StoredConnection
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 URL_A, URL_B = "https://github.com/acme/a", "https://github.com/acme/b"

@@ -29,7 +29,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -44,13 +43,16 @@ from repoconn_core import wiring
 from repoconn_core.cipher import SecretCipher
 from repoconn_core.connect import ConnectRepository
 from repoconn_core.disconnect import DisconnectRepository
+from repoconn_core.hooks import ProviderAccess
 from repoconn_core.http_api import http_resolver
 from repoconn_core.identity import principal_from_claims
 from repoconn_core.leases import ProjectLeases
 from repoconn_core.models import ConnectRequest
-from repoconn_core.providers import ProviderEndpoint, WebhookClient
+from repoconn_core.ports import WebhookClient
+from repoconn_core.providers import ProviderEndpoint
 from repoconn_core.settings import Settings
-from repoconn_core.store import ConnectionStore
+from repoconn_core.storage.connection_store import ConnectionStore
+from repoconn_core.storage.lease_table import LeaseTable
 from repoconn_local import template_schema
 from repoconn_local.events import http_api_event
 from repoconn_local.lambda_runtime import LocalLambdaContext
@@ -330,20 +332,16 @@ class World:
         return ConnectRepository(
             store=self.store,
             cipher=self.cipher,
-            client_for=self.client_for,
-            endpoints=self.settings.provider_endpoints(),
-            webhook_base_url=self.settings.webhook_base_url,
-            secret_grace=timedelta(seconds=self.settings.webhook_secret_grace_seconds),
-            leases=ProjectLeases(self.store),
+            providers=ProviderAccess.from_settings(self.settings, self.client_for),
+            leases=ProjectLeases(LeaseTable(TABLE, REGION)),
         )
 
     def disconnect_use_case(self) -> DisconnectRepository:
         return DisconnectRepository(
             store=self.store,
             cipher=self.cipher,
-            client_for=self.client_for,
-            endpoints=self.settings.provider_endpoints(),
-            leases=ProjectLeases(self.store),
+            providers=ProviderAccess.from_settings(self.settings, self.client_for),
+            leases=ProjectLeases(LeaseTable(TABLE, REGION)),
         )
 
     def put_via_use_case(self, project: str, url: str, token: str) -> HttpResult:
