@@ -13,7 +13,9 @@ AWS (all moto, nothing leaves the process):
 - ``template``         template.yaml as plain data (session-wide, read once).
 - ``connections_table`` the ConnectionsTable from template.yaml, created under
                        ``TEST_TABLE_NAME``; returns the table name.
-- ``store``            ``ConnectionStore`` on that table.
+- ``store``            ``ConnectionStore`` on that table (connections).
+- ``delivery_log``     ``DeliveryLog`` on that table (accepted webhook deliveries).
+- ``lease_table``      ``LeaseTable`` on that table (project leases).
 - ``cipher``           ``SecretCipher`` with ``kms_client`` and ``kms_key_id``.
 
 Call counters (for "exactly one call" assertions):
@@ -40,7 +42,9 @@ import pytest
 from moto import mock_aws
 from pynamodb.signals import pre_dynamodb_send
 from repoconn_core.cipher import SecretCipher
-from repoconn_core.store import ConnectionStore
+from repoconn_core.storage.connection_store import ConnectionStore
+from repoconn_core.storage.delivery_log import DeliveryLog
+from repoconn_core.storage.lease_table import LeaseTable
 from repoconn_local.aws import template_schema
 
 from tests.support.aws_sandbox import REGION as AWS_REGION
@@ -99,6 +103,16 @@ def connections_table(dynamodb_client: Any, template: dict[str, Any]) -> str:
 @pytest.fixture
 def store(connections_table: str) -> ConnectionStore:
     return ConnectionStore(connections_table, AWS_REGION)
+
+
+@pytest.fixture
+def delivery_log(connections_table: str) -> DeliveryLog:
+    return DeliveryLog(connections_table, AWS_REGION)
+
+
+@pytest.fixture
+def lease_table(connections_table: str) -> LeaseTable:
+    return LeaseTable(connections_table, AWS_REGION)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from repoconn_core.wiring import health_check
+from repoconn_providers.wiring import health_check
 
 logger = Logger()
 metrics = Metrics()

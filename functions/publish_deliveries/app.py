@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from repoconn_core.store import recorded_delivery
+from repoconn_core.storage.delivery_log import recorded_delivery
 from repoconn_core.wiring import publish_deliveries
 
 logger = Logger()

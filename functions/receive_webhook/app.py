@@ -24,10 +24,9 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from repoconn_core.errors import MalformedBody
+from repoconn_core.errors import DeliveryRejected, MalformedBody
 from repoconn_core.problems import answer_error, domain_problem, proxy_answer
-from repoconn_core.receive import DeliveryRejected
-from repoconn_core.wiring import receive_webhook
+from repoconn_providers.wiring import receive_webhook
 
 logger = Logger()
 metrics = Metrics()

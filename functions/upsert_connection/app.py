@@ -6,30 +6,24 @@ token stays a SecretStr until the cipher encrypts it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from repoconn_core.http_api import http_resolver, principal_from
-from repoconn_core.models import PROJECT_ID_PATTERN, ConnectRequest, RepositoryConnectionInfo
-from repoconn_core.wiring import connect_repository
+from repoconn_core.http_api import HttpFunction, ProjectIdPath, caller
+from repoconn_core.models import ConnectRequest, RepositoryConnectionInfo
+from repoconn_providers.wiring import connect_repository
 
-logger = Logger()
-metrics = Metrics()
-app = http_resolver(logger)
+function = HttpFunction()
+app, metrics = function.app, function.metrics
 
 
 @app.put("/projects/<projectId>/repository-connection")
 def upsert_connection(
-    projectId: Annotated[str, Path(pattern=PROJECT_ID_PATTERN)],
-    request: Annotated[ConnectRequest, Body()],
+    projectId: ProjectIdPath, request: Annotated[ConnectRequest, Body()]
 ) -> Response[RepositoryConnectionInfo]:
-    principal = principal_from(app.current_event.raw_event)
-    result = connect_repository()(principal, projectId, request)
+    result = connect_repository()(caller(app), projectId, request)
     metrics.add_metric(
         name="ConnectionCreated" if result.created else "ConnectionUpdated",
         unit=MetricUnit.Count,
@@ -42,7 +36,4 @@ def upsert_connection(
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = function.handler

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 from repoconn_core.errors import ProviderUnavailable
-from repoconn_core.providers import ProviderEndpoint, RepositoryRef, WebhookClient
+from repoconn_core.ports import WebhookClient
+from repoconn_core.providers import ProviderEndpoint, RepositoryRef
 from repoconn_providers.http import ProviderHttp, RetryPolicy
 from repoconn_providers.registry import build_client
 

@@ -6,8 +6,9 @@ import pytest
 from pydantic import SecretStr
 from repoconn_core.errors import DependencyUnavailable
 from repoconn_core.models import ConnectRequest
+from repoconn_core.records import StoredConnection
 from repoconn_core.settings import Settings
-from repoconn_core.store import ConnectionStore, StoredConnection
+from repoconn_core.storage.connection_store import ConnectionStore
 
 from tests.support.simulator_control import SimulatorControl
 from tests.support.use_cases import UseCases, admin_principal

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from repoconn_core.connect import ACCESS_TOKEN, WEBHOOK_SECRET
+from repoconn_core.connection_secrets import ACCESS_TOKEN, WEBHOOK_SECRET
 from repoconn_core.health import HealthCheck, HealthReport
+from repoconn_core.hooks import ProviderAccess
 from repoconn_core.models import ConnectRequest
 from repoconn_core.providers import ServiceType
+from repoconn_core.records import StoredConnection
 from repoconn_core.settings import Settings
-from repoconn_core.store import StoredConnection
 from repoconn_local.cli.health_check import scheduled_event
 from repoconn_local.lambda_host.context import LocalLambdaContext
 
@@ -78,9 +79,11 @@ def health_check(store: Any, cipher: Any, settings: Settings, **options: Any) ->
     return HealthCheck(
         store=store,
         cipher=cipher,
-        client_for=options.pop("client_for", registry_clients(settings)),
-        endpoints=settings.provider_endpoints(),
-        webhook_base_url=WEBHOOK_BASE_URL,
+        providers=ProviderAccess(
+            options.pop("client_for", registry_clients(settings)),
+            settings.provider_endpoints(),
+            WEBHOOK_BASE_URL,
+        ),
         clock=lambda: NOW,
         **options,
     )
@@ -342,9 +345,9 @@ class RacingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    def replace_webhook(self, stored: StoredConnection, **changes: Any) -> bool:
+    def replace_webhook(self, stored: StoredConnection, repaired: StoredConnection) -> bool:
         self._before_replace(stored)
-        result = self._store.replace_webhook(stored, **changes)
+        result = self._store.replace_webhook(stored, repaired)
         self.replace_results.append(result)
         return bool(result)
 

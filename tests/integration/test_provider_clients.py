@@ -14,13 +14,8 @@ import pytest
 import requests
 from pydantic import SecretStr
 from repoconn_core import errors
-from repoconn_core.providers import (
-    WEBHOOK_EVENTS,
-    ProviderEndpoint,
-    RepositoryRef,
-    ServiceType,
-    WebhookClient,
-)
+from repoconn_core.ports import WebhookClient
+from repoconn_core.providers import WEBHOOK_EVENTS, ProviderEndpoint, RepositoryRef, ServiceType
 from repoconn_core.settings import Settings
 from repoconn_local.simulator.server import ProviderSimulator
 from repoconn_providers.bitbucket import BitbucketClient

@@ -35,16 +35,21 @@ from boto3.dynamodb.types import TypeDeserializer
 from pydantic import SecretStr
 from pynamodb.signals import pre_dynamodb_send
 from repoconn_core.cipher import SecretCipher
-from repoconn_core.connect import ConnectRepository, callback_url_for
+from repoconn_core.connect import ConnectRepository
 from repoconn_core.disconnect import DisconnectRepository
 from repoconn_core.errors import DomainError
+from repoconn_core.hooks import ProviderAccess, callback_url_for
 from repoconn_core.leases import ProjectLeases
 from repoconn_core.models import ConnectRequest
-from repoconn_core.providers import ProviderEndpoint, WebhookClient
+from repoconn_core.ports import WebhookClient
+from repoconn_core.providers import ProviderEndpoint
 from repoconn_core.receive import ConnectionCache, ReceiveWebhook
+from repoconn_core.records import StoredConnection
 from repoconn_core.repository_url import parse_repository_url
 from repoconn_core.settings import Settings
-from repoconn_core.store import ConnectionStore, StoredConnection
+from repoconn_core.storage.connection_store import ConnectionStore
+from repoconn_core.storage.delivery_log import DeliveryLog
+from repoconn_core.storage.lease_table import LeaseTable
 from repoconn_local.aws import template_schema
 from repoconn_local.aws.dynamodb_local import local_client
 from repoconn_local.simulator.server import ProviderSimulator
@@ -78,6 +83,8 @@ class Backend:
     dynamodb: Any  # boto3 client, for raw scans and GSI queries
     cipher: SecretCipher
     store: ConnectionStore
+    deliveries: DeliveryLog
+    leases: LeaseTable
 
     def items(self) -> list[dict[str, Any]]:
         """Every item of the table (consistent scan, all pages)."""
@@ -163,13 +170,16 @@ def backend(backend_name: str, request: pytest.FixtureRequest) -> Backend:
     if backend_name == "moto":
         request.getfixturevalue("atomic_moto_requests")
         store = request.getfixturevalue("store")
-        warm_up(store)
+        leases = request.getfixturevalue("lease_table")
+        warm_up(store, leases)
         return Backend(
             name="moto",
             table_name=request.getfixturevalue("connections_table"),
             dynamodb=request.getfixturevalue("dynamodb_client"),
             cipher=request.getfixturevalue("cipher"),
             store=store,
+            deliveries=request.getfixturevalue("delivery_log"),
+            leases=leases,
         )
     request.getfixturevalue("aws_env")
     table: LocalTable = request.getfixturevalue("local_table")
@@ -181,6 +191,8 @@ def backend(backend_name: str, request: pytest.FixtureRequest) -> Backend:
         dynamodb=table.client,
         cipher=SecretCipher(kms, key_id),
         store=table.store,
+        deliveries=table.deliveries,
+        leases=table.leases,
     )
 
 
@@ -189,6 +201,8 @@ class LocalTable:
     name: str
     client: Any
     store: ConnectionStore
+    deliveries: DeliveryLog
+    leases: LeaseTable
 
     def empty(self) -> None:
         """Delete every item, so each race starts from an empty table."""
@@ -207,15 +221,17 @@ def local_table(dynamodb_local: str, template: dict[str, Any]) -> Iterator[Local
     name = f"repoconn-races-{uuid.uuid4().hex[:12]}"
     template_schema.create_tables(client, template, {"ConnectionsTable": name})
     store = ConnectionStore(name, AWS_REGION, host=dynamodb_local)
+    deliveries = DeliveryLog(name, AWS_REGION, host=dynamodb_local)
+    leases = LeaseTable(name, AWS_REGION, host=dynamodb_local)
     with pytest.MonkeyPatch.context() as env:
         # pynamodb's clients take their credentials when they are built, here: fake ones.
         enter_aws_sandbox(env)
-        warm_up(store)
-    yield LocalTable(name, client, store)
+        warm_up(store, leases)
+    yield LocalTable(name, client, store, deliveries, leases)
     client.delete_table(TableName=name)
 
 
-def warm_up(store: ConnectionStore) -> None:
+def warm_up(store: ConnectionStore, leases: LeaseTable) -> None:
     """Build the store's clients now, as a warm container has them, rather than from twenty
     threads inside the race: pynamodb gives each model class (item, project pointer, id
     pointer, delivery record, lease) a botocore client of its own, plus the store's
@@ -226,7 +242,7 @@ def warm_up(store: ConnectionStore) -> None:
     assert store.current_for_project(nothing.project_id) is None
     assert store.get_by_id(nothing.id) is None
     assert store.connections_at([nothing.repository_url]) == {}
-    store.release_lease(nothing.project_id, "nobody")
+    leases.release_lease(nothing.project_id, "nobody")
     assert store.delete(nothing) is False
 
 
@@ -259,14 +275,19 @@ class Containers:
         return self._use_cases().disconnect()
 
     def _use_cases(self) -> UseCases:
-        store = self._backend.store
+        backend = self._backend
         return UseCases(
-            self._settings, store, self._backend.cipher, self._clients(), ProjectLeases(store)
+            self._settings,
+            backend.store,
+            backend.cipher,
+            self._clients(),
+            ProjectLeases(backend.leases),
         )
 
     def receive(self) -> ReceiveWebhook:
         return ReceiveWebhook(
-            store=self._backend.store,
+            connections=self._backend.store,
+            deliveries=self._backend.deliveries,
             cipher=self._backend.cipher,
             verify=signatures.verify_delivery,
             identify=signatures.identify,
@@ -665,11 +686,13 @@ def test_a_hook_deleted_between_search_and_update_is_created_again(
     connect = ConnectRepository(
         store=backend.store,
         cipher=backend.cipher,
-        client_for=lambda endpoint: HookDeletedAfterSearch(client, sim_control),
-        endpoints=endpoints,
-        webhook_base_url=WEBHOOK_BASE_URL,
+        providers=ProviderAccess(
+            lambda endpoint: HookDeletedAfterSearch(client, sim_control),
+            endpoints,
+            WEBHOOK_BASE_URL,
+        ),
         new_id=lambda: "fixed-connection-id",
-        leases=ProjectLeases(backend.store),
+        leases=ProjectLeases(backend.leases),
     )
     # when the project connects
     result = connect(
@@ -760,7 +783,7 @@ def test_one_of_many_requests_for_a_project_lease_gets_it(backend: Backend) -> N
 
     def acquiring(owner: str) -> Callable[[], str]:
         def call() -> str:
-            taken = backend.store.acquire_lease(
+            taken = backend.leases.acquire_lease(
                 "p1", owner, at=now, expires_at=now + timedelta(seconds=60)
             )
             return owner if taken else "refused"
@@ -773,6 +796,6 @@ def test_one_of_many_requests_for_a_project_lease_gets_it(backend: Backend) -> N
     # then exactly one holds it, until it gives it back
     [holder] = [outcome for outcome in outcomes if outcome != "refused"]
     assert outcomes.count("refused") == RACERS - 1
-    assert not backend.store.acquire_lease("p1", "late", at=now, expires_at=now)
-    backend.store.release_lease("p1", holder)
-    assert backend.store.acquire_lease("p1", "late", at=now, expires_at=now)
+    assert not backend.leases.acquire_lease("p1", "late", at=now, expires_at=now)
+    backend.leases.release_lease("p1", holder)
+    assert backend.leases.acquire_lease("p1", "late", at=now, expires_at=now)

@@ -14,16 +14,10 @@ from repoconn_core.errors import (
     RepositoryAlreadyConnected,
 )
 from repoconn_core.providers import ServiceType
-from repoconn_core.store import (
-    PROJECT_INDEX_NAME,
-    SUMMARY_ATTRIBUTES,
-    ConnectionStore,
-    ConnectionSummary,
-    DeliveryOutcome,
-    StoredConnection,
-    connection_models,
-    recorded_delivery,
-)
+from repoconn_core.records import ConnectionSummary, DeliveryOutcome, StoredConnection
+from repoconn_core.storage.connection_store import ConnectionStore
+from repoconn_core.storage.delivery_log import DeliveryLog, recorded_delivery
+from repoconn_core.storage.schema import PROJECT_INDEX_NAME, SUMMARY_ATTRIBUTES, connection_models
 from repoconn_local.aws.template_schema import table_definitions
 
 from tests.support.records import stored_connection
@@ -473,14 +467,14 @@ EVENT = DeliveryEvent("GitHub push", '{"deliveryId":"d-1","payload":{"ref":"main
 
 
 def test_a_recorded_delivery_is_one_item_carrying_its_event_and_never_in_the_index(
-    store: ConnectionStore, dynamodb_client: Any, connections_table: str
+    delivery_log: DeliveryLog, store: ConnectionStore, dynamodb_client: Any, connections_table: str
 ) -> None:
     # given a connection
     connection = _connection()
     store.save(connection, replacing=None)
 
     # when a delivery is recorded
-    outcome = store.record_delivery(
+    outcome = delivery_log.record_delivery(
         connection, "d-1", event=EVENT, expires_at=CREATED + timedelta(days=7)
     )
 
@@ -502,16 +496,23 @@ def test_a_recorded_delivery_is_one_item_carrying_its_event_and_never_in_the_ind
 
 
 def test_a_delivery_id_is_recorded_once_until_its_record_expires(
+    delivery_log: DeliveryLog,
     store: ConnectionStore,
 ) -> None:
     connection = _connection()
     store.save(connection, replacing=None)
     window = timedelta(days=7)
 
-    first = store.record_delivery(connection, "d-1", event=EVENT, expires_at=CREATED + window)
-    again = store.record_delivery(connection, "d-1", event=EVENT, expires_at=CREATED + window)
+    first = delivery_log.record_delivery(
+        connection, "d-1", event=EVENT, expires_at=CREATED + window
+    )
+    again = delivery_log.record_delivery(
+        connection, "d-1", event=EVENT, expires_at=CREATED + window
+    )
     later = replace(EVENT, time=CREATED + window + timedelta(seconds=1))
-    expired = store.record_delivery(connection, "d-1", event=later, expires_at=later.time + window)
+    expired = delivery_log.record_delivery(
+        connection, "d-1", event=later, expires_at=later.time + window
+    )
 
     assert (first, again, expired) == (
         DeliveryOutcome.RECORDED,

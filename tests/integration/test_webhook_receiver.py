@@ -19,16 +19,15 @@ from urllib.parse import urlencode
 import pytest
 from repoconn_core import wiring
 from repoconn_core.cipher import SecretCipher
-from repoconn_core.receive import (
-    ConnectionCache,
-    DeliveryReceipt,
-    DeliveryRejected,
-    ReceiveWebhook,
-)
-from repoconn_core.store import ConnectionStore
+from repoconn_core.errors import DeliveryRejected
+from repoconn_core.receive import ConnectionCache, DeliveryReceipt, ReceiveWebhook
+from repoconn_core.storage.connection_store import ConnectionStore
+from repoconn_core.storage.delivery_log import DeliveryLog
 from repoconn_local.simulator.server import ProviderSimulator
 from repoconn_providers import signatures
+from repoconn_providers import wiring as provider_wiring
 
+from tests.conftest import AWS_REGION, TEST_TABLE_NAME
 from tests.integration.conftest import TEST_EVENT_BUS, EventBusTap
 from tests.support.api import Api, given_connected
 from tests.support.deliveries import PUSH, SIGNATURE_HEADER, Delivery, signed
@@ -101,7 +100,8 @@ def use_case(
     cache: ConnectionCache | None = None,
 ) -> ReceiveWebhook:
     return ReceiveWebhook(
-        store=store,
+        connections=store,
+        deliveries=DeliveryLog(TEST_TABLE_NAME, AWS_REGION),
         cipher=cipher,
         verify=signatures.verify_delivery,
         identify=signatures.identify,
@@ -454,10 +454,10 @@ def test_parallel_copies_of_one_delivery_are_processed_once(
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     delivery = signed("GitHub", hook_secret(sim, "GitHub"))
     lower = {name.lower(): value for name, value in delivery.headers.items()}
-    receivers = [wiring.receive_webhook()]
+    receivers = [provider_wiring.receive_webhook()]
     for _ in range(11):
         wiring.reset()
-        receivers.append(wiring.receive_webhook())
+        receivers.append(provider_wiring.receive_webhook())
     start = threading.Barrier(len(receivers))
 
     def race(receive: Any) -> bool:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from repoconn_core.delivery_events import VerifiedDelivery
 from repoconn_core.providers import ServiceType
-from repoconn_core.receive import VerifiedDelivery
-from repoconn_core.store import StoredConnection
+from repoconn_core.records import StoredConnection
 
 
 def stored_connection(at: datetime, **changes: Any) -> StoredConnection:

@@ -5,20 +5,18 @@ tests that need a part the handlers cannot be given (a failing store, a racer's 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from repoconn_core.connect import ConnectRepository
 from repoconn_core.disconnect import DisconnectRepository
+from repoconn_core.hooks import ProviderAccess
 from repoconn_core.identity import Principal, principal_from_claims
-from repoconn_core.providers import ProviderEndpoint, WebhookClient
+from repoconn_core.ports import ClientFor
 from repoconn_core.settings import Settings
 from repoconn_providers.registry import client_for
 
 from tests.support.api import admin
-
-ClientFor = Callable[[ProviderEndpoint], WebhookClient]
 
 
 def admin_principal(*projects: str) -> Principal:
@@ -48,16 +46,16 @@ class UseCases:
     leases: Any = None
 
     def connect(self) -> ConnectRepository:
-        return ConnectRepository(**self._parts(), webhook_base_url=self.settings.webhook_base_url)
+        return ConnectRepository(**self._parts())
 
     def disconnect(self) -> DisconnectRepository:
         return DisconnectRepository(**self._parts())
 
     def _parts(self) -> dict[str, Any]:
+        clients = self.clients or registry_clients(self.settings)
         return {
             "store": self.store,
             "cipher": self.cipher,
-            "client_for": self.clients or registry_clients(self.settings),
-            "endpoints": self.settings.provider_endpoints(),
+            "providers": ProviderAccess.from_settings(self.settings, clients),
             "leases": self.leases,
         }

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 from pydantic import SecretStr
-from repoconn_core.cipher import FORMAT_VERSION, NONCE_BYTES, SecretCipher, StoredSecretUnreadable
-from repoconn_core.errors import DependencyUnavailable
+from repoconn_core.cipher import FORMAT_VERSION, NONCE_BYTES, SecretCipher
+from repoconn_core.errors import DependencyUnavailable, StoredSecretUnreadable
 
 PROJECT = "project-1"
 REPOSITORY = "https://github.com/acme/widgets"

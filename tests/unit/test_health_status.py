@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from repoconn_core.cipher import StoredSecretUnreadable
-from repoconn_core.connect import callback_url_for
 from repoconn_core.errors import (
     ConcurrentModification,
     DependencyUnavailable,
@@ -15,6 +13,7 @@ from repoconn_core.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
     RepositoryNotFound,
+    StoredSecretUnreadable,
 )
 from repoconn_core.health import (
     MAX_DETAIL_CHARS,
@@ -24,6 +23,7 @@ from repoconn_core.health import (
     verdict_for_error,
     verdict_for_hook,
 )
+from repoconn_core.hooks import callback_url_for
 from repoconn_core.providers import Hook
 
 HOOK_URL = "https://hooks.example.test/webhooks/c1"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
+from repoconn_core.errors import RouteNotFound
 from repoconn_core.http_api import http_resolver
 from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
 from repoconn_local.gateway.events import http_api_event
@@ -22,7 +23,6 @@ from repoconn_openapi.generator import (
     generate_from,
     render,
 )
-from repoconn_openapi.route_errors import ROUTE_NOT_FOUND
 
 CODE_ROOT = DEFAULT_TEMPLATE_PATH.parent
 JWT_ROUTES = {
@@ -166,6 +166,6 @@ def test_route_not_found_is_what_a_resolver_answers_for_a_path_it_does_not_route
     # When a path it does not route reaches the function
     answer = app.resolve(http_api_event("GET", "/unknown"), LocalLambdaContext("openapi-drift"))
 
-    # Then the answer is the generator's ROUTE_NOT_FOUND (it has no error class to read)
-    assert answer["statusCode"] == ROUTE_NOT_FOUND.status == 404
-    assert json.loads(answer["body"])["code"] == ROUTE_NOT_FOUND.code == "route_not_found"
+    # Then the answer is the one the generator reads from RouteNotFound
+    assert answer["statusCode"] == RouteNotFound.status == 404
+    assert json.loads(answer["body"])["code"] == RouteNotFound.code == "route_not_found"

@@ -11,10 +11,14 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from repoconn_core.delivery_events import MAX_ENTRY_BYTES, DeliveryEvent, delivery_event
+from repoconn_core.delivery_events import (
+    MAX_ENTRY_BYTES,
+    DeliveryEvent,
+    VerifiedDelivery,
+    delivery_event,
+)
 from repoconn_core.providers import ServiceType
 from repoconn_core.publisher import EventBridgePublisher
-from repoconn_core.receive import VerifiedDelivery
 
 from tests.support.records import verified_delivery
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,18 +13,11 @@ from urllib.parse import urlencode
 
 import pytest
 from pydantic import SecretStr
+from repoconn_core.connection_secrets import WebhookSecrets
 from repoconn_core.delivery_events import DeliveryEvent, delivery_event
-from repoconn_core.errors import MalformedBody
-from repoconn_core.receive import (
-    ConnectionCache,
-    DeliveryReceipt,
-    DeliveryRejected,
-    KnownConnection,
-    OpenedSecrets,
-    PayloadTooLarge,
-    ReceiveWebhook,
-)
-from repoconn_core.store import DeliveryOutcome, StoredConnection
+from repoconn_core.errors import DeliveryRejected, MalformedBody, PayloadTooLarge
+from repoconn_core.receive import ConnectionCache, DeliveryReceipt, KnownConnection, ReceiveWebhook
+from repoconn_core.records import DeliveryOutcome, StoredConnection
 from repoconn_providers import signatures
 
 from tests.support.records import stored_connection, verified_delivery
@@ -70,12 +64,17 @@ class FakeCipher:
 
     decrypts: int = 0
 
-    def decrypt_field(
-        self, blob: bytes, *, project_id: str, repository_url: str, field: str
-    ) -> SecretStr:
-        assert field == "webhookSecret"
+    def encrypt_fields(
+        self, *, project_id: str, repository_url: str, fields: Mapping[str, SecretStr]
+    ) -> dict[str, bytes]:
+        raise AssertionError("the receiver never encrypts")
+
+    def decrypt_fields(
+        self, blobs: Mapping[str, bytes], *, project_id: str, repository_url: str
+    ) -> dict[str, SecretStr]:
+        assert list(blobs) == ["webhookSecret"]
         self.decrypts += 1
-        return SecretStr(blob.removeprefix(b"blob:").decode())
+        return {"webhookSecret": SecretStr(blobs["webhookSecret"].removeprefix(b"blob:").decode())}
 
 
 class Ticks:
@@ -106,7 +105,8 @@ class Parts:
 
     def use_case(self, now: datetime = NOW, max_body_bytes: int = 1024) -> ReceiveWebhook:
         return ReceiveWebhook(
-            store=self.store,
+            connections=self.store,
+            deliveries=self.store,
             cipher=self.cipher,
             verify=signatures.verify_delivery,
             identify=signatures.identify,
@@ -314,7 +314,7 @@ def known(
 ) -> KnownConnection:
     return KnownConnection(
         stored(updated_at=version),
-        OpenedSecrets(SecretStr(CURRENT), None),
+        WebhookSecrets(SecretStr(CURRENT), None),
         read_at=read_at,
         opened_at=opened_at,
     )

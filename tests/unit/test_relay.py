@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from repoconn_core.delivery_events import DeliveryEvent, RecordedDelivery
 from repoconn_core.errors import DependencyUnavailable
+from repoconn_core.records import StoredConnection
 from repoconn_core.relay import PublishDeliveries, RelayOutcome
-from repoconn_core.store import StoredConnection
 
 from tests.support.records import stored_connection
 

@@ -1,10 +1,9 @@
 """Each route's error answers, named by the error classes that produce them.
 
 A route lists the ``DomainError`` subclasses its function may answer with; the status and code
-of each come from the class (repoconn_core.errors, repoconn_core.receive), so the document
-cannot drift from what the service sends. One answer has no class: ``route_not_found``, which
-repoconn_core.problems writes itself (``ROUTE_NOT_FOUND`` below; tests/unit/test_openapi_drift.py
-checks it against a resolver's real answer).
+of each come from the class (repoconn_core.errors), so the document
+cannot drift from what the service sends (``route_not_found`` included: problems.py answers it
+with ``RouteNotFound``; tests/unit/test_openapi_drift.py checks it against a real resolver).
 
 Besides the problem+json answers, API Gateway's own ``{"message": ...}`` answers are documented
 as ``GatewayError`` under ``application/json``: 401 from the JWT authorizer, 404 for a path no
@@ -17,25 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from repoconn_core.errors import (
-    ConcurrentModification,
-    ConnectionNotFound,
-    DependencyUnavailable,
-    DomainError,
-    Forbidden,
-    InsufficientPermissions,
-    InvalidRepositoryUrl,
-    InvalidToken,
-    MalformedBody,
-    ProviderRateLimited,
-    ProviderUnavailable,
-    RepositoryAlreadyConnected,
-    RepositoryNotFound,
-    ServiceTypeMismatch,
-    Unauthenticated,
-    ValidationFailed,
-)
-from repoconn_core.receive import DeliveryRejected, PayloadTooLarge
+from repoconn_core import errors
 from repoconn_local.gateway.routes import Route
 
 PROBLEM_JSON = "application/problem+json"
@@ -43,22 +24,7 @@ APPLICATION_JSON = "application/json"
 COMPONENT_REF = "#/components/schemas/{model}"
 
 
-@dataclass(frozen=True)
-class ClasslessProblem:
-    """A problem answer no DomainError class carries; ``source`` names where it is written."""
-
-    status: int
-    code: str
-    source: str
-
-
-# The path reached a function but none of its resolver's routes (e.g. a percent-encoded "/" in
-# projectId): answered by the resolvers' not_found handler, without a DomainError class.
-ROUTE_NOT_FOUND = ClasslessProblem(
-    404, "route_not_found", "repoconn_core.problems.install_problem_handlers (not_found)"
-)
-
-ErrorAnswer = type[DomainError] | ClasslessProblem
+ErrorAnswer = type[errors.DomainError]
 
 
 @dataclass(frozen=True)
@@ -83,56 +49,61 @@ WEBHOOK = "/webhooks/{connectionId}"
 ROUTE_ERRORS: dict[str, RouteErrors] = {
     f"PUT {CONNECTION}": RouteErrors(
         problems=(
-            MalformedBody,
-            Unauthenticated,
-            Forbidden,
-            ROUTE_NOT_FOUND,
-            RepositoryAlreadyConnected,
-            ConcurrentModification,
-            ValidationFailed,
-            InvalidRepositoryUrl,
-            ServiceTypeMismatch,
-            InvalidToken,
-            InsufficientPermissions,
-            RepositoryNotFound,
-            ProviderUnavailable,
-            ProviderRateLimited,
-            DependencyUnavailable,
+            errors.MalformedBody,
+            errors.Unauthenticated,
+            errors.Forbidden,
+            errors.RouteNotFound,
+            errors.RepositoryAlreadyConnected,
+            errors.ConcurrentModification,
+            errors.ValidationFailed,
+            errors.InvalidRepositoryUrl,
+            errors.ServiceTypeMismatch,
+            errors.InvalidToken,
+            errors.InsufficientPermissions,
+            errors.RepositoryNotFound,
+            errors.ProviderUnavailable,
+            errors.ProviderRateLimited,
+            errors.DependencyUnavailable,
         ),
         also_success={201: "Connected: a first connection, or a replacement (new id)."},
     ),
     f"GET {CONNECTION}": RouteErrors(
         problems=(
-            Unauthenticated,
-            Forbidden,
-            ConnectionNotFound,
-            ROUTE_NOT_FOUND,
-            ValidationFailed,
-            DependencyUnavailable,
+            errors.Unauthenticated,
+            errors.Forbidden,
+            errors.ConnectionNotFound,
+            errors.RouteNotFound,
+            errors.ValidationFailed,
+            errors.DependencyUnavailable,
         )
     ),
     f"GET {CONNECTION}/exists": RouteErrors(
         problems=(
-            Unauthenticated,
-            Forbidden,
-            ROUTE_NOT_FOUND,
-            ValidationFailed,
-            DependencyUnavailable,
+            errors.Unauthenticated,
+            errors.Forbidden,
+            errors.RouteNotFound,
+            errors.ValidationFailed,
+            errors.DependencyUnavailable,
         )
     ),
     f"DELETE {CONNECTION}": RouteErrors(
         problems=(
-            Unauthenticated,
-            Forbidden,
-            ConnectionNotFound,
-            ROUTE_NOT_FOUND,
-            ConcurrentModification,
-            ValidationFailed,
-            DependencyUnavailable,
+            errors.Unauthenticated,
+            errors.Forbidden,
+            errors.ConnectionNotFound,
+            errors.RouteNotFound,
+            errors.ConcurrentModification,
+            errors.ValidationFailed,
+            errors.DependencyUnavailable,
         )
     ),
     f"POST {WEBHOOK}": RouteErrors(
-        problems=(MalformedBody, DeliveryRejected, PayloadTooLarge, DependencyUnavailable),
+        problems=(
+            errors.MalformedBody,
+            errors.DeliveryRejected,
+            errors.PayloadTooLarge,
+            errors.DependencyUnavailable,
+        ),
         also_success={202: "Verified and accepted (first delivery with this id)."},
     ),
 }

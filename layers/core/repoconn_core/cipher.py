@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
-from repoconn_core.errors import DependencyUnavailable, DomainError
+from repoconn_core.errors import DependencyUnavailable, DomainError, StoredSecretUnreadable
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -48,17 +48,6 @@ _UNREADABLE_KMS_CODES = frozenset({"InvalidCiphertextException", "IncorrectKeyEx
 _THROTTLED_KMS_CODES = frozenset({"ThrottlingException", "LimitExceededException"})
 THROTTLED_RETRY_AFTER = 2
 UNAVAILABLE_RETRY_AFTER = 10
-
-
-class StoredSecretUnreadable(DomainError):
-    """A stored secret failed to decrypt: tampered, moved to another item or field, or of an
-    unknown format. ``field`` names the attribute (never its value)."""
-
-    status, code, title = 500, "stored_secret_unreadable", "A stored secret could not be read"
-
-    def __init__(self, detail: str = "", *, field: str | None = None) -> None:
-        super().__init__(detail)
-        self.field = field
 
 
 @dataclass(frozen=True)

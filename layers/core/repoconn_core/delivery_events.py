@@ -25,10 +25,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from repoconn_core.receive import VerifiedDelivery
+from repoconn_core.providers import ServiceType
 
 SOURCE = "repository-connections"
 MAX_ENTRY_BYTES = 256 * 1024
@@ -36,6 +35,21 @@ MAX_ENTRY_BYTES = 256 * 1024
 # keep a margin rather than find the exact edge in production.
 ENTRY_SIZE_MARGIN = 2 * 1024
 TIME_BYTES = 14
+
+
+@dataclass(frozen=True)
+class VerifiedDelivery:
+    """A delivery that passed verification: what its event is made of."""
+
+    connection_id: str
+    project_id: str
+    repository_url: str
+    service_type: ServiceType
+    event_kind: str
+    delivery_id: str
+    received_at: datetime
+    payload: dict[str, Any]
+    body_bytes: int
 
 
 @dataclass(frozen=True)

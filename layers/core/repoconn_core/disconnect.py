@@ -8,24 +8,19 @@ removed. Retrying a DELETE that failed on DynamoDB is safe: the hook is then alr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
-from repoconn_core.connect import ACCESS_TOKEN, ConnectionWriter, FieldCipher, ProjectLock, hold
+from repoconn_core.connection_secrets import ConnectionSecrets
 from repoconn_core.errors import ConcurrentModification, ConnectionNotFound, DomainError
+from repoconn_core.hooks import ProviderAccess, delete_stored_hook
 from repoconn_core.identity import Principal, require_project_admin
-from repoconn_core.providers import ProviderEndpoint, WebhookClient
-from repoconn_core.repository_url import parse_repository_url
-from repoconn_core.store import StoredConnection
+from repoconn_core.leases import hold
+from repoconn_core.ports import ConnectionDeleter, FieldCipher, ProjectLock
+from repoconn_core.records import StoredConnection
 
 log = Logger(child=True)
-
-
-class ConnectionDeleter(ConnectionWriter, Protocol):
-    def delete(self, stored: StoredConnection) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -39,16 +34,14 @@ class DisconnectRepository:
         *,
         store: ConnectionDeleter,
         cipher: FieldCipher,
-        client_for: Callable[[ProviderEndpoint], WebhookClient],
-        endpoints: Mapping[str, ProviderEndpoint],
+        providers: ProviderAccess,
         leases: ProjectLock | None = None,
     ) -> None:
         """``leases``: as for ConnectRepository; wiring always passes them."""
         self._store = store
         self._leases = leases
-        self._cipher = cipher
-        self._client_for = client_for
-        self._endpoints = endpoints
+        self._secrets = ConnectionSecrets(cipher)
+        self._providers = providers
 
     def __call__(self, principal: Principal, project_id: str) -> DisconnectResult:
         require_project_admin(principal, project_id)
@@ -68,17 +61,9 @@ class DisconnectRepository:
         return DisconnectResult(webhook_removed=webhook_removed)
 
     def _remove_hook(self, stored: StoredConnection) -> bool:
-        if not stored.webhook_id:
-            return True
         try:
-            repo = parse_repository_url(stored.repository_url, self._endpoints)
-            token = self._cipher.decrypt_fields(
-                {ACCESS_TOKEN: stored.access_token},
-                project_id=stored.project_id,
-                repository_url=stored.repository_url,
-            )[ACCESS_TOKEN]
-            # delete_hook answers False for a provider 404: already gone counts as removed.
-            self._client_for(repo.endpoint).delete_hook(repo, token, stored.webhook_id)
+            # A provider 404 (already gone) counts as removed.
+            delete_stored_hook(stored, self._secrets, self._providers)
             return True
         except DomainError as error:
             log.warning(

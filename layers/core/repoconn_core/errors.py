@@ -110,3 +110,35 @@ class ProviderAddressRefused(ProviderUnavailable):
 
     def __init__(self, service: str) -> None:
         super().__init__(f"{service}: provider address not allowed")
+
+
+class RouteNotFound(DomainError):
+    """The path reached a function but none of its resolver's routes (e.g. a percent-encoded
+    "/" in projectId)."""
+
+    status, code, title = 404, "route_not_found", "Not found"
+
+
+class StoredSecretUnreadable(DomainError):
+    """A stored secret failed to decrypt: tampered, moved to another item or field, or of an
+    unknown format. ``field`` names the attribute (never its value)."""
+
+    status, code, title = 500, "stored_secret_unreadable", "A stored secret could not be read"
+
+    def __init__(self, detail: str = "", *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+class DeliveryRejected(DomainError):
+    """Every reason a webhook delivery is refused looks the same from outside (no oracle)."""
+
+    status, code, title = 401, "invalid_signature", "Delivery rejected"
+
+    def __init__(self, detail: str = "") -> None:
+        # One detail for every cause, whatever the caller passes.
+        super().__init__("The delivery could not be verified.")
+
+
+class PayloadTooLarge(DomainError):
+    status, code, title = 413, "payload_too_large", "Payload too large"

@@ -33,38 +33,23 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
 
 from aws_lambda_powertools import Logger
 from pydantic import SecretStr
 
-from repoconn_core.cipher import StoredSecretUnreadable
-from repoconn_core.connect import (
-    ACCESS_TOKEN,
-    WEBHOOK_SECRET,
-    FieldCipher,
-    adopt_or_create_hook,
-    callback_url_for,
-    delete_hook_quietly,
-    new_webhook_secret,
-    utc_now,
-)
-from repoconn_core.errors import (
-    DomainError,
-    InsufficientPermissions,
-    InvalidToken,
-    ProviderRateLimited,
-    ProviderUnavailable,
-    RepositoryNotFound,
-)
-from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef, WebhookClient
-from repoconn_core.repository_url import parse_repository_url
-from repoconn_core.store import StoredConnection
+from repoconn_core import errors
+from repoconn_core.clock import utc_now
+from repoconn_core.connection_secrets import ConnectionSecrets
+from repoconn_core.hooks import ProviderAccess, adopt_or_create_hook, delete_hook_quietly
+from repoconn_core.ports import ClientFor, FieldCipher, HealthStore, WebhookClient
+from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef
+from repoconn_core.records import StoredConnection
+from repoconn_core.settings import Settings
 
 log = Logger(child=True)
 
@@ -112,20 +97,20 @@ def verdict_for_hook(hook: Hook, *, repaired: bool = False) -> Verdict:
     return HOOK_REPAIRED if repaired else HEALTHY
 
 
-def verdict_for_error(error: DomainError) -> Verdict | None:
+def verdict_for_error(error: errors.DomainError) -> Verdict | None:
     """The verdict a provider or cipher error implies; None when it says nothing about the
     connection itself (our own dependencies failing, a bug) — then nothing is recorded."""
-    if isinstance(error, InvalidToken):
+    if isinstance(error, errors.InvalidToken):
         return TOKEN_REJECTED
-    if isinstance(error, InsufficientPermissions):
+    if isinstance(error, errors.InsufficientPermissions):
         return Verdict(HealthStatus.FAILED, f"insufficient permissions: {_detail(error)}")
-    if isinstance(error, RepositoryNotFound):
+    if isinstance(error, errors.RepositoryNotFound):
         return REPOSITORY_NOT_FOUND
-    if isinstance(error, StoredSecretUnreadable):
+    if isinstance(error, errors.StoredSecretUnreadable):
         return SECRETS_UNREADABLE
-    if isinstance(error, ProviderRateLimited):
+    if isinstance(error, errors.ProviderRateLimited):
         return PROVIDER_RATE_LIMITED
-    if isinstance(error, ProviderUnavailable):
+    if isinstance(error, errors.ProviderUnavailable):
         return Verdict(
             HealthStatus.DEGRADED,
             f"provider unavailable ({_detail(error)}); checked again next run",
@@ -133,30 +118,9 @@ def verdict_for_error(error: DomainError) -> Verdict | None:
     return None
 
 
-def _detail(error: DomainError) -> str:
+def _detail(error: errors.DomainError) -> str:
     detail = error.detail.strip()
     return detail if len(detail) <= MAX_DETAIL_CHARS else detail[: MAX_DETAIL_CHARS - 1] + "…"
-
-
-class HealthStore(Protocol):
-    def scan_connections(self, page_size: int = ...) -> Iterator[StoredConnection]: ...
-
-    def get(self, repository_url: str) -> StoredConnection | None: ...
-
-    def record_health(
-        self, stored: StoredConnection, *, status: str, reason: str, at: datetime
-    ) -> bool: ...
-
-    def replace_webhook(
-        self,
-        stored: StoredConnection,
-        *,
-        access_token: bytes,
-        webhook_secret: bytes,
-        webhook_id: str,
-        previous_secret_expires_at: datetime,
-        at: datetime,
-    ) -> bool: ...
 
 
 class Outcome(StrEnum):
@@ -230,29 +194,35 @@ class HealthCheck:
         *,
         store: HealthStore,
         cipher: FieldCipher,
-        client_for: Callable[[ProviderEndpoint], WebhookClient],
-        endpoints: Mapping[str, ProviderEndpoint],
-        webhook_base_url: str,
+        providers: ProviderAccess,
         clock: Callable[[], datetime] = utc_now,
         max_workers: int = DEFAULT_MAX_WORKERS,
         page_size: int = DEFAULT_PAGE_SIZE,
-        secret_grace: timedelta = timedelta(hours=1),
         stop_margin: timedelta = DEFAULT_STOP_MARGIN,
-        new_secret: Callable[[], SecretStr] = new_webhook_secret,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self._store = store
-        self._cipher = cipher
-        self._client_for = client_for
-        self._endpoints = endpoints
-        self._webhook_base_url = webhook_base_url.rstrip("/")
+        self._secrets = ConnectionSecrets(cipher)
+        self._providers = providers
         self._clock = clock
         self._max_workers = max_workers
         self._page_size = page_size
-        self._secret_grace = secret_grace
         self._stop_margin_ms = int(stop_margin.total_seconds() * 1000)
-        self._new_secret = new_secret
+
+    @classmethod
+    def from_settings(
+        cls, config: Settings, *, store: HealthStore, cipher: FieldCipher, client_for: ClientFor
+    ) -> HealthCheck:
+        """The check as deployed, from its parts; the settings supply the rest."""
+        return cls(
+            store=store,
+            cipher=cipher,
+            providers=ProviderAccess.from_settings(config, client_for),
+            max_workers=config.health_check_max_workers,
+            page_size=config.health_check_page_size,
+            stop_margin=timedelta(seconds=config.health_check_stop_margin_seconds),
+        )
 
     def run(self, *, time_left_ms: Callable[[], int] | None = None) -> HealthReport:
         """Check every active connection once. ``time_left_ms`` (Lambda's
@@ -305,7 +275,7 @@ class HealthCheck:
     ) -> CheckResult:
         try:
             return self._check(stored, limited)
-        except DomainError as error:
+        except errors.DomainError as error:
             # Our own dependencies (DynamoDB, KMS throttling) or a URL no longer configured.
             log.warning(
                 "health check of a connection failed",
@@ -317,7 +287,7 @@ class HealthCheck:
         return CheckResult(Outcome.ERROR)
 
     def _check(self, stored: StoredConnection, limited: _RateLimitedEndpoints) -> CheckResult:
-        repo = parse_repository_url(stored.repository_url, self._endpoints)
+        repo = self._providers.repository(stored.repository_url)
         if repo.endpoint in limited:
             log.info("skipped: the provider rate-limited this run", extra=_ids(stored))
             return CheckResult(Outcome.SKIPPED)
@@ -325,8 +295,8 @@ class HealthCheck:
         repaired = False
         verdict: Verdict | None
         try:
-            token = self._decrypt_token(stored)
-            client = self._client_for(repo.endpoint)
+            token = self._secrets.token(stored)
+            client = self._providers.client(repo)
             client.preflight(repo, token)
             hook = client.get_hook(repo, token, stored.webhook_id) if stored.webhook_id else None
             if hook is None:
@@ -335,20 +305,13 @@ class HealthCheck:
                     return CheckResult(Outcome.SUPERSEDED)
                 repaired = True
             verdict = verdict_for_hook(hook, repaired=repaired)
-        except DomainError as error:
+        except errors.DomainError as error:
             verdict = verdict_for_error(error)
             if verdict is None:
                 raise
-            if isinstance(error, ProviderRateLimited):
+            if isinstance(error, errors.ProviderRateLimited):
                 limited.add(repo.endpoint)
         return self._record(stored, verdict, repaired)
-
-    def _decrypt_token(self, stored: StoredConnection) -> SecretStr:
-        return self._cipher.decrypt_fields(
-            {ACCESS_TOKEN: stored.access_token},
-            project_id=stored.project_id,
-            repository_url=stored.repository_url,
-        )[ACCESS_TOKEN]
 
     def _record(self, stored: StoredConnection, verdict: Verdict, repaired: bool) -> CheckResult:
         recorded = self._store.record_health(
@@ -370,26 +333,22 @@ class HealthCheck:
     ) -> Hook | None:
         """Re-create the missing hook with a new secret and store it; None when a connect or
         disconnect changed the connection meanwhile (then the item is theirs, not ours)."""
-        secret = self._new_secret()
+        secret = self._providers.new_secret()
         new = adopt_or_create_hook(
-            client, repo, token, callback_url_for(self._webhook_base_url, stored.id), secret
+            client, repo, token, self._providers.callback_url(stored.id), secret
         )
         try:
             now = self._clock()
-            blobs = self._cipher.encrypt_fields(
+            sealed = self._secrets.seal(
                 project_id=stored.project_id,
                 repository_url=stored.repository_url,
-                fields={ACCESS_TOKEN: token, WEBHOOK_SECRET: secret},
+                token=token,
+                webhook_secret=secret,
             )
-            stored_it = self._store.replace_webhook(
-                stored,
-                access_token=blobs[ACCESS_TOKEN],
-                webhook_secret=blobs[WEBHOOK_SECRET],
-                webhook_id=new.hook.id,
-                # Deliveries signed with the old secret may still be in flight.
-                previous_secret_expires_at=now + self._secret_grace,
-                at=now,
+            repaired = stored.with_hook(
+                sealed, new.hook.id, at=now, grace=self._providers.secret_grace
             )
+            stored_it = self._store.replace_webhook(stored, repaired)
         except BaseException:
             if new.created:
                 delete_hook_quietly(client, repo, token, new.hook, **_ids(stored))

@@ -11,36 +11,29 @@ names the hook, and deliveries fail until someone repairs it. The race suite fou
 provider call serialises those requests; a second one meanwhile is refused at once with 409
 ``concurrent_modification``, before it touches the provider.
 
-The lease is an item in the connections table (store.py: ``acquire_lease`` is a PutItem on
-``lease#<projectId>`` conditioned on "absent or expired", ``release_lease`` a DeleteItem
-conditioned on the owner token). It expires after ``LEASE_DURATION``, which is longer than the
-write functions' timeout (29 s in template.yaml): a holder still running always holds a
-valid lease, and one that was killed blocks its project for at most that long.
+The lease is an item in the connections table (storage/lease_table.py: ``acquire_lease`` is a
+PutItem on ``lease#<projectId>`` conditioned on "absent or expired", ``release_lease`` a
+DeleteItem conditioned on the owner token). It expires after ``LEASE_DURATION``, which is
+longer than the write functions' timeout (29 s in template.yaml): a holder still running
+always holds a valid lease, and one that was killed blocks its project for at most that long.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
+from repoconn_core.clock import utc_now
 from repoconn_core.errors import ConcurrentModification
+from repoconn_core.ports import LeaseStore, ProjectLock
 
 LEASE_DURATION = timedelta(seconds=60)
 
 log = Logger(child=True)
-
-
-class LeaseStore(Protocol):
-    def acquire_lease(
-        self, project_id: str, owner: str, *, at: datetime, expires_at: datetime
-    ) -> bool: ...
-
-    def release_lease(self, project_id: str, owner: str) -> None: ...
 
 
 class ProjectLeases:
@@ -49,7 +42,7 @@ class ProjectLeases:
         store: LeaseStore,
         *,
         duration: timedelta = LEASE_DURATION,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
         new_owner: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self._store = store
@@ -80,3 +73,8 @@ class ProjectLeases:
                     "could not release the project's lease; it expires by itself",
                     extra={"projectId": project_id},
                 )
+
+
+def hold(leases: ProjectLock | None, project_id: str) -> AbstractContextManager[None]:
+    """The project's lease for a block, or nothing when the use case runs without leases."""
+    return nullcontext() if leases is None else leases.hold(project_id)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, field_validator
 
 if TYPE_CHECKING:
-    from repoconn_core.store import ConnectionSummary
+    from repoconn_core.records import ConnectionSummary
 
 MAX_TOKEN_LENGTH = 1024
 PROJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"

@@ -20,11 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from repoconn_core.errors import (
-    DomainError,
-    MalformedBody,
-    ValidationFailed,
-)
+from repoconn_core.errors import DomainError, MalformedBody, RouteNotFound, ValidationFailed
 from repoconn_core.models import Problem
 
 PROBLEM_JSON = "application/problem+json"
@@ -118,7 +114,7 @@ def install_problem_handlers(app: ApiGatewayResolver, logger: Logger) -> None:
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:
-        return problem_response(404, "route_not_found", "Not found", "No such route.")
+        return domain_problem(RouteNotFound("No such route."))
 
     @app.exception_handler(Exception)
     def _unexpected(_: Exception) -> Response[str]:

@@ -1,13 +1,10 @@
-"""What the core knows about Git providers: their names, a parsed repository, a hook, and the
-client interface the provider layer implements. No HTTP here."""
+"""What the core knows about Git providers: their names, a parsed repository, a hook, the
+events a hook subscribes to. No HTTP here; the client interface is ``ports.WebhookClient``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
-
-from pydantic import SecretStr
 
 
 class ServiceType(StrEnum):
@@ -53,39 +50,6 @@ class Hook:
     url: str
     active: bool = True
     events: tuple[str, ...] = field(default_factory=tuple)
-
-
-class WebhookClient(Protocol):
-    """One provider's REST API, as far as connections need it.
-
-    Every method raises the typed errors of ``repoconn_core.errors`` (InvalidToken,
-    InsufficientPermissions, RepositoryNotFound, ProviderUnavailable, ProviderRateLimited).
-    """
-
-    def preflight(self, repo: RepositoryRef, token: SecretStr) -> None:
-        """Token valid, repository visible, token may manage hooks."""
-
-    def create_hook(
-        self, repo: RepositoryRef, token: SecretStr, callback_url: str, secret: SecretStr
-    ) -> Hook: ...
-
-    def update_hook(
-        self,
-        repo: RepositoryRef,
-        token: SecretStr,
-        hook_id: str,
-        callback_url: str,
-        secret: SecretStr,
-    ) -> Hook:
-        """Raises HookNotFound when the hook no longer exists."""
-
-    def get_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> Hook | None: ...
-
-    def find_hook(self, repo: RepositoryRef, token: SecretStr, callback_url: str) -> Hook | None:
-        """The first hook whose URL equals callback_url, across all pages."""
-
-    def delete_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> bool:
-        """True when deleted, False when it was already gone (provider 404)."""
 
 
 WEBHOOK_EVENTS: dict[ServiceType, tuple[str, ...]] = {

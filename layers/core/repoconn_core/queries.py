@@ -3,17 +3,10 @@ no provider call — this module must not import the cipher or the provider laye
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from repoconn_core.errors import ConnectionNotFound
 from repoconn_core.identity import Principal, require_project_access
-from repoconn_core.store import ConnectionSummary
-
-
-class SummaryReader(Protocol):
-    def summary_for_project(self, project_id: str) -> ConnectionSummary | None: ...
-
-    def exists_for_project(self, project_id: str) -> bool: ...
+from repoconn_core.ports import SummaryReader
+from repoconn_core.records import ConnectionSummary
 
 
 class ConnectionQueries:

@@ -31,7 +31,8 @@ Fail closed, no oracle: a missing header, a wrong signature, an unknown, inactiv
 connection all raise the same ``DeliveryRejected`` with the same detail, so a caller cannot
 probe which connection ids exist.
 
-The provider layer's verification functions are passed in (see ``wiring.receive_webhook``):
+The provider layer's verification functions are passed in (see
+``repoconn_providers.wiring.receive_webhook``):
 this module imports neither boto3 nor ``repoconn_providers``.
 """
 
@@ -44,70 +45,25 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs
 
 from pydantic import SecretStr
 
-from repoconn_core.delivery_events import DeliveryEvent, delivery_event
-from repoconn_core.errors import DomainError, MalformedBody
+from repoconn_core.clock import utc_now
+from repoconn_core.connection_secrets import ConnectionSecrets, WebhookSecrets, in_grace
+from repoconn_core.delivery_events import VerifiedDelivery, delivery_event
+from repoconn_core.errors import DeliveryRejected, MalformedBody, PayloadTooLarge
+from repoconn_core.ports import ConnectionById, DeliveryRecorder, FieldCipher
 from repoconn_core.providers import ServiceType
-from repoconn_core.store import DeliveryOutcome, StoredConnection
+from repoconn_core.records import DeliveryOutcome, StoredConnection
+from repoconn_core.settings import Settings
 
-WEBHOOK_SECRET = "webhookSecret"  # noqa: S105 - the field name both secret blobs are bound to
 DEFAULT_REPLAY_WINDOW = timedelta(days=7)
 # Connection ids are UUIDs; anything else cannot exist, and must not reach a DynamoDB key.
 _CONNECTION_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-
-
-class DeliveryRejected(DomainError):
-    """Every reason a delivery is refused looks the same from outside (no oracle)."""
-
-    status, code, title = 401, "invalid_signature", "Delivery rejected"
-
-    def __init__(self, detail: str = "") -> None:
-        # One detail for every cause, whatever the caller passes.
-        super().__init__("The delivery could not be verified.")
-
-
-class PayloadTooLarge(DomainError):
-    status, code, title = 413, "payload_too_large", "Payload too large"
-
-
-class DeliveryStore(Protocol):
-    def get_by_id(self, connection_id: str) -> StoredConnection | None: ...
-
-    def record_delivery(
-        self,
-        stored: StoredConnection,
-        delivery_id: str,
-        *,
-        event: DeliveryEvent,
-        expires_at: datetime,
-    ) -> DeliveryOutcome: ...
-
-
-class SecretOpener(Protocol):
-    def decrypt_field(
-        self, blob: bytes, *, project_id: str, repository_url: str, field: str
-    ) -> SecretStr: ...
-
-
-@dataclass(frozen=True)
-class VerifiedDelivery:
-    """A delivery that passed verification: what its event is made of."""
-
-    connection_id: str
-    project_id: str
-    repository_url: str
-    service_type: ServiceType
-    event_kind: str
-    delivery_id: str
-    received_at: datetime
-    payload: dict[str, Any]
-    body_bytes: int
 
 
 # (service type, headers, body, accepted secrets, now) -> verified?
@@ -124,17 +80,11 @@ class DeliveryReceipt:
 
 
 @dataclass(frozen=True)
-class OpenedSecrets:
-    current: SecretStr
-    previous: SecretStr | None
-
-
-@dataclass(frozen=True)
 class KnownConnection:
     """A connection as a container last read it, with its secrets decrypted."""
 
     stored: StoredConnection
-    secrets: OpenedSecrets
+    secrets: WebhookSecrets
     read_at: float  # monotonic: when the item was last read
     opened_at: float  # monotonic: when the secrets were decrypted
 
@@ -196,23 +146,50 @@ class ReceiveWebhook:
     def __init__(
         self,
         *,
-        store: DeliveryStore,
-        cipher: SecretOpener,
+        connections: ConnectionById,
+        deliveries: DeliveryRecorder,
+        cipher: FieldCipher,
         verify: Verify,
         identify: Identify,
         cache: ConnectionCache,
         max_body_bytes: int,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
         replay_window: timedelta = DEFAULT_REPLAY_WINDOW,
     ) -> None:
-        self._store = store
-        self._cipher = cipher
+        self._connections = connections
+        self._deliveries = deliveries
+        self._secrets = ConnectionSecrets(cipher)
         self._verify = verify
         self._identify = identify
         self._cache = cache
         self._clock = clock
         self._max_body_bytes = max_body_bytes
         self._replay_window = replay_window
+
+    @classmethod
+    def from_settings(
+        cls,
+        config: Settings,
+        *,
+        connections: ConnectionById,
+        deliveries: DeliveryRecorder,
+        cipher: FieldCipher,
+        verify: Verify,
+        identify: Identify,
+    ) -> ReceiveWebhook:
+        """The receiver as deployed, from its parts; the settings supply the rest."""
+        return cls(
+            connections=connections,
+            deliveries=deliveries,
+            cipher=cipher,
+            verify=verify,
+            identify=identify,
+            cache=ConnectionCache(
+                timedelta(seconds=config.secret_cache_ttl_seconds),
+                read_ttl=timedelta(seconds=config.connection_cache_ttl_seconds),
+            ),
+            max_body_bytes=config.webhook_max_body_bytes,
+        )
 
     def __call__(
         self, connection_id: str, headers: Mapping[str, str], body: bytes
@@ -244,7 +221,7 @@ class ReceiveWebhook:
             payload=payload,
             body_bytes=len(body),
         )
-        outcome = self._store.record_delivery(
+        outcome = self._deliveries.record_delivery(
             stored,
             delivery_id,
             event=delivery_event(delivery),
@@ -259,14 +236,14 @@ class ReceiveWebhook:
     ) -> bool:
         stored, secrets = known.stored, known.secrets
         accepted = [secrets.current]
-        if secrets.previous is not None and _in_grace(stored, now):
+        if secrets.previous is not None and in_grace(stored, now):
             accepted.append(secrets.previous)
         return self._verify(stored.service_type, headers, body, accepted, now)
 
     def _read(self, connection_id: str) -> KnownConnection:
         """The connection as stored now (consistent read), its secrets decrypted only when
         its version changed or the cached plaintext expired."""
-        stored = self._store.get_by_id(connection_id)
+        stored = self._connections.get_by_id(connection_id)
         if stored is None or not stored.is_active:
             self._cache.forget(connection_id)
             raise DeliveryRejected()
@@ -277,32 +254,10 @@ class ReceiveWebhook:
         else:
             # Cached whatever the verification's outcome: a forged delivery must not make
             # the next one decrypt again.
-            secrets, opened_at = self._open(stored, self._clock()), now
+            secrets, opened_at = self._secrets.webhook_secrets(stored, self._clock()), now
         known = KnownConnection(stored, secrets, read_at=now, opened_at=opened_at)
         self._cache.put(connection_id, known)
         return known
-
-    def _open(self, stored: StoredConnection, now: datetime) -> OpenedSecrets:
-        # Both blobs are bound to field "webhookSecret": the previous one is the old
-        # webhookSecret blob kept verbatim (docs/decisions.md, "Envelope encryption").
-        current = self._decrypt(stored, stored.webhook_secret)
-        previous = None
-        if stored.previous_webhook_secret is not None and _in_grace(stored, now):
-            previous = self._decrypt(stored, stored.previous_webhook_secret)
-        return OpenedSecrets(current, previous)
-
-    def _decrypt(self, stored: StoredConnection, blob: bytes) -> SecretStr:
-        return self._cipher.decrypt_field(
-            blob,
-            project_id=stored.project_id,
-            repository_url=stored.repository_url,
-            field=WEBHOOK_SECRET,
-        )
-
-
-def _in_grace(stored: StoredConnection, now: datetime) -> bool:
-    expires = stored.previous_secret_expires_at
-    return expires is not None and now < expires
 
 
 def _json_payload(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:

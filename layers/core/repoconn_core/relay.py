@@ -21,15 +21,15 @@ by ``deliveryId``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
-from repoconn_core.delivery_events import DeliveryEvent, RecordedDelivery
-from repoconn_core.store import StoredConnection
+from repoconn_core.delivery_events import RecordedDelivery
+from repoconn_core.ports import EventPublisher, RelayStore
+from repoconn_core.records import StoredConnection
 
 log = Logger(child=True)
 
@@ -39,17 +39,6 @@ class RelayOutcome:
     published: int
     dropped: int
     retry_from: str | None  # position of the first delivery not published
-
-
-class RelayStore(Protocol):
-    def connections_at(self, repository_urls: Iterable[str]) -> dict[str, StoredConnection]: ...
-
-    def touch_last_sync(self, repository_url: str, connection_id: str, at: datetime) -> bool: ...
-
-
-class EventPublisher(Protocol):
-    def publish(self, events: Sequence[DeliveryEvent]) -> int:
-        """How many events, from the first, were accepted."""
 
 
 class PublishDeliveries:

@@ -11,7 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from repoconn_core.providers import ProviderEndpoint, WebhookClient
+from repoconn_core.ports import WebhookClient
+from repoconn_core.providers import ProviderEndpoint
 from repoconn_core.settings import Settings
 
 from repoconn_providers import bitbucket, github, gitlab

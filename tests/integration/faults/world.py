@@ -33,7 +33,8 @@ import pytest
 from moto import mock_aws
 from repoconn_core import wiring
 from repoconn_core.cipher import SecretCipher
-from repoconn_core.providers import ProviderEndpoint, WebhookClient
+from repoconn_core.ports import WebhookClient
+from repoconn_core.providers import ProviderEndpoint
 from repoconn_core.settings import Settings
 from repoconn_local.aws import template_schema
 from repoconn_local.gateway.jwt_authorizer import LocalJwtAuthorizer

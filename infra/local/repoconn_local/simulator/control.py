@@ -18,9 +18,8 @@ from repoconn_local.simulator.core import (
     SimRequest,
     SimResponse,
     json_response,
-    utc_now,
 )
-from repoconn_local.simulator.state import SimState, StoredHook
+from repoconn_local.simulator.state import SimState, StoredHook, utc_now
 
 CONTROL_PREFIX = "/_sim"
 DELIVERY_TIMEOUT_SECONDS = 10  # GitHub and GitLab both give receivers ten seconds

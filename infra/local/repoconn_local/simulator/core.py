@@ -72,10 +72,6 @@ def token_fingerprint(token: str | None) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def iso_seconds(moment: datetime) -> str:
     """GitHub style: 2024-05-01T12:00:00Z."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -30,10 +30,9 @@ from repoconn_local.simulator.core import (
     link_header,
     page_url,
     paginate,
-    utc_now,
     valid_hook_url,
 )
-from repoconn_local.simulator.state import Repository, StoredHook
+from repoconn_local.simulator.state import Repository, StoredHook, utc_now
 
 DOCS = "https://docs.github.com/rest"
 DOC_REPO = f"{DOCS}/repos/repos#get-a-repository"

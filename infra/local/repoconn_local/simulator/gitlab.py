@@ -31,10 +31,9 @@ from repoconn_local.simulator.core import (
     page_url,
     paginate,
     text_response,
-    utc_now,
     valid_hook_url,
 )
-from repoconn_local.simulator.state import Repository, StoredHook
+from repoconn_local.simulator.state import Repository, StoredHook, utc_now
 
 MAINTAINER = 40
 REPORTER = 20

@@ -75,11 +75,10 @@ from repoconn_local.simulator.core import (
     SimResponse,
     iso_millis,
     json_response,
-    utc_now,
 )
 from repoconn_local.simulator.github import GitHubApi
 from repoconn_local.simulator.gitlab import GitLabApi
-from repoconn_local.simulator.state import SimState
+from repoconn_local.simulator.state import SimState, utc_now
 
 __all__ = ["ProviderSimulator", "main"]
 

@@ -8,11 +8,14 @@ import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import count
 from typing import Any
 
-from repoconn_local.simulator.core import utc_now
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
 
 MISSING_REPOSITORY_NAME = "missing"
 REQUEST_LOG_LIMIT = 10_000

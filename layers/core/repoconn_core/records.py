@@ -1,0 +1,99 @@
+"""The records the use cases exchange with storage — plain frozen dataclasses, no DynamoDB.
+
+``ConnectionSummary`` is the non-secret part of a connection: exactly what the table's
+``projectId-index`` projects, so a read use case never holds ciphertext. ``StoredConnection``
+is a summary plus the secret fields, as the cipher's blobs (never plaintext). The storage
+adapters (``repoconn_core.storage``) map both to and from items from these field lists alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from repoconn_core.providers import ServiceType
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectionSummary:
+    """The non-secret part of a connection: exactly what the projectId-index projects."""
+
+    id: str
+    project_id: str
+    repository_url: str
+    service_type: ServiceType
+    is_active: bool
+    last_sync_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    health_status: str | None = None
+    health_reason: str | None = None
+    last_health_check_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredConnection(ConnectionSummary):
+    """A connection as stored; secrets are the cipher's blobs, never plaintext."""
+
+    access_token: bytes
+    webhook_secret: bytes
+    webhook_id: str | None
+    previous_webhook_secret: bytes | None = None
+    previous_secret_expires_at: datetime | None = None
+
+    def with_hook(
+        self, sealed: SealedSecrets, webhook_id: str, *, at: datetime, grace: timedelta
+    ) -> StoredConnection:
+        """This connection with a new hook and new secrets. The provider may still sign
+        in-flight deliveries with the secret rotated out: its blob (bound to the same item and
+        field) stays accepted for ``grace``."""
+        return replace(
+            self,
+            access_token=sealed.access_token,
+            webhook_secret=sealed.webhook_secret,
+            webhook_id=webhook_id,
+            previous_webhook_secret=self.webhook_secret,
+            previous_secret_expires_at=at + grace,
+            updated_at=at,
+        )
+
+    def summary(self) -> ConnectionSummary:
+        """The non-secret part, as a GSI read would return it."""
+        return ConnectionSummary(**{name: getattr(self, name) for name in SUMMARY_FIELDS})
+
+    def __repr__(self) -> str:
+        # Ciphertext is not secret, but there is no reason to print it either.
+        return (
+            f"StoredConnection(id={self.id!r}, project_id={self.project_id!r}, "
+            f"repository_url={self.repository_url!r}, service_type={self.service_type!r})"
+        )
+
+
+# What ``with_hook`` changes: the fields a re-created hook writes.
+HOOK_FIELDS = (
+    "access_token",
+    "webhook_secret",
+    "webhook_id",
+    "previous_webhook_secret",
+    "previous_secret_expires_at",
+    "updated_at",
+)
+SUMMARY_FIELDS = tuple(field.name for field in fields(ConnectionSummary))
+CONNECTION_FIELDS = tuple(field.name for field in fields(StoredConnection))
+
+
+@dataclass(frozen=True)
+class SealedSecrets:
+    """A connection's two secret fields as stored: the cipher's blobs."""
+
+    access_token: bytes
+    webhook_secret: bytes
+
+    def __repr__(self) -> str:
+        return "SealedSecrets(...)"
+
+
+class DeliveryOutcome(StrEnum):
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"

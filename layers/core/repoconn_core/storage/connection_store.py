@@ -1,0 +1,179 @@
+"""Connections in DynamoDB: the reads (GSI summaries, consistent reads by URL, project and
+id, the health check's scan, the relay's batch read) and single-item conditional updates, on
+top of the transactional ``save`` and ``delete`` of ``ConnectionWrites`` (connection_writes.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from repoconn_core.records import HOOK_FIELDS, ConnectionSummary, StoredConnection
+from repoconn_core.storage.connection_writes import ConnectionWrites
+from repoconn_core.storage.failures import condition_failed, dynamodb_failures, unavailable
+from repoconn_core.storage.schema import (
+    CONNECTION_ATTRIBUTES,
+    connection_key,
+    pointer_key,
+    require_aware,
+    require_repository_key,
+    to_stored,
+    to_summary,
+)
+
+# Connection ids whose repository URL a store remembers (see get_by_id); ~100 bytes each.
+KNOWN_CONNECTION_IDS = 4096
+
+
+class ConnectionStore(ConnectionWrites):
+    def __init__(self, table_name: str, region: str, host: str | None = None) -> None:
+        super().__init__(table_name, region, host)
+        # Connection id -> the repository URL keying its item, learnt from consistent pointer
+        # reads. A connection keeps one repository for life (another repository is a new
+        # connection with a new id), so the mapping never goes stale; only the item can go.
+        self._repository_by_id: OrderedDict[str, str] = OrderedDict()
+        self._repository_by_id_lock = threading.Lock()
+
+    # Reads ------------------------------------------------------------------------------
+
+    def summary_for_project(self, project_id: str) -> ConnectionSummary | None:
+        """The project's connection from the GSI (one Query, eventually consistent)."""
+        with dynamodb_failures():
+            found = next(iter(self._models.item.project_index.query(project_id, limit=1)), None)
+        return None if found is None else to_summary(found)
+
+    def exists_for_project(self, project_id: str) -> bool:
+        """Whether the project has a connection, from the GSI (one Query)."""
+        with dynamodb_failures():
+            results = self._models.item.project_index.query(
+                project_id, limit=1, attributes_to_get=["id"]
+            )
+            return next(iter(results), None) is not None
+
+    def get(self, repository_url: str) -> StoredConnection | None:
+        """The connection stored under a canonical repository URL (consistent read)."""
+        require_repository_key(repository_url)
+        item = self._get_item(repository_url)
+        return None if item is None else to_stored(item)
+
+    def current_for_project(self, project_id: str) -> StoredConnection | None:
+        """The project's connection, read consistently: pointer first, then the item."""
+        with dynamodb_failures():
+            try:
+                pointer = self._models.pointer.get(pointer_key(project_id), consistent_read=True)
+            except DoesNotExist:
+                return None
+        item = self._get_item(pointer.currentRepositoryUrl)
+        # Transactions keep pointer and item in step; a mismatch means no usable connection.
+        if item is None or item.projectId != project_id or item.id != pointer.connectionId:
+            return None
+        return to_stored(item)
+
+    def get_by_id(self, connection_id: str) -> StoredConnection | None:
+        """The connection with this id (consistent): its pointer, then the item.
+
+        The webhook receiver's hot path: once an id's pointer has been read, later calls read
+        only the item (one consistent GetItem instead of two) and check that it still carries
+        this id; if it does not (deleted, replaced), the pointer is read again as the first
+        time, so the answer is the same as without the shortcut.
+        """
+        with self._repository_by_id_lock:
+            known = self._repository_by_id.get(connection_id)
+        if known is not None:
+            item = self._get_item(known)
+            if item is not None and item.id == connection_id:
+                return to_stored(item)
+            with self._repository_by_id_lock:
+                self._repository_by_id.pop(connection_id, None)
+        with dynamodb_failures():
+            try:
+                pointer = self._models.connection_pointer.get(
+                    connection_key(connection_id), consistent_read=True
+                )
+            except DoesNotExist:
+                return None
+        item = self._get_item(pointer.currentRepositoryUrl)
+        if item is None or item.id != connection_id:
+            return None
+        with self._repository_by_id_lock:
+            self._repository_by_id[connection_id] = pointer.currentRepositoryUrl
+            while len(self._repository_by_id) > KNOWN_CONNECTION_IDS:
+                self._repository_by_id.popitem(last=False)
+        return to_stored(item)
+
+    def scan_connections(self, page_size: int = 100) -> Iterator[StoredConnection]:
+        """Every connection item, page by page (pointers and delivery records skipped)."""
+        item_model = self._models.item
+        with dynamodb_failures():
+            for item in item_model.scan(
+                item_model.projectId.exists(), page_size=page_size, consistent_read=True
+            ):
+                yield to_stored(item)
+
+    def connections_at(self, repository_urls: Iterable[str]) -> dict[str, StoredConnection]:
+        """The connection items at these keys (consistent BatchGetItem), by repository URL;
+        keys without an item are left out."""
+        keys = sorted(set(repository_urls))
+        if not keys:
+            return {}
+        with dynamodb_failures():
+            items = self._models.item.batch_get(keys, consistent_read=True)
+            return {item.repositoryUrl: to_stored(item) for item in items}
+
+    # Single-item updates ----------------------------------------------------------------
+
+    def touch_last_sync(self, repository_url: str, connection_id: str, at: datetime) -> bool:
+        """Advance lastSyncAt to ``at`` (one UpdateItem; updatedAt is left alone).
+
+        False when the connection is gone or replaced, or a later sync is already recorded,
+        so out-of-order deliveries never move lastSyncAt backwards. The stored format
+        (fixed-width UTC ISO 8601) sorts as text, which makes the ``<`` condition correct.
+        """
+        require_aware(at)
+        item_model = self._models.item
+        condition = (item_model.id == connection_id) & (
+            item_model.lastSyncAt.does_not_exist() | (item_model.lastSyncAt < at)
+        )
+        return self._update(repository_url, [item_model.lastSyncAt.set(at)], condition)
+
+    def record_health(
+        self, stored: StoredConnection, *, status: str, reason: str, at: datetime
+    ) -> bool:
+        """Set the health fields; False when the connection is gone or was replaced."""
+        require_aware(at)
+        item_model = self._models.item
+        actions = [
+            item_model.healthStatus.set(status),
+            item_model.healthReason.set(reason),
+            item_model.lastHealthCheckAt.set(at),
+        ]
+        return self._update(stored.repository_url, actions, item_model.id == stored.id)
+
+    def replace_webhook(self, stored: StoredConnection, repaired: StoredConnection) -> bool:
+        """Store a re-created hook (health repair): ``repaired``'s secrets, hook id, grace
+        window and updatedAt, only if nobody changed the connection since ``stored`` was read
+        (updatedAt is the version)."""
+        require_aware(repaired.updated_at, repaired.previous_secret_expires_at)
+        item_model = self._models.item
+        actions = [
+            getattr(item_model, CONNECTION_ATTRIBUTES[name]).set(getattr(repaired, name))
+            for name in HOOK_FIELDS
+        ]
+        unchanged = (item_model.id == stored.id) & (item_model.updatedAt == stored.updated_at)
+        return self._update(stored.repository_url, actions, unchanged)
+
+    def _update(self, repository_url: str, actions: Sequence[Action], condition: Condition) -> bool:
+        """One conditional UpdateItem; False when its condition failed."""
+        try:
+            self._models.item(repository_url).update(actions=list(actions), condition=condition)
+        except UpdateError as error:
+            if condition_failed(error):
+                return False
+            raise unavailable(error) from error
+        return True

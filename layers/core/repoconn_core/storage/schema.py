@@ -1,0 +1,243 @@
+"""The connections table's layout (ConnectionsTable in template.yaml): one table, five kinds of
+item in one key attribute, ``repositoryUrl``.
+
+- a *connection item* per repository, keyed by its canonical ``repositoryUrl``. The key
+  makes a repository belong to at most one project.
+- a *project pointer* per project, keyed ``project#<projectId>``, holding
+  ``currentRepositoryUrl`` and ``connectionId``. It has no ``projectId`` attribute, so it
+  never appears in the GSI; canonical URLs start with ``https://``, so the kinds of key
+  never collide.
+- a *connection pointer* per connection, keyed ``connection#<connectionId>``, holding
+  ``currentRepositoryUrl``: the webhook receiver only knows the id from its callback URL.
+  Written and deleted in the same transactions as the item.
+- a *delivery record* per accepted webhook delivery, keyed ``delivery#<connectionId>#<id>``
+  with ``expiresAt`` (epoch seconds, the table's TTL attribute) and the delivery's event: the
+  table's stream is the outbox the relay publishes from (delivery_log.py). No ``projectId``,
+  so never in the GSI.
+- a *project lease* while a connect or disconnect runs, keyed ``lease#<projectId>``, with
+  the holder's ``owner`` token and ``expiresAt`` (lease_table.py).
+
+A connection item's attributes are the camelCase names of ``StoredConnection``'s fields
+(``project_id`` ↔ ``projectId``): ``CONNECTION_ATTRIBUTES`` below is the one field table, and
+``to_item`` / ``to_stored`` / ``to_summary`` map through it both ways. The GSI projects the
+summary's fields (``SUMMARY_ATTRIBUTES``), which a test compares with template.yaml.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Any, NamedTuple
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+
+from repoconn_core.providers import ServiceType
+from repoconn_core.records import (
+    CONNECTION_FIELDS,
+    SUMMARY_FIELDS,
+    ConnectionSummary,
+    StoredConnection,
+)
+
+PROJECT_INDEX_NAME = "projectId-index"
+POINTER_KEY_PREFIX = "project#"
+CONNECTION_KEY_PREFIX = "connection#"
+DELIVERY_KEY_PREFIX = "delivery#"
+LEASE_KEY_PREFIX = "lease#"
+_RESERVED_PREFIXES = (
+    POINTER_KEY_PREFIX,
+    CONNECTION_KEY_PREFIX,
+    DELIVERY_KEY_PREFIX,
+    LEASE_KEY_PREFIX,
+)
+# A Lambda behind API Gateway has 30 s in total; fail fast instead of pynamodb's 15 s / 30 s.
+CONNECT_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 5.0
+MAX_RETRY_ATTEMPTS = 2
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+# Record field → item attribute, for every field of a connection.
+CONNECTION_ATTRIBUTES: dict[str, str] = {name: _camel(name) for name in CONNECTION_FIELDS}
+_KEY_ATTRIBUTES = ("repositoryUrl", "projectId")  # the table's and the index's keys
+# Must equal NonKeyAttributes of projectId-index in template.yaml (a test compares them).
+SUMMARY_ATTRIBUTES = tuple(
+    CONNECTION_ATTRIBUTES[name]
+    for name in SUMMARY_FIELDS
+    if CONNECTION_ATTRIBUTES[name] not in _KEY_ATTRIBUTES
+)
+
+
+class ProjectIdIndex(GlobalSecondaryIndex["ConnectionItem"]):
+    class Meta:
+        index_name = PROJECT_INDEX_NAME
+        projection = IncludeProjection(list(SUMMARY_ATTRIBUTES))
+
+    projectId = UnicodeAttribute(hash_key=True)
+
+
+class ConnectionItem(Model):
+    """Unbound schema of a connection item; use ``connection_models(...).item``. Its
+    attributes are exactly ``CONNECTION_ATTRIBUTES``' values (a test checks)."""
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute()
+    projectId = UnicodeAttribute()
+    serviceType = UnicodeAttribute()
+    accessToken = BinaryAttribute(legacy_encoding=False)
+    webhookSecret = BinaryAttribute(legacy_encoding=False)
+    previousWebhookSecret = BinaryAttribute(legacy_encoding=False, null=True)
+    previousSecretExpiresAt = UTCDateTimeAttribute(null=True)
+    webhookId = UnicodeAttribute(null=True)
+    isActive = BooleanAttribute()
+    lastSyncAt = UTCDateTimeAttribute(null=True)
+    createdAt = UTCDateTimeAttribute()
+    updatedAt = UTCDateTimeAttribute()
+    healthStatus = UnicodeAttribute(null=True)
+    healthReason = UnicodeAttribute(null=True)
+    lastHealthCheckAt = UTCDateTimeAttribute(null=True)
+
+    project_index = ProjectIdIndex()
+
+
+class ProjectPointer(Model):
+    """Unbound schema of a project pointer; use ``connection_models(...).pointer``.
+
+    Deliberately without a ``projectId`` attribute: the pointer must stay out of the GSI.
+    """
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)  # "project#<projectId>"
+    currentRepositoryUrl = UnicodeAttribute()
+    connectionId = UnicodeAttribute()
+
+
+class ConnectionPointer(Model):
+    """``connection#<id>`` → the repository URL keying that connection's item."""
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)  # "connection#<connectionId>"
+    currentRepositoryUrl = UnicodeAttribute()
+
+
+class DeliveryRecord(Model):
+    """One accepted webhook delivery: replay protection, and the event still to publish."""
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)  # "delivery#<connectionId>#<deliveryId>"
+    expiresAt = NumberAttribute()  # epoch seconds; also the table's TTL attribute
+    # Which record_delivery call wrote it: tells our own write from an earlier delivery's.
+    owner = UnicodeAttribute(null=True)
+    connectionId = UnicodeAttribute(null=True)
+    connectionRepositoryUrl = UnicodeAttribute(null=True)
+    receivedAt = UTCDateTimeAttribute(null=True)
+    detailType = UnicodeAttribute(null=True)
+    detail = UnicodeAttribute(null=True)
+
+
+class ProjectLease(Model):
+    """Who is changing a project's connection right now, until when (see leases.py)."""
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)  # "lease#<projectId>"
+    owner = UnicodeAttribute()
+    expiresAt = NumberAttribute()  # epoch seconds; also the table's TTL attribute
+
+
+class ConnectionModels(NamedTuple):
+    item: type[ConnectionItem]
+    pointer: type[ProjectPointer]
+    connection_pointer: type[ConnectionPointer]
+    delivery: type[DeliveryRecord]
+    lease: type[ProjectLease]
+
+
+def connection_settings(region: str, host: str | None) -> dict[str, Any]:
+    """Where the table is and how long to wait for it; for models and raw connections."""
+    return {
+        "region": region,
+        "host": host,
+        "connect_timeout_seconds": CONNECT_TIMEOUT_SECONDS,
+        "read_timeout_seconds": READ_TIMEOUT_SECONDS,
+        "max_retry_attempts": MAX_RETRY_ATTEMPTS,
+    }
+
+
+@cache
+def connection_models(table_name: str, region: str, host: str | None = None) -> ConnectionModels:
+    """Model classes bound to one table; cached so each table gets one pynamodb connection."""
+    settings = {"table_name": table_name, **connection_settings(region, host)}
+
+    def bind(schema: type[Any]) -> Any:
+        return type(schema.__name__, (schema,), {"Meta": type("Meta", (), dict(settings))})
+
+    return ConnectionModels(
+        item=bind(ConnectionItem),
+        pointer=bind(ProjectPointer),
+        connection_pointer=bind(ConnectionPointer),
+        delivery=bind(DeliveryRecord),
+        lease=bind(ProjectLease),
+    )
+
+
+# Keys ----------------------------------------------------------------------------------------
+
+
+def pointer_key(project_id: str) -> str:
+    return f"{POINTER_KEY_PREFIX}{project_id}"
+
+
+def connection_key(connection_id: str) -> str:
+    return f"{CONNECTION_KEY_PREFIX}{connection_id}"
+
+
+def delivery_key(connection_id: str, delivery_id: str) -> str:
+    return f"{DELIVERY_KEY_PREFIX}{connection_id}#{delivery_id}"
+
+
+def lease_key(project_id: str) -> str:
+    return f"{LEASE_KEY_PREFIX}{project_id}"
+
+
+def require_repository_key(repository_url: str) -> None:
+    if repository_url.startswith(_RESERVED_PREFIXES):
+        raise ValueError("a repository URL cannot use a reserved key prefix")
+
+
+def require_aware(*moments: datetime | None) -> None:
+    # A naive datetime would be silently taken as UTC by pynamodb; refuse the ambiguity.
+    if any(moment is not None and moment.utcoffset() is None for moment in moments):
+        raise ValueError("timestamps must be timezone-aware")
+
+
+# Records ↔ items -----------------------------------------------------------------------------
+
+
+def to_item(model: type[ConnectionItem], stored: StoredConnection) -> ConnectionItem:
+    values = {attribute: getattr(stored, name) for name, attribute in CONNECTION_ATTRIBUTES.items()}
+    require_aware(*(value for value in values.values() if isinstance(value, datetime)))
+    values["serviceType"] = stored.service_type.value
+    return model(values.pop("repositoryUrl"), **values)
+
+
+def to_stored(item: ConnectionItem) -> StoredConnection:
+    return StoredConnection(**_fields(item, CONNECTION_FIELDS))
+
+
+def to_summary(item: ConnectionItem) -> ConnectionSummary:
+    # Only GSI-projected attributes are read here; the secret ones are not in the result.
+    return ConnectionSummary(**_fields(item, SUMMARY_FIELDS))
+
+
+def _fields(item: ConnectionItem, names: tuple[str, ...]) -> dict[str, Any]:
+    values = {name: getattr(item, CONNECTION_ATTRIBUTES[name]) for name in names}
+    values["service_type"] = ServiceType(values["service_type"])
+    return values
