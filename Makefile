@@ -57,8 +57,10 @@ format: venv ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The layers' build script installs wheels with pip or uv: the project's pinned uv in .tools/
+# is put on PATH, so the build needs nothing installed by hand.
 build: venv ## sam build: python3.13/arm64 artifacts in .aws-sam/build
-	$(SAM) build
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(SAM) build
 
 test-build: venv ## inspect .aws-sam/build (run make build first): arm64 cp313 wheels, no test code
 	$(PY) -m pytest tests/build
