@@ -169,8 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
                 req.prefix = api.prefix
                 req.raw_path = parts.path[len(api.prefix) :] or "/"
                 response = _safely(api.handle, req)
-        self._write(response)
 
+        # Recorded and logged before the answer is written: a client that has its answer finds
+        # the call in /_sim/requests and in the log (no race with a test that stops right after).
         safe_path = _loggable(parts.path, query)
         if provider != "control":
             with self.server.state.lock:
@@ -192,6 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
             response.status,
             elapsed_ms,
         )
+        self._write(response)
 
     def _write(self, response: SimResponse) -> None:
         self.send_response(response.status)
