@@ -49,7 +49,13 @@ class HttpFunction:
 
 def caller(app: APIGatewayHttpResolver) -> Principal:
     """Who is calling the route being resolved (the JWT authorizer's claims)."""
-    return principal_from(app.current_event.raw_event)
+    config = settings()
+    return principal_from_claims(
+        jwt_claims(app.current_event.raw_event),
+        groups_claim=config.groups_claim,
+        projects_claim=config.projects_claim,
+        admin_group=config.admin_group,
+    )
 
 
 def jwt_claims(event: Mapping[str, Any]) -> Mapping[str, object] | None:
@@ -57,13 +63,3 @@ def jwt_claims(event: Mapping[str, Any]) -> Mapping[str, object] | None:
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     claims = (authorizer.get("jwt") or {}).get("claims")
     return claims if isinstance(claims, Mapping) else None
-
-
-def principal_from(event: Mapping[str, Any]) -> Principal:
-    config = settings()
-    return principal_from_claims(
-        jwt_claims(event),
-        groups_claim=config.groups_claim,
-        projects_claim=config.projects_claim,
-        admin_group=config.admin_group,
-    )

@@ -3,10 +3,15 @@ no provider call — this module must not import the cipher or the provider laye
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from repoconn_core.errors import ConnectionNotFound
 from repoconn_core.identity import Principal, require_project_access
-from repoconn_core.ports import SummaryReader
-from repoconn_core.records import ConnectionSummary
+
+if TYPE_CHECKING:
+    # Annotations only: the read functions' cold start need not load the ports.
+    from repoconn_core.ports import SummaryReader
+    from repoconn_core.records import ConnectionSummary
 
 
 class ConnectionQueries:

@@ -7,7 +7,7 @@ that need it: the webhook receiver verifies signatures with the standard library
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from repoconn_core import wiring as core
 from repoconn_core.settings import settings
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from repoconn_core.connect import ConnectRepository
     from repoconn_core.disconnect import DisconnectRepository
     from repoconn_core.health import HealthCheck
+    from repoconn_core.hooks import ProviderAccess
     from repoconn_core.ports import ClientFor
     from repoconn_core.receive import ReceiveWebhook
 
@@ -27,31 +28,34 @@ def _client_for() -> ClientFor:
     return lambda endpoint: client_for(endpoint, config)
 
 
-def _write_parts() -> dict[str, Any]:
-    """What connect and disconnect are built from: the table, the cipher, the providers and
-    the project leases."""
+def _provider_access() -> ProviderAccess:
     from repoconn_core.hooks import ProviderAccess
 
-    return {
-        "store": core.connection_store(),
-        "cipher": core.secret_cipher(),
-        "providers": ProviderAccess.from_settings(settings(), _client_for()),
-        "leases": core.project_leases(),
-    }
+    return ProviderAccess.from_settings(settings(), _client_for())
 
 
 @core.per_container
 def connect_repository() -> ConnectRepository:
     from repoconn_core.connect import ConnectRepository
 
-    return ConnectRepository(**_write_parts())
+    return ConnectRepository(
+        store=core.connection_store(),
+        cipher=core.secret_cipher(),
+        providers=_provider_access(),
+        leases=core.project_leases(),
+    )
 
 
 @core.per_container
 def disconnect_repository() -> DisconnectRepository:
     from repoconn_core.disconnect import DisconnectRepository
 
-    return DisconnectRepository(**_write_parts())
+    return DisconnectRepository(
+        store=core.connection_store(),
+        cipher=core.secret_cipher(),
+        providers=_provider_access(),
+        leases=core.project_leases(),
+    )
 
 
 @core.per_container
