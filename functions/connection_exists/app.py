@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from repoconn_core.http_api import HttpFunction, ProjectIdPath, caller
+from repoconn_core.http_api import HttpFunction, ProjectIdPath
 from repoconn_core.models import ExistsResponse
 from repoconn_core.wiring import connection_queries
 
@@ -12,7 +12,7 @@ app = function.app
 
 @app.get("/projects/<projectId>/repository-connection/exists")
 def connection_exists(projectId: ProjectIdPath) -> ExistsResponse:
-    return ExistsResponse(exists=connection_queries().exists(caller(app), projectId))
+    return ExistsResponse(exists=connection_queries().exists(function.caller(), projectId))
 
 
 lambda_handler = function.handler

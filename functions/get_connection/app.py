@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from repoconn_core.http_api import HttpFunction, ProjectIdPath, caller
+from repoconn_core.http_api import HttpFunction, ProjectIdPath
 from repoconn_core.models import RepositoryConnectionInfo
 from repoconn_core.wiring import connection_queries
 
@@ -12,7 +12,7 @@ app = function.app
 
 @app.get("/projects/<projectId>/repository-connection")
 def get_connection(projectId: ProjectIdPath) -> RepositoryConnectionInfo:
-    summary = connection_queries().get(caller(app), projectId)
+    summary = connection_queries().get(function.caller(), projectId)
     return RepositoryConnectionInfo.from_summary(summary)
 
 

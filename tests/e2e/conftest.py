@@ -36,9 +36,8 @@ class LocalRun:
     def token(self, sub: str, *projects: str, admin: bool = False) -> str:
         """A bearer token from ``repoconn token`` (stdout holds only the token)."""
         command = [str(REPOCONN), "token", "--sub", sub]
-        command += ["--admin"] if admin else []
         for project in projects:
-            command += ["--project", project]
+            command += ["--admin-of" if admin else "--member-of", project]
         result = subprocess.run(
             command, env=self.environ, capture_output=True, text=True, timeout=30, check=True
         )

@@ -8,9 +8,14 @@ it — each cell has its own fresh AWS, hence its own fresh connection) and a re
 shown to change nothing.
 
 Callers: the bad-token columns all carry an *admin's* claims for the project and exactly one
-defect, so a 401 there can only come from that defect. The webhook receiver has no JWT
-authorizer — the delivery signature is its credential — so every column gets the same
-``401 invalid_signature`` for an unsigned body, whatever bearer token rides along.
+defect, so a 401 there can only come from that defect. The role columns are callers with
+different roles in different projects — every right is scoped to one project, so a caller who
+is admin of one project and member of this one may read here and nothing more — plus the
+platform-wide admin group (enabled for this matrix), tokens in the pre-issue-13 shape (an
+``Admin`` group and a projects claim: they grant nothing now) and a roles claim one of whose
+values held a space (refused whole). The webhook receiver has no JWT authorizer — the
+delivery signature is its credential — so every column gets the same ``401
+invalid_signature`` for an unsigned body, whatever bearer token rides along.
 
 Expected answers:
 
@@ -48,6 +53,8 @@ SECRET = "authorization-matrix-signing-secret-32-bytes-or-more"
 OTHER_SECRET = "a-different-signing-secret-the-gateway-does-not-know"
 PROJECT = "p-matrix"
 OTHER_PROJECT = "p-elsewhere"
+THIRD_PROJECT = "p-third"
+PLATFORM_GROUP = "platform-admins"
 REPOSITORY = "https://github.com/acme/matrix"
 PROVIDER_TOKEN = "tok-matrix-provider-token"
 
@@ -72,19 +79,27 @@ CALLERS = (
     "member",
     "admin of another project",
     "admin",
+    "admin here, member elsewhere",
+    "member here, admin elsewhere",
+    "admin of two other projects",
+    "platform admin",
+    "old-style admin group and projects",
+    "roles value with a space",
 )
 
 # Columns in CALLERS order: no token, bad = malformed token, sig = wrong signature, exp = expired,
 # aud = wrong audience, iss = wrong issuer, m-x = member of another project, mem = member,
-# a-x = admin of another project, adm = admin.
+# a-x = admin of another project, adm = admin, a+m = admin here and member elsewhere, m+a =
+# member here and admin elsewhere, a2x = admin of two other projects, pla = platform admin,
+# old = old-style admin, spc = a roles value with a space.
 # fmt: off
 MATRIX: dict[str, tuple[Expect, ...]] = {
-    # route key                                                no    bad   sig   exp   aud   iss   m-x   mem   a-x   adm  # noqa: E501
-    "PUT /projects/{projectId}/repository-connection":        (G401, G401, G401, G401, G401, G401, F403, F403, F403, OK),  # noqa: E501
-    "GET /projects/{projectId}/repository-connection":        (G401, G401, G401, G401, G401, G401, F403, OK,   F403, OK),  # noqa: E501
-    "GET /projects/{projectId}/repository-connection/exists": (G401, G401, G401, G401, G401, G401, F403, OK,   F403, OK),  # noqa: E501
-    "DELETE /projects/{projectId}/repository-connection":     (G401, G401, G401, G401, G401, G401, F403, F403, F403, OK),  # noqa: E501
-    "POST /webhooks/{connectionId}":                          (S401, S401, S401, S401, S401, S401, S401, S401, S401, S401),  # noqa: E501
+    # route key                                                no    bad   sig   exp   aud   iss   m-x   mem   a-x   adm   a+m   m+a   a2x   pla   old   spc  # noqa: E501
+    "PUT /projects/{projectId}/repository-connection":        (G401, G401, G401, G401, G401, G401, F403, F403, F403, OK,   OK,   F403, F403, OK,   F403, F403),  # noqa: E501
+    "GET /projects/{projectId}/repository-connection":        (G401, G401, G401, G401, G401, G401, F403, OK,   F403, OK,   OK,   OK,   F403, OK,   F403, F403),  # noqa: E501
+    "GET /projects/{projectId}/repository-connection/exists": (G401, G401, G401, G401, G401, G401, F403, OK,   F403, OK,   OK,   OK,   F403, OK,   F403, F403),  # noqa: E501
+    "DELETE /projects/{projectId}/repository-connection":     (G401, G401, G401, G401, G401, G401, F403, F403, F403, OK,   OK,   F403, F403, OK,   F403, F403),  # noqa: E501
+    "POST /webhooks/{connectionId}":                          (S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401),  # noqa: E501
 }
 # fmt: on
 
@@ -117,23 +132,37 @@ def _with_claims(token: str, **changes: Any) -> str:
 def bearer(caller: str, settings: Settings) -> dict[str, str]:
     """The Authorization header ``caller`` sends (none for "no token")."""
 
-    def mint(sub: str, admin: bool, projects: list[str], **options: Any) -> str:
-        return mint_token(
-            sub, admin, projects, settings=settings, secret=options.pop("secret", SECRET), **options
-        )
+    def mint(sub: str, **options: Any) -> str:
+        return mint_token(sub, settings=settings, secret=options.pop("secret", SECRET), **options)
 
-    admin_token = mint("admin-1", True, [PROJECT])
+    admin_token = mint("admin-1", admin_of=[PROJECT])
     tokens: dict[str, Callable[[], str | None]] = {
         "no token": lambda: None,
         "malformed token": lambda: "not.a-jwt",
-        "wrong signature": lambda: mint("admin-1", True, [PROJECT], secret=OTHER_SECRET),
-        "expired": lambda: mint("admin-1", True, [PROJECT], now=time.time() - 7200, ttl=3600),
+        "wrong signature": lambda: mint("admin-1", admin_of=[PROJECT], secret=OTHER_SECRET),
+        "expired": lambda: mint("admin-1", admin_of=[PROJECT], now=time.time() - 7200, ttl=3600),
         "wrong audience": lambda: _with_claims(admin_token, aud="another-api"),
         "wrong issuer": lambda: _with_claims(admin_token, iss="https://issuer.attacker.test/"),
-        "member of another project": lambda: mint("member-2", False, [OTHER_PROJECT]),
-        "member": lambda: mint("member-1", False, [PROJECT]),
-        "admin of another project": lambda: mint("admin-2", True, [OTHER_PROJECT]),
+        "member of another project": lambda: mint("member-2", member_of=[OTHER_PROJECT]),
+        "member": lambda: mint("member-1", member_of=[PROJECT]),
+        "admin of another project": lambda: mint("admin-2", admin_of=[OTHER_PROJECT]),
         "admin": lambda: admin_token,
+        "admin here, member elsewhere": lambda: mint(
+            "admin-3", admin_of=[PROJECT], member_of=[OTHER_PROJECT]
+        ),
+        "member here, admin elsewhere": lambda: mint(
+            "member-3", admin_of=[OTHER_PROJECT], member_of=[PROJECT]
+        ),
+        "admin of two other projects": lambda: mint(
+            "admin-4", admin_of=[OTHER_PROJECT, THIRD_PROJECT]
+        ),
+        "platform admin": lambda: mint("operator-1", platform_admin=True),
+        "old-style admin group and projects": lambda: _with_claims(
+            mint("admin-5"), **{"cognito:groups": ["Admin"], "custom:projects": [PROJECT]}
+        ),
+        "roles value with a space": lambda: _with_claims(
+            mint("admin-6"), **{settings.roles_claim: [f"Requests for {PROJECT}:admin"]}
+        ),
     }
     token = tokens[caller]()
     return {} if token is None else {"Authorization": f"Bearer {token}"}
@@ -182,6 +211,12 @@ class MatrixClient(GatewayApi):
             return None
         assert response.status == 200
         return dict(response.json())
+
+
+@pytest.fixture
+def app_settings(app_settings: Settings) -> Settings:
+    """The integration settings with the platform-wide admin group on (off by default)."""
+    return app_settings.model_copy(update={"platform_admin_group": PLATFORM_GROUP})
 
 
 @pytest.fixture
@@ -271,7 +306,7 @@ def test_the_matrix_covers_every_route_of_the_template_and_every_caller() -> Non
 
     assert set(MATRIX) == routes
     assert all(len(row) == len(CALLERS) for row in MATRIX.values())
-    assert len(CELLS) == len(routes) * len(CALLERS) == 50
+    assert len(CELLS) == len(routes) * len(CALLERS) == 80
     print(
         f"authorization matrix: {len(CELLS)} cells ({len(routes)} routes x {len(CALLERS)} callers)"
     )

@@ -75,7 +75,7 @@ def test_exists_is_false_then_true(api: Api) -> None:
         ("PUT", "", None, 401),
         ("GET", "", None, 401),
         ("GET", "/exists", None, 401),
-        ("PUT", "", {"cognito:groups": ["Admin"], "custom:projects": ["p1"]}, 401),  # no sub
+        ("PUT", "", {"project_roles": ["p1:admin"]}, 401),  # no sub
         ("PUT", "", member("p1"), 403),  # member, not admin
         ("PUT", "", admin("p2"), 403),  # admin of another project
         ("PUT", "", member("p2"), 403),
@@ -100,7 +100,7 @@ def test_authorization_matrix(api: Api, method: str, suffix: str, claims, status
 
 
 def test_claims_in_api_gateway_string_form_are_understood(api: Api) -> None:
-    claims = {"sub": "a", "cognito:groups": "[Admin Member]", "custom:projects": "[p0 p1]"}
+    claims = {"sub": "a", "project_roles": "[p0:member p1:admin]"}
     assert (
         api.call(
             "PUT", "p1", body={"repositoryUrl": GITHUB_URL, "accessToken": TOKEN}, claims=claims

@@ -35,11 +35,13 @@ PROVIDER_TOKEN = "tok-good"
 
 
 def admin(*projects: str) -> dict[str, object]:
-    return {"sub": "admin-1", "cognito:groups": ["Admin"], "custom:projects": list(projects)}
+    """Claims of an admin of ``projects`` (the default roles claim, identity.py)."""
+    return {"sub": "admin-1", "project_roles": [f"{project}:admin" for project in projects]}
 
 
 def member(*projects: str) -> dict[str, object]:
-    return {"sub": "member-1", "cognito:groups": ["Member"], "custom:projects": list(projects)}
+    """Claims of a member of ``projects``."""
+    return {"sub": "member-1", "project_roles": [f"{project}:member" for project in projects]}
 
 
 def bearer(token: str) -> dict[str, str]:

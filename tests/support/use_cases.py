@@ -11,7 +11,7 @@ from typing import Any
 from repoconn_core.connect import ConnectRepository
 from repoconn_core.disconnect import DisconnectRepository
 from repoconn_core.hooks import ProviderAccess
-from repoconn_core.identity import Principal, principal_from_claims
+from repoconn_core.identity import ClaimNames, Principal, principal_from_claims
 from repoconn_core.ports import ClientFor
 from repoconn_core.settings import Settings
 from repoconn_providers.registry import client_for
@@ -21,12 +21,7 @@ from tests.support.api import admin
 
 def admin_principal(*projects: str) -> Principal:
     """An admin of ``projects``, as the handlers read one from the authorizer's claims."""
-    return principal_from_claims(
-        admin(*projects),
-        groups_claim="cognito:groups",
-        projects_claim="custom:projects",
-        admin_group="Admin",
-    )
+    return principal_from_claims(admin(*projects), ClaimNames())
 
 
 def registry_clients(settings: Settings) -> ClientFor:

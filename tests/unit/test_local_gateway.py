@@ -190,8 +190,7 @@ def _token(**overrides: Any) -> str:
         "iat": now,
         # Tokens are minted at collection time; `make test` can take many minutes to get here.
         "exp": now + 86400,
-        "cognito:groups": ["Admin", "Member"],
-        "custom:projects": ["p1", "p2"],
+        "project_roles": ["p1:admin", "p2:member"],
     }
     claims.update(overrides)
     claims = {name: value for name, value in claims.items() if value is not None}
@@ -458,57 +457,77 @@ def test_claims_reach_the_handler_flattened_as_api_gateway_flattens_them(api: st
         "sub": "alice",
         "iat": "1700000000",
         "exp": "2000000000",
-        "cognito:groups": "[Admin Member]",
-        "custom:projects": "[p1 p2]",
+        "project_roles": "[p1:admin p2:member]",
     }
 
 
 def test_minted_tokens_use_the_claim_names_of_the_settings() -> None:
-    # given settings with other claim names
-    settings = Settings(groups_claim="groups", projects_claim="projects", admin_group="Owners")
+    # given settings with other claim names and a platform admin group
+    settings = Settings(roles_claim="roles", groups_claim="groups", platform_admin_group="ops")
 
-    # when admin and member tokens are minted
-    admin = jwt.decode(
-        mint_token(
-            "alice",
-            admin=True,
-            projects=["p1", "p2"],
-            ttl=60,
-            settings=settings,
-            secret=SECRET,
-            now=1_000,
-        ),
-        SECRET,
-        algorithms=[ALGORITHM],
-        options={"verify_exp": False, "verify_iat": False},
-        audience=LOCAL_AUDIENCE,
-    )
-    member = jwt.decode(
-        mint_token("bob", projects=["p1"], settings=settings, secret=SECRET),
-        SECRET,
-        algorithms=[ALGORITHM],
-        audience=LOCAL_AUDIENCE,
-    )
+    # when an admin-and-member token, a platform admin's and a member's are minted
+    def minted(sub: str, **options: Any) -> dict[str, Any]:
+        token = mint_token(sub, settings=settings, secret=SECRET, now=1_000, ttl=60, **options)
+        return dict(
+            jwt.decode(
+                token,
+                SECRET,
+                algorithms=[ALGORITHM],
+                options={"verify_exp": False, "verify_iat": False},
+                audience=LOCAL_AUDIENCE,
+            )
+        )
 
-    # then the groups and projects sit under those names, with the local issuer and audience
-    assert {
-        name: admin[name] for name in ("iss", "aud", "sub", "iat", "exp", "groups", "projects")
-    } == {
+    admin = minted("alice", admin_of=["p1"], member_of=["p2", "p1"])
+    operator = minted("olga", platform_admin=True)
+    member = minted("bob", member_of=["p1"])
+
+    # then the roles and groups sit under those names, with the local issuer and audience
+    assert {name: admin[name] for name in ("iss", "aud", "sub", "iat", "exp", "roles")} == {
         "iss": LOCAL_ISSUER,
         "aud": LOCAL_AUDIENCE,
         "sub": "alice",
         "iat": 1_000,
         "exp": 1_060,
-        "groups": ["Owners"],
-        "projects": ["p1", "p2"],
+        "roles": ["p1:admin", "p2:member"],
     }
-    assert "groups" not in member
-    assert member["projects"] == ["p1"]
+    assert "groups" not in admin and "groups" not in member
+    assert member["roles"] == ["p1:member"]
+    assert operator["groups"] == ["ops"]
+    assert "roles" not in operator
+
+
+def test_a_platform_admin_token_needs_the_setting() -> None:
+    # given no platform admin group configured (the default)
+    # when a platform admin token is asked for
+    # then it is refused, saying which setting is missing
+    with pytest.raises(ValueError, match="PLATFORM_ADMIN_GROUP"):
+        mint_token("olga", platform_admin=True, settings=Settings(), secret=SECRET)
+
+
+def test_an_access_token_has_client_id_and_scopes_instead_of_aud() -> None:
+    # given
+    token = mint_token(
+        "alice", admin_of=["p1"], scopes=["repoconn/write"], access_token=True, secret=SECRET
+    )
+
+    # when
+    claims = jwt.decode(token, options={"verify_signature": False})
+
+    # then it has a Cognito access token's shape, and the authorizer accepts it
+    assert "aud" not in claims
+    assert (claims["client_id"], claims["token_use"], claims["scope"]) == (
+        LOCAL_AUDIENCE,
+        "access",
+        "repoconn/write",
+    )
+    verdict = LocalJwtAuthorizer(SECRET).authorize(f"Bearer {token}")
+    assert not isinstance(verdict, AuthDenied)
 
 
 def test_minted_token_passes_the_local_authorizer() -> None:
     # given a token minted with the same secret
-    token = mint_token("alice", admin=True, projects=["p1"], secret=SECRET)
+    token = mint_token("alice", admin_of=["p1"], secret=SECRET)
 
     # when the authorizer checks it
     verdict = LocalJwtAuthorizer(SECRET).authorize(f"Bearer {token}")

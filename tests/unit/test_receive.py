@@ -283,6 +283,10 @@ def test_previous_secret_inside_its_grace_window_verifies() -> None:
         ("application/x-www-form-urlencoded", b"payload=not-json"),
         ("application/x-www-form-urlencoded", b"other=1"),
         ("application/x-www-form-urlencoded", urlencode([("payload", "{}"), ("payload", "{}")])),
+        # beyond json_body.py's limits: a RecursionError and a ValueError before
+        ("application/json", b'{"a":' + b"[" * 100 + b"]" * 100 + b"}"),
+        ("application/json", b'{"id": ' + b"9" * 100 + b"}"),
+        ("application/x-www-form-urlencoded", urlencode({"payload": "[" * 70 + "]" * 70})),
     ],
 )
 def test_verified_body_that_is_not_a_json_object_is_400_and_not_recorded(

@@ -27,6 +27,13 @@ HTTP_SAMPLES = {
     "disconnect_connection.json": "DisconnectConnectionFunction",
     "receive_webhook.json": "WebhookReceiverFunction",
 }
+# The least role each HTTP sample's caller needs for the route (identity.py).
+ROLE_NEEDED = {
+    "upsert_connection.json": "admin",
+    "disconnect_connection.json": "admin",
+    "get_connection.json": "member",
+    "connection_exists.json": "member",
+}
 SCHEDULED_SAMPLES = {"health_check.json": "HealthCheckFunction"}
 STREAM_SAMPLES = {"publish_deliveries.json": "PublishDeliveriesFunction"}
 # The secret receive_webhook.json is signed with (README: "Invoking a function with sam local").
@@ -116,8 +123,8 @@ def test_only_routes_behind_the_jwt_authorizer_carry_claims(
         assert claims is None
     else:
         # As API Gateway hands them over: strings, arrays in the bracketed form.
-        assert claims["cognito:groups"] == "[Admin]"
-        assert claims["custom:projects"] == f"[{event['pathParameters']['projectId']}]"
+        project, role = event["pathParameters"]["projectId"], ROLE_NEEDED[name]
+        assert claims["project_roles"] == f"[{project}:{role}]"
         assert event["headers"]["authorization"].startswith("Bearer ")
 
 

@@ -25,6 +25,9 @@ Where each part comes from:
   is replaced: our resolver answers validation errors as problem+json (repoconn_core.problems).
 - **the webhook route's body, headers and acknowledgement**: webhook.py (the receiver reads
   the raw body, so its resolver-less function declares none of them).
+- **request bodies a handler reads itself**: ``REQUEST_BODIES``. PUT authorises the caller
+  before it reads its body (docs/security.md, "Order of checks"), so the body is not a
+  parameter Powertools would validate first — and is declared here instead.
 
 The output is deterministic (sorted paths and components, fixed formatting), so a test can
 regenerate it and compare with the committed file (tests/unit/test_openapi_drift.py).
@@ -43,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from repoconn_core.models import Problem
+from pydantic import BaseModel
+from repoconn_core.models import ConnectRequest, Problem
 from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
 from repoconn_local.gateway.routes import Route, route_table
 from repoconn_local.lambda_host.function_host import import_function_module
@@ -66,6 +70,10 @@ REPO_ROOT = DEFAULT_TEMPLATE_PATH.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "openapi.json"
 # Powertools' stock validation-error models; our resolver never answers with them.
 POWERTOOLS_VALIDATION_MODELS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+# Route key → the JSON body model its handler reads with repoconn_core.http_api.request_body.
+REQUEST_BODIES: dict[str, type[BaseModel]] = {
+    "PUT /projects/{projectId}/repository-connection": ConnectRequest,
+}
 
 
 class OpenApiError(ValueError):
@@ -107,6 +115,8 @@ def generate_from(template: Mapping[str, Any], code_root: Path) -> dict[str, Any
                 security_schemes[route.authorizer.name] = _bearer_scheme(route)
         _merge_schemas(schemas, document.get("components", {}).get("schemas", {}))
 
+    for model in REQUEST_BODIES.values():
+        schemas[model.__name__] = model.model_json_schema(ref_template=COMPONENT_REF)
     for name in POWERTOOLS_VALIDATION_MODELS:
         schemas.pop(name, None)
     schemas["Problem"] = Problem.model_json_schema(ref_template=COMPONENT_REF)
@@ -237,6 +247,14 @@ def _operation(route: Route, generated: Mapping[str, Any], module: str) -> dict[
     if route.path == WEBHOOK:
         operation["parameters"] = [*operation.get("parameters", []), *webhook_headers()]
         operation["requestBody"] = copy.deepcopy(WEBHOOK_BODY)
+    body_model = REQUEST_BODIES.get(route.route_key)
+    if body_model is not None:
+        if "requestBody" in operation:
+            raise OpenApiError(f"{route.route_key}: its handler declares a body parameter too")
+        operation["requestBody"] = {
+            "content": {APPLICATION_JSON: {"schema": {"$ref": ref(body_model.__name__)}}},
+            "required": True,
+        }
     responses = _success_responses(route, operation.get("responses", {}), errors)
     responses.update(error_responses(route, errors))
     operation["responses"] = {str(status): responses[status] for status in sorted(responses)}

@@ -52,6 +52,7 @@ ROUTE_ERRORS: dict[str, RouteErrors] = {
             errors.MalformedBody,
             errors.Unauthenticated,
             errors.Forbidden,
+            errors.InsufficientScope,
             errors.RouteNotFound,
             errors.RepositoryAlreadyConnected,
             errors.ConcurrentModification,
@@ -90,6 +91,7 @@ ROUTE_ERRORS: dict[str, RouteErrors] = {
         problems=(
             errors.Unauthenticated,
             errors.Forbidden,
+            errors.InsufficientScope,
             errors.ConnectionNotFound,
             errors.RouteNotFound,
             errors.ConcurrentModification,

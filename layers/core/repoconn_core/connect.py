@@ -1,9 +1,13 @@
 """Connect (upsert) a project to a repository — the whole story in one place, in order:
 
-validate → authorise → take the project's lease (409 while another change runs, leases.py)
-→ refuse a repository another project owns (409) → preflight the token with the provider →
-ensure exactly one hook with a fresh secret → encrypt → conditional write → remove the hook
-of a replaced repository → release the lease.
+authorise → validate the URL → take the project's lease (409 while another change runs,
+leases.py) → preflight the token with the provider → refuse a repository another project
+owns (409) → ensure exactly one hook with a fresh secret → encrypt → conditional write →
+remove the hook of a replaced repository → release the lease.
+
+The order is the authorization rule (docs/security.md, "Order of checks"): a caller learns
+nothing about configured hosts before they are admin of the project, and whether a repository
+is connected elsewhere only once the provider accepted their token for that repository.
 
 Failure rules: a hook this call *created* is deleted again if anything after it fails, so a
 failed connect leaves nothing behind at the provider; a hook it *updated* gets the stored
@@ -72,22 +76,22 @@ class ConnectRepository:
     def __call__(
         self, principal: Principal, project_id: str, request: ConnectRequest
     ) -> ConnectResult:
+        require_project_admin(principal, project_id)
         repo = self._providers.repository(request.repositoryUrl)
         check_service_type(repo, request.serviceType)
-        require_project_admin(principal, project_id)
         with hold(self._leases, project_id):
             return self._connect(project_id, repo, request.accessToken)
 
     def _connect(self, project_id: str, repo: RepositoryRef, token: SecretStr) -> ConnectResult:
+        client = self._providers.client(repo)
+        client.preflight(repo, token)
+
         current = self._store.current_for_project(project_id)
         existing = self._existing_connection(repo, current)
         if existing is not None and existing.project_id != project_id:
             raise RepositoryAlreadyConnected(
                 "This repository is already connected to another project."
             )
-
-        client = self._providers.client(repo)
-        client.preflight(repo, token)
 
         connection_id = existing.id if existing else self._new_id()
         secret = self._providers.new_secret()

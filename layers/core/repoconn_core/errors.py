@@ -48,6 +48,10 @@ class Forbidden(DomainError):
     status, code, title = 403, "forbidden", "Not allowed"
 
 
+class InsufficientScope(Forbidden):
+    code, title = "insufficient_scope", "The token lacks a required scope"
+
+
 class ConnectionNotFound(DomainError):
     status, code, title = 404, "connection_not_found", "No repository connection"
 

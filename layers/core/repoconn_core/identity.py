@@ -1,33 +1,62 @@
-"""Who is calling, from the JWT's claims, and the two access rules every route uses.
+"""Who is calling, from the JWT's claims, and the access rules every route uses.
 
-Admin = the groups claim holds the admin group (exact, case-sensitive: Cognito group names
-are). Project access = the projects claim holds the projectId (exact). Being admin grants
-no project by itself: a write needs both.
+Every right is scoped to one project (docs/security.md, "Authorization"):
 
-Claim encodings accepted for the groups and projects claims:
+- the roles claim (``Settings.roles_claim``, default ``project_roles``) lists entries
+  ``<projectId>:<role>``, role ``admin`` or ``member`` (exact, lower case). Admin of P may
+  connect and disconnect P and read it; member of P may read it. Nothing a token says about
+  one project grants anything in another;
+- a platform-wide admin group exists only when ``Settings.platform_admin_group`` names one
+  (off by default): a caller whose groups claim (``Settings.groups_claim``) holds exactly that
+  group is admin of every project;
+- when ``Settings.write_scopes`` is set, the write routes also need one of those OAuth scopes
+  in the token's ``scope``/``scp`` claim (an access token), as API Gateway's route
+  authorization scopes would.
 
-- a JSON array (a list), as a test token or a non-API-Gateway caller hands it over;
-- a string holding a JSON array, ``'["Admin","Member"]'``;
-- API Gateway's rendering of an array claim, ``'[Admin Member]'``: the HTTP API JWT
-  authorizer flattens arrays to a bracketed, space-separated string. Only spaces separate
-  here, so a group name containing a comma stays one name;
-- a plain string: one value, or several separated by commas (``"p1,p2"``). Spaces do not
-  separate here, so a group called ``"Not Admin"`` is never read as ``Admin``.
-
-Values are stripped and empty values ignored. Numbers in a JSON array count as their decimal
-string (a numeric project id); other value types are ignored.
+The roles claim is dedicated to this service, so it is read strictly: every entry must be a
+well-formed ``<projectId>:<role>``, else the whole claim is refused — a malformed entry is a
+configuration problem in the identity provider, and reading the rest would let a value that
+API Gateway split on its spaces (``"Requests for p1:admin"``) through. A refused claim grants
+nothing, is named in ``Principal.refused_claims`` (the HTTP function logs it as a warning) and
+the caller sees the same 403 as any caller without access.
+How claims are parsed, and what is refused: claims.py.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeVar
 
-from repoconn_core.errors import Forbidden, Unauthenticated
+from repoconn_core.claims import ClaimRefused, claim_values, scope_values
+from repoconn_core.errors import Forbidden, InsufficientScope, Unauthenticated
+
+T = TypeVar("T")
 
 _NO_ACCESS = "You do not have access to this project."
 _NOT_ADMIN = "Changing this project's repository connection requires the admin role."
+_NO_SCOPE = "Changing a repository connection needs an access token with a write scope."
+
+
+class Role(StrEnum):
+    MEMBER = "member"
+    ADMIN = "admin"
+
+
+# projectId as the routes accept it (models.PROJECT_ID_PATTERN; it may hold colons, so the
+# role is what follows the last one), then the role.
+_ROLE_ENTRY = re.compile(r"(?P<project>[A-Za-z0-9][A-Za-z0-9._:-]{0,127}):(?P<role>admin|member)")
+
+
+@dataclass(frozen=True)
+class ClaimNames:
+    """Where the rights are in a token: ``Settings.claim_names()``."""
+
+    roles_claim: str = "project_roles"
+    groups_claim: str = "cognito:groups"
+    platform_admin_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,77 +64,89 @@ class Principal:
     """The authenticated caller, reduced to what the access rules need."""
 
     subject: str
-    is_admin: bool
-    projects: frozenset[str]
+    roles: Mapping[str, Role] = field(default_factory=dict)
+    platform_admin: bool = False
+    scopes: frozenset[str] = frozenset()
+    # (claim name, why) for each rights claim refused: it granted nothing (the caller logs it).
+    refused_claims: tuple[tuple[str, str], ...] = ()
+
+    def role_in(self, project_id: str) -> Role | None:
+        if self.platform_admin:
+            return Role.ADMIN
+        return self.roles.get(project_id)
 
 
-def principal_from_claims(
-    claims: Mapping[str, object] | None,
-    *,
-    groups_claim: str,
-    projects_claim: str,
-    admin_group: str,
-) -> Principal:
+def principal_from_claims(claims: Mapping[str, object] | None, names: ClaimNames) -> Principal:
     """The caller named by ``claims``; Unauthenticated without claims or a subject."""
     if not isinstance(claims, Mapping):
         raise Unauthenticated("A valid bearer token is required.")
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject.strip():
         raise Unauthenticated("The bearer token names no subject.")
+    refused: list[tuple[str, str]] = []
+    roles = _readable(project_roles, claims, names.roles_claim, refused) or {}
+    platform_admin = False
+    if names.platform_admin_group:
+        groups = _readable(claim_values, claims, names.groups_claim, refused) or ()
+        platform_admin = names.platform_admin_group in groups
     return Principal(
         subject=subject,
-        is_admin=admin_group in claim_values(claims.get(groups_claim)),
-        projects=claim_values(claims.get(projects_claim)),
+        roles=roles,
+        platform_admin=platform_admin,
+        scopes=scope_values(claims.get("scope")) | scope_values(claims.get("scp")),
+        refused_claims=tuple(refused),
     )
 
 
-def claim_values(value: object) -> frozenset[str]:
-    """The set of values in a multi-valued claim, in any of the accepted encodings."""
-    if isinstance(value, str):
-        return _values(_split_string(value))
-    if isinstance(value, list | tuple | set | frozenset):
-        return _values(value)
-    return frozenset()
+def project_roles(value: object) -> dict[str, Role]:
+    """projectId → the caller's role there, from the roles claim's value (ClaimRefused when
+    any entry is not ``<projectId>:admin|member``). Admin wins over member."""
+    roles: dict[str, Role] = {}
+    for position, entry in enumerate(claim_values(value), start=1):
+        match = _ROLE_ENTRY.fullmatch(entry)
+        if match is None:
+            raise ClaimRefused(f"entry {position} is not <projectId>:admin or <projectId>:member")
+        project, role = match["project"], Role(match["role"])
+        if roles.get(project) is not Role.ADMIN:
+            roles[project] = role
+    return roles
 
 
 def require_project_access(principal: Principal, project_id: str) -> None:
-    """Forbidden unless the caller's projects claim names ``project_id``.
+    """Forbidden unless the caller has a role in ``project_id``.
 
     The detail is the same whether or not the project exists, so it reveals nothing.
     """
-    if project_id not in principal.projects:
+    if principal.role_in(project_id) is None:
         raise Forbidden(_NO_ACCESS)
 
 
 def require_project_admin(principal: Principal, project_id: str) -> None:
-    """Forbidden unless the caller is admin *and* has access to ``project_id``.
-
-    Access is checked first, so a caller without access always gets the same detail,
-    admin or not.
-    """
-    require_project_access(principal, project_id)
-    if not principal.is_admin:
+    """Forbidden unless the caller is admin of ``project_id`` (platform admins are admin of
+    every project). A caller without any role there gets the same detail as on a read."""
+    role = principal.role_in(project_id)
+    if role is None:
+        raise Forbidden(_NO_ACCESS)
+    if role is not Role.ADMIN:
         raise Forbidden(_NOT_ADMIN)
 
 
-def _split_string(value: str) -> Iterable[object]:
-    text = value.strip()
-    if text.startswith("[") and text.endswith("]"):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            # Not JSON: API Gateway's "[Admin Member]" rendering of an array claim.
-            return text[1:-1].split()
-        return parsed if isinstance(parsed, list) else []
-    return text.split(",")
+def require_write_scope(principal: Principal, write_scopes: frozenset[str]) -> None:
+    """InsufficientScope unless the token holds one of ``write_scopes`` (none configured: any
+    token may write, as far as scopes go)."""
+    if write_scopes and not write_scopes & principal.scopes:
+        raise InsufficientScope(_NO_SCOPE)
 
 
-def _values(items: Iterable[object]) -> frozenset[str]:
-    values: set[str] = set()
-    for item in items:
-        # bool is an int subclass; true/false is never a group or project id.
-        if isinstance(item, int) and not isinstance(item, bool):
-            item = str(item)
-        if isinstance(item, str) and item.strip():
-            values.add(item.strip())
-    return frozenset(values)
+def _readable(
+    read: Callable[[object], T],
+    claims: Mapping[str, object],
+    name: str,
+    refused: list[tuple[str, str]],
+) -> T | None:
+    """``read`` applied to claim ``name``; None, noted in ``refused``, when it is refused."""
+    try:
+        return read(claims.get(name))
+    except ClaimRefused as refusal:
+        refused.append((name, str(refusal)))
+        return None

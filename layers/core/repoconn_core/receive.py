@@ -38,7 +38,6 @@ this module imports neither boto3 nor ``repoconn_providers``.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -55,6 +54,7 @@ from repoconn_core.clock import utc_now
 from repoconn_core.connection_secrets import ConnectionSecrets, WebhookSecrets, in_grace
 from repoconn_core.delivery_events import VerifiedDelivery, delivery_event
 from repoconn_core.errors import DeliveryRejected, MalformedBody, PayloadTooLarge
+from repoconn_core.json_body import load_json
 from repoconn_core.ports import ConnectionById, DeliveryRecorder, FieldCipher
 from repoconn_core.providers import ServiceType
 from repoconn_core.records import DeliveryOutcome, StoredConnection
@@ -277,9 +277,10 @@ def _json_payload(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
             if len(values) != 1:
                 raise ValueError("form body without exactly one payload field")
             text = values[0]
-        payload = json.loads(text)
-    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
+    except (UnicodeDecodeError, ValueError) as error:
         raise MalformedBody("The delivery body is not a JSON object.") from error
+    # Within json_body.py's depth and number limits, as every JSON body is read.
+    payload = load_json(text, not_json="The delivery body is not a JSON object.")
     if not isinstance(payload, dict):
         raise MalformedBody("The delivery body is not a JSON object.")
     return payload

@@ -9,6 +9,8 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from repoconn_core.claims import claim_values
+from repoconn_core.identity import ClaimNames
 from repoconn_core.network_policy import api_url_refusal
 from repoconn_core.providers import ProviderEndpoint, ServiceType
 
@@ -38,9 +40,14 @@ class Settings(BaseModel):
     aws_endpoint_url: str | None = None
     webhook_base_url: str = "http://127.0.0.1:3000"
 
-    groups_claim: str = "cognito:groups"
-    projects_claim: str = "custom:projects"
-    admin_group: str = "Admin"
+    # Rights (identity.py, docs/security.md): entries "<projectId>:admin|member" in the roles
+    # claim; a platform-wide admin group in the groups claim only when one is named here.
+    roles_claim: str = Field(default="project_roles", min_length=1)
+    groups_claim: str = Field(default="cognito:groups", min_length=1)
+    platform_admin_group: str = ""
+    # OAuth scopes of which the write routes need one ("" = no scope required). Comma- or
+    # space-separated in the environment.
+    write_scopes: frozenset[str] = frozenset()
 
     github_api_url: str = "https://api.github.com"
     gitlab_api_url: str = "https://gitlab.com/api/v4"
@@ -70,6 +77,24 @@ class Settings(BaseModel):
     def _parse_json(cls, value: object) -> object:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("write_scopes", mode="before")
+    @classmethod
+    def _split_scopes(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [scope for scope in value.replace(",", " ").split() if scope]
+        return value
+
+    @field_validator("platform_admin_group")
+    @classmethod
+    def _group_readable(cls, value: str) -> str:
+        # The group is matched in a claim that may arrive flattened ("[a b]"); a name that
+        # form would make ambiguous could never be matched exactly.
+        if value:
+            claim_values([value])
         return value
 
     @field_validator("self_hosted_providers")
@@ -109,6 +134,13 @@ class Settings(BaseModel):
             if name.upper() in env and env[name.upper()] != ""
         }
         return cls.model_validate(values)
+
+    def claim_names(self) -> ClaimNames:
+        return ClaimNames(
+            roles_claim=self.roles_claim,
+            groups_claim=self.groups_claim,
+            platform_admin_group=self.platform_admin_group or None,
+        )
 
     def provider_endpoints(self) -> dict[str, ProviderEndpoint]:
         """Repository host → where its API lives. Only these hosts are accepted."""

@@ -105,7 +105,8 @@ def e2e_slice(world: World, seen: Observed, provider: str) -> None:
         step(world.put(other, url, refused))
     step(world.put(other, repo.replace("https://", "http://"), token))  # 422 URL
     step(world.put(other, moved, WHITESPACE_TOKEN))  # 422 token
-    step(world.put(project, moved, token, claims={"sub": "m", "custom:projects": [project]}))
+    member = {"sub": "m", "project_roles": [f"{project}:member"]}
+    step(world.put(project, moved, token, claims=member))
     step(world.put(project, moved, token, claims={}))  # no usable identity
     step(world.put(project, moved, TOKEN_2))  # replace: 201
     step(world.deliver(provider, str(world.hooks()[0]["id"])))

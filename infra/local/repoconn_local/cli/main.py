@@ -72,14 +72,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     token = commands.add_parser("token", help="print a bearer token the local API accepts")
     token.add_argument("--sub", required=True, help="the caller's subject (user id)")
-    token.add_argument("--admin", action="store_true", help="member of the admin group")
     token.add_argument(
-        "--project",
-        dest="projects",
+        "--admin-of",
         action="append",
         default=[],
-        metavar="ID",
-        help="a project the caller may access (repeatable)",
+        metavar="PROJECT",
+        help="a project the caller is admin of: may connect, disconnect and read (repeatable)",
+    )
+    token.add_argument(
+        "--member-of",
+        action="append",
+        default=[],
+        metavar="PROJECT",
+        help="a project the caller is a member of: may read (repeatable)",
+    )
+    token.add_argument(
+        "--platform-admin",
+        action="store_true",
+        help="in the platform-wide admin group (only when PLATFORM_ADMIN_GROUP names one)",
+    )
+    token.add_argument(
+        "--scope",
+        dest="scopes",
+        action="append",
+        default=[],
+        help="an OAuth scope in the token (repeatable; see WRITE_SCOPES)",
+    )
+    token.add_argument(
+        "--access-token",
+        action="store_true",
+        help="shaped like a Cognito access token (client_id, no aud) instead of an ID token",
     )
     token.add_argument(
         "--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime in seconds (default 3600)"
@@ -91,12 +113,39 @@ def _token(args: argparse.Namespace) -> int:
     if args.ttl <= 0:
         print("repoconn token: --ttl must be positive", file=sys.stderr)
         return 2
-    print(mint_token(args.sub, admin=args.admin, projects=args.projects, ttl=args.ttl))
+    try:
+        token = mint_token(
+            args.sub,
+            admin_of=args.admin_of,
+            member_of=args.member_of,
+            platform_admin=args.platform_admin,
+            scopes=args.scopes,
+            access_token=args.access_token,
+            ttl=args.ttl,
+        )
+    except ValueError as error:
+        print(f"repoconn token: {error}", file=sys.stderr)
+        return 2
+    print(token)
     return 0
 
 
+# Identity settings `repoconn token` reads from the environment: `repoconn dev` hands the same
+# variables to the template's parameters, so the tokens minted and the API agree.
+_IDENTITY_PARAMETERS = {
+    "RolesClaim": "ROLES_CLAIM",
+    "GroupsClaim": "GROUPS_CLAIM",
+    "PlatformAdminGroup": "PLATFORM_ADMIN_GROUP",
+    "WriteScopes": "WRITE_SCOPES",
+}
+
+
 def _dev(args: argparse.Namespace) -> int:
-    overrides: dict[str, str] = {}
+    overrides = {
+        parameter: os.environ[variable]
+        for parameter, variable in _IDENTITY_PARAMETERS.items()
+        if os.environ.get(variable)
+    }
     for item in args.parameter_overrides:
         name, separator, value = item.partition("=")
         if not separator or not name:
@@ -150,7 +199,7 @@ def _banner(api: str, simulator: str, aws: str) -> str:
             f"repoconn dev: API on {api}",
             f"  provider simulator  {simulator}  (hooks: {simulator}/_sim/hooks)",
             f"  embedded AWS (moto) {aws}",
-            "  mint a token:  TOKEN=$(.venv/bin/repoconn token --sub alice --admin --project p1)",
+            "  mint a token:  TOKEN=$(.venv/bin/repoconn token --sub alice --admin-of p1)",
             f'  then:          curl -H "Authorization: Bearer $TOKEN" '
             f"{api}/projects/p1/repository-connection/exists",
             "  Ctrl-C to stop",

@@ -12,8 +12,9 @@ verify; ``iss`` must be the configured issuer; ``aud`` — or ``client_id`` when
 Locally the difference is the key: AWS fetches the issuer's RSA keys (JWKS); here tokens are
 HS256 with a local-only secret (``LOCAL_JWT_SECRET``, else an embedded default that is public
 by design — it must never guard anything real), and issuer and audience are the constants
-below instead of the template's parameters. ``mint_token`` makes such tokens with the claim
-names the service reads (``Settings.groups_claim``, ``projects_claim``, ``admin_group``).
+below instead of the template's parameters. ``mint_token`` makes such tokens with the claims
+the service reads (``Settings.roles_claim``, ``groups_claim``, ``platform_admin_group``; see
+repoconn_core.identity).
 """
 
 from __future__ import annotations
@@ -45,33 +46,50 @@ def signing_secret(environ: Mapping[str, str] | None = None) -> str:
 
 def mint_token(
     sub: str,
-    admin: bool = False,
-    projects: Sequence[str] = (),
-    ttl: int = DEFAULT_TTL_SECONDS,
     *,
+    admin_of: Sequence[str] = (),
+    member_of: Sequence[str] = (),
+    platform_admin: bool = False,
+    scopes: Sequence[str] = (),
+    access_token: bool = False,
+    ttl: int = DEFAULT_TTL_SECONDS,
     settings: Settings | None = None,
     secret: str | None = None,
     now: float | None = None,
 ) -> str:
-    """A token the local gateway accepts for ``sub``, admin or not, with access to ``projects``.
+    """A token the local gateway accepts for ``sub``: admin of the projects ``admin_of``,
+    member of ``member_of``, in the platform-wide admin group when ``platform_admin`` (only
+    when the settings name one), with the OAuth ``scopes``.
 
-    Shaped like a Cognito access token: groups and projects as arrays, which the authorizer
-    hands to the function flattened (``[Admin]``, ``[p1 p2]``) exactly as API Gateway does.
+    The roles claim is an array of ``<projectId>:<role>`` entries, which the authorizer hands
+    to the function flattened (``[p1:admin p2:member]``) exactly as API Gateway does. An ID
+    token by default (``aud``); ``access_token`` makes it shaped like a Cognito access token
+    (``client_id`` instead of ``aud``, ``token_use: access``).
     """
     config = settings or Settings.from_env()
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {
         "iss": LOCAL_ISSUER,
-        "aud": LOCAL_AUDIENCE,
         "sub": sub,
         "iat": issued,
         "exp": issued + ttl,
         "jti": str(uuid.uuid4()),
-        config.projects_claim: list(projects),
+        "token_use": "access" if access_token else "id",
+        **({"client_id": LOCAL_AUDIENCE} if access_token else {"aud": LOCAL_AUDIENCE}),
     }
-    if admin:
-        # Cognito omits the groups claim for a user in no group; a member token does too.
-        claims[config.groups_claim] = [config.admin_group]
+    roles = [f"{project}:admin" for project in admin_of]
+    roles += [f"{project}:member" for project in member_of if project not in admin_of]
+    if roles:
+        # Like Cognito's groups claim, absent rather than empty for a caller with no role.
+        claims[config.roles_claim] = roles
+    if platform_admin:
+        if not config.platform_admin_group:
+            raise ValueError(
+                "no platform admin group is configured (PLATFORM_ADMIN_GROUP is empty)"
+            )
+        claims[config.groups_claim] = [config.platform_admin_group]
+    if scopes:
+        claims["scope"] = " ".join(scopes)
     return jwt.encode(claims, secret or signing_secret(), algorithm=ALGORITHM)
 
 
