@@ -22,6 +22,8 @@ from tests.support.simulator_control import SimulatorControl
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The console script `make dev` runs.
 REPOCONN = REPO_ROOT / ".venv" / "bin" / "repoconn"
+# The run's platform-wide admin group (off by default; on here so `--platform-admin` is tried).
+PLATFORM_ADMIN_GROUP = "platform-admins"
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 
@@ -34,12 +36,19 @@ class LocalRun:
     log: Path
 
     def token(self, sub: str, *projects: str, admin: bool = False) -> str:
-        """A bearer token from ``repoconn token`` (stdout holds only the token)."""
-        command = [str(REPOCONN), "token", "--sub", sub]
-        for project in projects:
-            command += ["--admin-of" if admin else "--member-of", project]
+        """A bearer token from ``repoconn token``: admin (or member) of ``projects``."""
+        option = "--admin-of" if admin else "--member-of"
+        return self.repoconn_token("--sub", sub, *(x for p in projects for x in (option, p)))
+
+    def repoconn_token(self, *arguments: str, environ: dict[str, str] | None = None) -> str:
+        """``repoconn token`` with ``arguments`` (stdout holds only the token)."""
         result = subprocess.run(
-            command, env=self.environ, capture_output=True, text=True, timeout=30, check=True
+            [str(REPOCONN), "token", *arguments],
+            env=self.environ if environ is None else environ,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         )
         return result.stdout.strip()
 
@@ -93,6 +102,8 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
         "PORT": str(port),
         "SIM_PORT": str(sim_port),
         "AWS_PORT": str(aws_port),
+        # Read by `repoconn dev` (template parameter PlatformAdminGroup) and `repoconn token`.
+        "PLATFORM_ADMIN_GROUP": PLATFORM_ADMIN_GROUP,
     }
     log = tmp_path_factory.mktemp("repoconn-dev") / "output.log"
     with log.open("wb") as output:

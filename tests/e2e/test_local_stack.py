@@ -4,6 +4,7 @@ tests share one running stack without sharing state."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -192,6 +193,48 @@ def test_reading_another_projects_connection_is_403(local_run: LocalRun) -> None
     # then 403, whatever the role elsewhere
     assert response.status == 403
     assert response.json()["code"] == "forbidden"
+
+
+def test_rights_from_repoconn_token_are_per_project(local_run: LocalRun) -> None:
+    # given alice, admin of A and member of B, minted by `repoconn token` as the README shows
+    a, b = _unique("p"), _unique("p")
+    alice = local_run.repoconn_token("--sub", "alice", "--admin-of", a, "--member-of", b)
+
+    # when she connects A, then tries to connect B and reads B
+    connected = local_run.gateway.connect(
+        a, f"https://github.com/acme/{_unique('r')}", ACCESS_TOKEN, bearer_token=alice
+    )
+    refused = local_run.gateway.connect(
+        b, f"https://github.com/acme/{_unique('r')}", ACCESS_TOKEN, bearer_token=alice
+    )
+    read = local_run.gateway.read(b, "/exists", bearer_token=alice)
+
+    # then admin of A is not admin of B: 201 in A, 403 in B, and she may read B
+    assert connected.status == 201
+    assert (refused.status, refused.json()["code"]) == (403, "forbidden")
+    assert (read.status, read.json()) == (200, {"exists": False})
+
+
+def test_a_platform_admin_token_works_only_where_the_group_is_configured(
+    local_run: LocalRun,
+) -> None:
+    # given the run's PLATFORM_ADMIN_GROUP (set for both `repoconn dev` and `repoconn token`)
+    operator = local_run.repoconn_token("--sub", "olga", "--platform-admin")
+
+    # when the platform admin connects a project nobody named in her token
+    project = _unique("p")
+    response = local_run.gateway.connect(
+        project, f"https://github.com/acme/{_unique('r')}", ACCESS_TOKEN, bearer_token=operator
+    )
+
+    # then it is allowed: the group is admin of every project
+    assert response.status == 201
+    # and without the setting, `repoconn token` refuses to mint one, saying why
+    unset = {k: v for k, v in local_run.environ.items() if k != "PLATFORM_ADMIN_GROUP"}
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        local_run.repoconn_token("--sub", "olga", "--platform-admin", environ=unset)
+    assert refused.value.returncode == 2
+    assert "PLATFORM_ADMIN_GROUP" in refused.value.stderr
 
 
 def test_a_repository_connected_to_another_project_is_409_and_changes_nothing(

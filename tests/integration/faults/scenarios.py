@@ -76,9 +76,9 @@ OPERATIONS: dict[str, Operation] = {
             "connect",
             (
                 "dynamodb:PutItem(lease)",
+                "provider:preflight",
                 "dynamodb:GetItem(project)",
                 "dynamodb:GetItem(item)",
-                "provider:preflight",
                 "kms:GenerateDataKey",
                 "provider:find_hook",
                 "provider:create_hook",
@@ -92,9 +92,9 @@ OPERATIONS: dict[str, Operation] = {
             "reconnect",
             (
                 "dynamodb:PutItem(lease)",
+                "provider:preflight",
                 "dynamodb:GetItem(project)",
                 "dynamodb:GetItem(item)",
-                "provider:preflight",
                 "kms:GenerateDataKey",
                 "provider:update_hook",
                 "dynamodb:TransactWriteItems",
@@ -107,10 +107,10 @@ OPERATIONS: dict[str, Operation] = {
             "replace",
             (
                 "dynamodb:PutItem(lease)",
+                "provider:preflight",
                 "dynamodb:GetItem(project)",
                 "dynamodb:GetItem(item)",
                 "dynamodb:GetItem(item)#2",
-                "provider:preflight",
                 "kms:GenerateDataKey",
                 "provider:find_hook",
                 "provider:create_hook",
