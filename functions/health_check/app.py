@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from repoconn_core.logs import function_logger
 from repoconn_providers.wiring import health_check
 
-logger = Logger()
+# Library loggers pinned, the event never logged, whatever the environment (logs.py).
+logger = function_logger()
 metrics = Metrics()
 
 # Report field → metric name.
@@ -29,7 +31,7 @@ METRICS = {
 }
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, log_event=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int | bool]:
     report = health_check().run(time_left_ms=context.get_remaining_time_in_millis)

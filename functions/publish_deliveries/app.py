@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from repoconn_core.logs import function_logger
 from repoconn_core.storage.delivery_log import recorded_delivery
 from repoconn_core.wiring import publish_deliveries
 
-logger = Logger()
+# Library loggers pinned, the event never logged, whatever the environment (logs.py).
+logger = function_logger()
 metrics = Metrics()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") or []

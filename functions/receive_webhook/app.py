@@ -19,20 +19,24 @@ import binascii
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from repoconn_core.errors import DeliveryRejected, MalformedBody
+from repoconn_core.logs import function_logger
 from repoconn_core.problems import answer_error, domain_problem, proxy_answer
 from repoconn_providers.wiring import receive_webhook
 
-logger = Logger()
+# Library loggers pinned, the event never logged, whatever the environment (logs.py).
+logger = function_logger()
 metrics = Metrics()
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:

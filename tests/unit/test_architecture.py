@@ -116,3 +116,22 @@ def test_modules_stay_small() -> None:
         for path in sizes
     }
     assert {path: size for path, size in sizes.items() if size > limit[path]} == {}
+
+
+def test_every_function_logs_through_the_pinned_logger_and_never_logs_its_event() -> None:
+    # given every function's handler module
+    handlers = sorted((ROOT / "functions").glob("*/app.py"))
+    assert len(handlers) == 7
+    for handler in handlers:
+        source = handler.read_text(encoding="utf-8")
+        # then none builds its own Powertools Logger (function_logger pins the SDK loggers,
+        # repoconn_core.logs) and every inject_lambda_context says log_event=False, which
+        # POWERTOOLS_LOGGER_LOG_EVENT cannot override
+        assert "Logger()" not in source, handler
+        decorations = source.count("inject_lambda_context")
+        uses_http_function = "HttpFunction()" in source
+        assert uses_http_function or decorations == 1, handler
+        assert source.count("log_event=False") == decorations, handler
+    http_api = (ROOT / "layers/core/repoconn_core/http_api.py").read_text(encoding="utf-8")
+    assert "log_event=False" in http_api and "debug=False" in http_api
+    assert "function_logger()" in http_api

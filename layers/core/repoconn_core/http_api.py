@@ -22,6 +22,7 @@ from repoconn_core.identity import (
     require_write_scope,
 )
 from repoconn_core.json_body import load_json
+from repoconn_core.logs import function_logger
 from repoconn_core.models import PROJECT_ID_PATTERN
 from repoconn_core.problems import install_problem_handlers
 from repoconn_core.settings import settings
@@ -38,7 +39,10 @@ def http_resolver(logger: Logger) -> APIGatewayHttpResolver:
     """A payload-2.0 resolver with pydantic validation and the one problem+json error map."""
     # Bodies are read by request_body (after authorisation); the bounded parser also guards
     # any body Powertools itself would parse.
-    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=load_json)
+    # debug=False: POWERTOOLS_DEV or POWERTOOLS_EVENT_HANDLER_DEBUG would print events (logs.py).
+    app = APIGatewayHttpResolver(
+        enable_validation=True, json_body_deserializer=load_json, debug=False
+    )
     install_problem_handlers(app, logger)
     return app
 
@@ -50,11 +54,13 @@ class HttpFunction:
     logged (tokens travel in bodies). A route reads its caller and body through it."""
 
     def __init__(self) -> None:
-        self.logger = Logger()
+        self.logger = function_logger()
         self.metrics = Metrics()
         self.app = http_resolver(self.logger)
 
-        @self.logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+        @self.logger.inject_lambda_context(
+            correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+        )
         @self.metrics.log_metrics
         def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             return self.app.resolve(event, context)

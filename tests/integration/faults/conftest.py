@@ -55,6 +55,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         )
         terminalreporter.write_line(
             f"leak scan: {FIGURES['leak_artefacts']} artefacts scanned ({kinds}) for "
-            f"{FIGURES['leak_secrets']} tokens and webhook secrets, over the e2e slice and "
-            f"{FIGURES['leak_fault_cases']} fault cases"
+            f"{FIGURES['leak_secrets']} tokens, webhook secrets, bearer JWTs and data-key "
+            f"canaries ({FIGURES['leak_data_keys']} data keys), over the e2e slice and "
+            f"{FIGURES['leak_fault_cases']} fault cases, in the leaky environment"
         )

@@ -10,29 +10,43 @@ Observed (each counts as one artefact):
   pointers, delivery records, leases - raw from a Scan, and what the projectId-index returns;
 - every EventBridge event (moto bus -> rule -> SQS tap).
 
-Looked for: the access tokens sent in requests (accepted and refused ones), and every webhook
+Looked for: the access tokens sent in requests (accepted and refused ones), every webhook
 secret the simulator held or was sent (/_sim/hooks after each step, and each create/update
-through the fault-injecting client) - raw, URL-encoded, hex, base64/base64url with and
-without padding and at any byte offset (tests/leakscan/scanner.py).
+through the fault-injecting client), every plaintext data key KMS handed out (canaries, caught
+from the KMS responses themselves) and every bearer JWT sent through the gateway - raw,
+URL-encoded, hex, base64/base64url with and without padding and at any byte offset
+(tests/leakscan/scanner.py).
+
+The whole module runs in the environment that used to leak without any code change
+(``LEAKY_ENVIRONMENT``: Powertools' event logging and dev mode on, every level at DEBUG), with
+the handler modules imported afresh under it, as a cold start with that configuration would.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
+import sys
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 import requests
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from repoconn_local.gateway.jwt_authorizer import mint_token
 
 from tests.integration.faults.conftest import FIGURES
 from tests.integration.faults.runner import perform, prepare
 from tests.integration.faults.scenarios import PROVIDERS, REPO_A, REPO_B, TOKEN_1, TOKEN_2, generate
-from tests.integration.faults.world import World
+from tests.integration.faults.world import WORLD_JWT_SECRET, World
 from tests.leakscan.capture import capturing_logs, text
 from tests.leakscan.scanner import LeakScanner
+from tests.support.api import GatewayApi
 
 # Refused by the simulator (its token conventions) or by validation: such tokens end up in
 # error paths, where leaks hide.
@@ -51,6 +65,85 @@ REFUSED = {
     "not-found": "ghp_LeakScanMissingRepoToken01234567",
 }
 WHITESPACE_TOKEN = "ghp_LeakScan Whitespace Token 0123456"
+
+# Environment only, no code change: each of these used to put a secret in the logs (issue 14).
+LEAKY_ENVIRONMENT = {
+    "POWERTOOLS_LOGGER_LOG_EVENT": "true",  # the whole event: bearer JWT, accessToken, headers
+    "POWERTOOLS_DEV": "true",  # the event handler prints every event
+    "POWERTOOLS_EVENT_HANDLER_DEBUG": "true",
+    "POWERTOOLS_LOG_LEVEL": "DEBUG",
+    "AWS_LAMBDA_LOG_LEVEL": "DEBUG",
+}
+
+
+def _forget_handler_modules() -> None:
+    """The next invocation imports every function afresh (a cold start)."""
+    for name in [n for n in sys.modules if n == "functions" or n.startswith("functions.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def leaky_environment() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in LEAKY_ENVIRONMENT.items():
+            env.setenv(name, value)
+        _forget_handler_modules()
+        yield
+    _forget_handler_modules()
+
+
+@pytest.fixture(scope="module")
+def world(leaky_environment: None, world: World) -> World:
+    """The fault suite's world, built (its gateway's functions imported) in LEAKY_ENVIRONMENT."""
+    return world
+
+
+class DataKeys:
+    """Every plaintext data key KMS returns to this process (GenerateDataKey and Decrypt), as
+    the texts a log could show it in: base64 (a response body), hex, Python's bytes repr."""
+
+    def __init__(self) -> None:
+        self.keys: list[bytes] = []
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        plaintext = parsed.get("Plaintext")
+        if isinstance(plaintext, bytes | bytearray) and len(plaintext) == 32:
+            self.keys.append(bytes(plaintext))
+
+    def canaries(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for n, key in enumerate(dict.fromkeys(self.keys)):
+            found[f"data-key:{n}:base64"] = base64.b64encode(key).decode("ascii")
+            found[f"data-key:{n}:hex"] = key.hex()
+            found[f"data-key:{n}:repr"] = repr(key)[2:-1]
+        return found
+
+
+@pytest.fixture(scope="module")
+def data_keys() -> Iterator[DataKeys]:
+    # Every boto3.client the service builds comes from the default session (wiring.py).
+    events = boto3._get_default_session().events
+    canaries = DataKeys()
+    events.register("after-call.kms", canaries)
+    yield canaries
+    events.unregister("after-call.kms", canaries)
+
+
+def bearer_slice(world: World, seen: Observed, project: str, repo: str) -> list[str]:
+    """The frontend's calls through the gateway, with bearer tokens: PUT, GET, DELETE."""
+    api = GatewayApi(world.gateway.base_url)
+    admin = mint_token("leak-admin", admin_of=[project], secret=WORLD_JWT_SECRET)
+    member = mint_token("leak-member", member_of=[project], secret=WORLD_JWT_SECRET)
+    statuses = [
+        api.connect(project, repo, TOKENS["GitHub"], bearer_token=admin).status,
+        api.read(project, bearer_token=member).status,
+        api.connect(project, repo, TOKENS["GitHub"], bearer_token=member).status,  # 403
+        api.disconnect(project, bearer_token=admin).status,
+    ]
+    seen.after(project)
+    world.responses.extend(api.answers)
+    assert statuses == [201, 200, 403, 200]
+    return [admin, member]
 
 
 class Observed:
@@ -132,12 +225,26 @@ def fault_slice(world: World, seen: Observed) -> int:
     return len(picked)
 
 
+def test_the_leaky_environment_would_leak_without_the_code_saying_no() -> None:
+    # given LEAKY_ENVIRONMENT (the module's fixture sets it for the world; here checked alone)
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in LEAKY_ENVIRONMENT.items():
+            env.setenv(name, value)
+        # then Powertools' defaults would print events and log them (so the scan below is a
+        # test of the explicit debug=False / log_event=False), and botocore would log bodies
+        assert APIGatewayHttpResolver()._debug is True
+        assert os.environ["POWERTOOLS_LOGGER_LOG_EVENT"] == "true"
+    assert logging.getLogger("botocore").getEffectiveLevel() >= logging.WARNING, (
+        "the functions pin botocore's logger (repoconn_core.logs)"
+    )
+
+
 def test_no_token_or_secret_appears_in_any_log_answer_item_or_event(
-    world: World, capfd: pytest.CaptureFixture[str]
+    world: World, data_keys: DataKeys, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    # given everything the service shows while running the e2e slice (logs at DEBUG, every
-    # library's included) and the fault slice (logs at INFO, as deployed: DEBUG there means
-    # ~140,000 botocore records and minutes)
+    # given everything the service shows while running the e2e slice and the frontend's bearer
+    # calls (logs at DEBUG, every library's included) and the fault slice (logs at INFO: DEBUG
+    # there means minutes), all in LEAKY_ENVIRONMENT
     seen = Observed(world)
     world.responses.clear()
     received_before = len(world.gateway.responses)
@@ -145,6 +252,7 @@ def test_no_token_or_secret_appears_in_any_log_answer_item_or_event(
     with capturing_logs(logging.DEBUG) as logs:
         for provider in PROVIDERS:
             e2e_slice(world, seen, provider)
+        bearer_tokens = bearer_slice(world, seen, "leak-bearer", REPO_A["GitHub"])
     records = list(logs.records)
     with capturing_logs(logging.INFO) as logs:
         faults = fault_slice(world, seen)
@@ -167,6 +275,15 @@ def test_no_token_or_secret_appears_in_any_log_answer_item_or_event(
     secrets = sorted(world.secrets_seen)
     scanner.add_secrets({f"webhook-secret:{n}": value for n, value in enumerate(secrets)})
     assert len(secrets) >= 20, "too few webhook secrets seen for the scan to mean much"
+    scanner.add_secrets({f"bearer:{n}": token for n, token in enumerate(bearer_tokens)})
+    # a JWT's signature alone is a secret too (the claims before it are not)
+    scanner.add_secrets(
+        {f"bearer:{n}:signature": t.rsplit(".", 1)[1] for n, t in enumerate(bearer_tokens)}
+    )
+    canaries = data_keys.canaries()
+    scanner.add_secrets(canaries)
+    assert len(canaries) >= 3 * 20, "too few data keys seen for the scan to mean much"
+    FIGURES["leak_data_keys"] += len(canaries) // 3
 
     # (positive control: the provider's own requests carry a secret - GitLab sends it as a
     # header - so the scanner and the secret set do find what is there)

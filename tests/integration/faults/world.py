@@ -66,6 +66,10 @@ BUS = "repoconn-faults-events"
 PROVIDER_READ_TIMEOUT = 0.5
 
 
+# The gateway's JWT signing secret (local-only), for tests that call it with bearer tokens.
+WORLD_JWT_SECRET = "fault-world-signing-secret-of-32-bytes"
+
+
 class RecordingGateway(LocalGateway):
     """The local gateway, keeping every request it was sent (headers, body) and every answer
     it gave - a GitLab delivery carries the webhook secret itself, in a header."""
@@ -233,7 +237,7 @@ def build_world(simulator: ProviderSimulator, template: dict[str, Any]) -> Itera
         # The webhook route has no authorizer; the gateway needs one for the others.
         gateway = RecordingGateway.from_template(
             parameter_overrides=LOCAL_PARAMETERS,
-            authorizer=LocalJwtAuthorizer(secret="fault-world-signing-secret-of-32-bytes"),
+            authorizer=LocalJwtAuthorizer(secret=WORLD_JWT_SECRET),
             access_log=io.StringIO(),
         )
         stack.callback(gateway.stop)
