@@ -1,0 +1,45 @@
+"""What SAM deploys: the translated template's function roles against docs/security.md's
+"IAM per function" table (tests/support/translated_template.py). A policy broadened in
+template.yaml — or by a SAM upgrade adding a managed policy — fails here until the documented
+table says so."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.translated_template import (
+    ROOT,
+    documented_rows,
+    policy_rows,
+    translated_template,
+)
+
+SECURITY_DOC = ROOT / "docs" / "security.md"
+
+
+def test_every_function_role_is_exactly_the_documented_iam_table() -> None:
+    # given the template as SAM translates it, and the table in docs/security.md
+    deployed = policy_rows(translated_template())
+    documented = documented_rows(SECURITY_DOC.read_text(encoding="utf-8"))
+    # then every deployed permission is documented, and nothing documented is missing
+    assert deployed - documented == set(), "deployed but not in docs/security.md"
+    assert documented - deployed == set(), "in docs/security.md but not deployed"
+    print(f"IAM table: {len(deployed)} rows over {len({row[0] for row in deployed})} functions")
+
+
+def test_the_public_receiver_writes_only_delivery_records() -> None:
+    # given the receiver's statements as deployed
+    rows = policy_rows(translated_template())
+    receiver = {row for row in rows if row[0] == "WebhookReceiverFunction"}
+    # then its one write is PutItem, only on delivery#… partition keys
+    writes = {
+        row for row in receiver if row[1].startswith("dynamodb:") and row[1] != "dynamodb:GetItem"
+    }
+    assert writes == {
+        (
+            "WebhookReceiverFunction",
+            "dynamodb:PutItem",
+            "ConnectionsTable",
+            json.dumps({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["delivery#*"]}}),
+        )
+    }
