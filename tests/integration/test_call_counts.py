@@ -2,8 +2,10 @@
 environment, parts built by wiring, AWS on moto, providers on the simulator).
 
 The read routes are the frontend's hot path: one DynamoDB Query on the GSI and nothing else.
-A connect costs exactly one KMS GenerateDataKey, first time and on a reconnect of the same
-repository. A warm webhook receiver makes one AWS call per delivery, the PutItem of its record
+A connect costs one KMS GenerateDataKey per secret field (format 2, a data key per field: two);
+a reconnect of the same repository also opens the secret it rotates out (one Decrypt) and seals
+it again as the previous one with its expiry (a third GenerateDataKey).
+A warm webhook receiver makes one AWS call per delivery, the PutItem of its record
 (connection and decrypted secrets are cached per container; publishing is the relay's), and
 the relay publishes a batch with one read, one PutEvents per 10 events and one update per
 connection. ``make bench`` measures the same counts against DynamoDB Local; this test keeps
@@ -108,17 +110,17 @@ def test_a_read_is_exactly_one_dynamodb_query_and_nothing_else(
 # Writes ------------------------------------------------------------------------------------
 
 
-def test_a_first_connect_costs_exactly_one_generate_data_key(
+def test_a_first_connect_costs_one_generate_data_key_per_secret(
     api: Api, sim: ProviderSimulator, kms_operations: list[str]
 ) -> None:
     # when
     given_connected(api, REPOSITORY, token=TOKEN)
 
-    # then
-    assert kms_operations == ["GenerateDataKey"]
+    # then the token and the webhook secret, each under its own data key
+    assert kms_operations == ["GenerateDataKey", "GenerateDataKey"]
 
 
-def test_a_reconnect_of_the_same_repository_costs_exactly_one_generate_data_key(
+def test_a_reconnect_seals_the_rotated_out_secret_again_with_its_expiry(
     api: Api, sim: ProviderSimulator, kms_operations: list[str]
 ) -> None:
     # given
@@ -128,8 +130,9 @@ def test_a_reconnect_of_the_same_repository_costs_exactly_one_generate_data_key(
     # when
     given_connected(api, REPOSITORY, token=TOKEN, expect=200)
 
-    # then the rotated-out secret is kept as ciphertext: nothing is decrypted
-    assert kms_operations == ["GenerateDataKey"]
+    # then the current secret is opened once, and three fields are sealed: token, new secret,
+    # and the old one as previousWebhookSecret (its expiry in its binding)
+    assert kms_operations == ["Decrypt", "GenerateDataKey", "GenerateDataKey", "GenerateDataKey"]
 
 
 # Webhook receiver --------------------------------------------------------------------------

@@ -14,7 +14,12 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from repoconn_core.connection_secrets import ACCESS_TOKEN, WEBHOOK_SECRET
+from repoconn_core.connection_secrets import (
+    ACCESS_TOKEN,
+    WEBHOOK_SECRET,
+    ConnectionSecrets,
+    binding,
+)
 from repoconn_core.health import HealthCheck, HealthReport
 from repoconn_core.hooks import ProviderAccess
 from repoconn_core.models import ConnectRequest
@@ -69,6 +74,7 @@ def with_token(store: Any, cipher: Any, stored: StoredConnection, token: str) ->
         project_id=stored.project_id,
         repository_url=stored.repository_url,
         fields={ACCESS_TOKEN: SecretStr(token)},
+        bindings={ACCESS_TOKEN: binding(stored.secret_generation)},
     )[ACCESS_TOKEN]
     changed = replace(stored, access_token=blob)
     store.save(changed, replacing=stored)
@@ -100,12 +106,11 @@ def without_health(stored: StoredConnection) -> StoredConnection:
 
 
 def decrypt(cipher: Any, stored: StoredConnection) -> dict[str, str]:
-    opened = cipher.decrypt_fields(
-        {ACCESS_TOKEN: stored.access_token, WEBHOOK_SECRET: stored.webhook_secret},
-        project_id=stored.project_id,
-        repository_url=stored.repository_url,
-    )
-    return {name: value.get_secret_value() for name, value in opened.items()}
+    secrets = ConnectionSecrets(cipher)
+    return {
+        ACCESS_TOKEN: secrets.token(stored).get_secret_value(),
+        WEBHOOK_SECRET: secrets.webhook_secret(stored).get_secret_value(),
+    }
 
 
 # Status per connection ------------------------------------------------------------------------
@@ -205,6 +210,7 @@ def test_a_repository_gone_at_the_provider_fails_the_connection(
         project_id="p1",
         repository_url=url,
         fields={ACCESS_TOKEN: SecretStr(GOOD_TOKEN), WEBHOOK_SECRET: SecretStr("s" * 43)},
+        bindings={ACCESS_TOKEN: binding(0), WEBHOOK_SECRET: binding(0)},
     )
     missing = stored_connection(
         NOW,
@@ -308,10 +314,20 @@ def test_a_hook_deleted_at_the_provider_is_recreated_with_a_new_secret(
     assert new_hook["id"] == after.webhook_id != before.webhook_id
     assert new_hook["secret"] != old_hook["secret"]
     assert decrypt(cipher, after) == {ACCESS_TOKEN: GOOD_TOKEN, WEBHOOK_SECRET: new_hook["secret"]}
-    # the old secret stays readable for the grace window; both new blobs share one data key
-    assert after.previous_webhook_secret == before.webhook_secret
+    # the old secret stays readable for the grace window, sealed again as the previous one
+    # with its expiry; each field under its own data key: the token is opened for the check,
+    # the old secret to keep it, then three fields sealed
     assert after.previous_secret_expires_at == NOW + timedelta(hours=1)
-    assert kms_used == ["Decrypt", "GenerateDataKey"]
+    previous = ConnectionSecrets(cipher).webhook_secrets(after, NOW).previous
+    assert previous is not None and previous.get_secret_value() == old_hook["secret"]
+    assert after.secret_generation == before.secret_generation + 1
+    assert kms_used == [
+        "Decrypt",
+        "Decrypt",
+        "GenerateDataKey",
+        "GenerateDataKey",
+        "GenerateDataKey",
+    ]
     assert health_of(store, before.repository_url) == ("healthy", REPAIRED_REASON, NOW)
 
 

@@ -36,6 +36,7 @@ from pydantic import SecretStr
 from pynamodb.signals import pre_dynamodb_send
 from repoconn_core.cipher import SecretCipher
 from repoconn_core.connect import ConnectRepository
+from repoconn_core.connection_secrets import ConnectionSecrets
 from repoconn_core.disconnect import DisconnectRepository
 from repoconn_core.errors import DomainError
 from repoconn_core.hooks import ProviderAccess, callback_url_for
@@ -426,11 +427,7 @@ def assert_hooks_match(backend: Backend, sim_control: SimulatorControl, state: S
     for url, item in state.connections.items():
         stored = store.get(url)
         assert stored is not None and stored.webhook_id is not None
-        secret = backend.cipher.decrypt_fields(
-            {"webhookSecret": stored.webhook_secret},
-            project_id=stored.project_id,
-            repository_url=url,
-        )["webhookSecret"]
+        secret = ConnectionSecrets(backend.cipher).webhook_secret(stored)
         expected[(SIM_PROVIDER[item["serviceType"]], stored.webhook_id)] = (
             callback_url_for(WEBHOOK_BASE_URL, stored.id),
             secret.get_secret_value(),

@@ -43,3 +43,23 @@ def test_the_public_receiver_writes_only_delivery_records() -> None:
             json.dumps({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["delivery#*"]}}),
         )
     }
+
+
+def test_the_receiver_may_unwrap_only_webhook_secret_data_keys() -> None:
+    # given the receiver's KMS statement as deployed
+    [kms] = [
+        row
+        for row in policy_rows(translated_template())
+        if row[0] == "WebhookReceiverFunction" and row[1].startswith("kms:")
+    ]
+    condition = json.loads(kms[3])
+    # then it is Decrypt only, and a context naming another field (the access token) is out
+    assert kms[1] == "kms:Decrypt"
+    assert condition["StringEqualsIfExists"] == {
+        "kms:EncryptionContext:field": ["webhookSecret", "previousWebhookSecret"]
+    }
+    assert set(condition["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"]) == {
+        "projectId",
+        "repositoryUrl",
+        "field",
+    }

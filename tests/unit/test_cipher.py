@@ -1,4 +1,6 @@
-"""SecretCipher against a moto KMS key: envelope format, call counts, binding, failures."""
+"""SecretCipher against a moto KMS key (which enforces the encryption context): envelope
+format 2 (a data key per field), format-1 blobs still readable, call counts, binding,
+failures."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 from pydantic import SecretStr
-from repoconn_core.cipher import FORMAT_VERSION, NONCE_BYTES, SecretCipher
+from repoconn_core.cipher import FORMAT_VERSION, NONCE_BYTES, SecretCipher, _aad, _encode, _Envelope
 from repoconn_core.errors import DependencyUnavailable, StoredSecretUnreadable
 
 PROJECT = "project-1"
@@ -81,17 +83,17 @@ def test_decrypt_field_opens_a_single_field(cipher: SecretCipher) -> None:
     assert secret.get_secret_value() == WEBHOOK_SECRET
 
 
-def test_encrypt_fields_makes_exactly_one_generate_data_key_call(
+def test_encrypt_fields_makes_one_generate_data_key_call_per_field(
     cipher: SecretCipher, kms_calls: list[str]
 ) -> None:
     # when
     _encrypt(cipher)
 
     # then
-    assert kms_calls == ["GenerateDataKey"]
+    assert kms_calls == ["GenerateDataKey", "GenerateDataKey"]
 
 
-def test_decrypt_fields_makes_exactly_one_decrypt_call_for_blobs_of_one_write(
+def test_decrypt_fields_makes_one_decrypt_call_per_field(
     cipher: SecretCipher, kms_calls: list[str]
 ) -> None:
     # given
@@ -102,10 +104,10 @@ def test_decrypt_fields_makes_exactly_one_decrypt_call_for_blobs_of_one_write(
     cipher.decrypt_fields(blobs, project_id=PROJECT, repository_url=REPOSITORY)
 
     # then
-    assert kms_calls == ["Decrypt"]
+    assert kms_calls == ["Decrypt", "Decrypt"]
 
 
-def test_generate_data_key_is_bound_to_project_and_repository(
+def test_each_data_key_is_bound_to_project_repository_and_field(
     cipher: SecretCipher, kms_client: Any, kms_key_id: str
 ) -> None:
     # given
@@ -123,8 +125,13 @@ def test_generate_data_key_is_bound_to_project_and_repository(
         {
             "KeyId": kms_key_id,
             "KeySpec": "AES_256",
-            "EncryptionContext": {"projectId": PROJECT, "repositoryUrl": REPOSITORY},
+            "EncryptionContext": {
+                "projectId": PROJECT,
+                "repositoryUrl": REPOSITORY,
+                "field": field,
+            },
         }
+        for field in ("accessToken", "webhookSecret")
     ]
 
 
@@ -139,12 +146,130 @@ def test_blob_starts_with_version_byte_and_carries_the_key_arn(
 
     # then
     access, webhook = _parse(blobs["accessToken"]), _parse(blobs["webhookSecret"])
-    assert blobs["accessToken"][0] == FORMAT_VERSION == 0x01
+    assert blobs["accessToken"][0] == FORMAT_VERSION == 0x02
     assert access[1] == key_arn
     assert webhook[1] == key_arn
-    assert access[2] == webhook[2]  # one data key per write, wrapped once
+    assert access[2] != webhook[2]  # a data key per field: the token's never opens the secret
     assert access[3] != webhook[3]  # a fresh nonce per field
     assert len(access[3]) == 12
+
+
+def test_the_webhook_secret_opens_with_a_kms_that_refuses_the_token_context(
+    cipher: SecretCipher, kms_client: Any, kms_key_id: str
+) -> None:
+    # given a KMS that refuses any Decrypt whose context names the access token field (what
+    # the receiver's IAM condition does in AWS)
+    blobs = _encrypt(cipher)
+    asked: list[str] = []
+
+    def refuse_token(params: dict[str, Any], **_: Any) -> None:
+        field = params["EncryptionContext"].get("field")
+        asked.append(field)
+        if field != "webhookSecret":
+            raise PermissionError("AccessDenied: kms:Decrypt on accessToken")
+
+    kms_client.meta.events.register("provide-client-params.kms.Decrypt", refuse_token)
+
+    # when the webhook secret is opened
+    secret = cipher.decrypt_field(
+        blobs["webhookSecret"], project_id=PROJECT, repository_url=REPOSITORY, field="webhookSecret"
+    )
+
+    # then it opens, and only its own context was asked for
+    assert secret.get_secret_value() == WEBHOOK_SECRET
+    assert asked == ["webhookSecret"]
+    # while the token cannot be opened by that KMS
+    with pytest.raises(PermissionError):
+        cipher.decrypt_field(
+            blobs["accessToken"], project_id=PROJECT, repository_url=REPOSITORY, field="accessToken"
+        )
+
+
+@pytest.mark.parametrize(
+    ("sealed_with", "opened_with"),
+    [
+        ("generation=3", "generation=4"),
+        ("generation=3;expires=2026-12-03T14:00:00.000000+00:00",
+         "generation=3;expires=2099-12-03T14:00:00.000000+00:00"),
+        ("generation=3", ""),
+    ],
+    ids=["another-write", "expiry-pushed-out", "binding-dropped"],
+)  # fmt: skip
+def test_a_blob_opens_only_with_the_binding_it_was_sealed_with(
+    cipher: SecretCipher, sealed_with: str, opened_with: str
+) -> None:
+    # given a blob sealed with one binding
+    [blob] = cipher.encrypt_fields(
+        project_id=PROJECT,
+        repository_url=REPOSITORY,
+        fields={"previousWebhookSecret": SecretStr(WEBHOOK_SECRET)},
+        bindings={"previousWebhookSecret": sealed_with},
+    ).values()
+    arguments = {"project_id": PROJECT, "repository_url": REPOSITORY}
+    # then it opens with that binding and with no other
+    assert (
+        cipher.decrypt_field(
+            blob, **arguments, field="previousWebhookSecret", binding=sealed_with
+        ).get_secret_value()
+        == WEBHOOK_SECRET
+    )
+    with pytest.raises(StoredSecretUnreadable):
+        cipher.decrypt_field(blob, **arguments, field="previousWebhookSecret", binding=opened_with)
+    # nor under another field name (KMS refuses the context)
+    with pytest.raises(StoredSecretUnreadable):
+        cipher.decrypt_field(blob, **arguments, field="webhookSecret", binding=sealed_with)
+
+
+def _format_1_blobs(kms_client: Any, kms_key_id: str) -> dict[str, bytes]:
+    """Blobs as the cipher wrote them before issue 14: one data key for the write, a context
+    without the field, an AAD without binding (built here from the format's definition)."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    key = kms_client.generate_data_key(
+        KeyId=kms_key_id,
+        KeySpec="AES_256",
+        EncryptionContext={"projectId": PROJECT, "repositoryUrl": REPOSITORY},
+    )
+    blobs = {}
+    for field, value in (("accessToken", TOKEN), ("webhookSecret", WEBHOOK_SECRET)):
+        nonce = os.urandom(NONCE_BYTES)
+        aad = _aad(0x01, key["KeyId"], PROJECT, REPOSITORY, field, "ignored in format 1")
+        sealed = AESGCM(key["Plaintext"]).encrypt(nonce, value.encode(), aad)
+        blobs[field] = _encode(_Envelope(0x01, key["KeyId"], key["CiphertextBlob"], nonce, sealed))
+    return blobs
+
+
+def test_format_1_blobs_still_open_with_one_decrypt(
+    cipher: SecretCipher, kms_client: Any, kms_key_id: str, kms_calls: list[str]
+) -> None:
+    # given an item's blobs written in format 1
+    blobs = _format_1_blobs(kms_client, kms_key_id)
+    kms_calls.clear()
+    # when they are opened (with whatever binding the caller passes: format 1 has none)
+    secrets = cipher.decrypt_fields(
+        blobs,
+        project_id=PROJECT,
+        repository_url=REPOSITORY,
+        bindings={"accessToken": "generation=0", "webhookSecret": "generation=0"},
+    )
+    # then they read as written, their shared data key unwrapped once
+    assert {name: value.get_secret_value() for name, value in secrets.items()} == {
+        "accessToken": TOKEN,
+        "webhookSecret": WEBHOOK_SECRET,
+    }
+    assert kms_calls == ["Decrypt"]
+    # and a format-1 blob still fails under another field or item
+    with pytest.raises(StoredSecretUnreadable):
+        cipher.decrypt_field(
+            blobs["accessToken"],
+            project_id=PROJECT,
+            repository_url=REPOSITORY,
+            field="webhookSecret",
+        )
+    with pytest.raises(StoredSecretUnreadable):
+        cipher.decrypt_fields(blobs, project_id="project-2", repository_url=REPOSITORY)
 
 
 def test_blob_contains_no_plaintext_bytes(cipher: SecretCipher) -> None:
@@ -253,7 +378,7 @@ def test_swapped_fields_of_one_item_are_unreadable(cipher: SecretCipher) -> None
 @pytest.mark.parametrize(
     "mangle",
     [
-        lambda blob: b"\x02" + blob[1:],
+        lambda blob: b"\x03" + blob[1:],
         lambda blob: b"",
         lambda blob: blob[:40],
         lambda blob: blob[:1] + b"\xff\xff" + blob[3:],

@@ -65,16 +65,28 @@ class FakeCipher:
     decrypts: int = 0
 
     def encrypt_fields(
-        self, *, project_id: str, repository_url: str, fields: Mapping[str, SecretStr]
+        self,
+        *,
+        project_id: str,
+        repository_url: str,
+        fields: Mapping[str, SecretStr],
+        bindings: Mapping[str, str] | None = None,
     ) -> dict[str, bytes]:
         raise AssertionError("the receiver never encrypts")
 
     def decrypt_fields(
-        self, blobs: Mapping[str, bytes], *, project_id: str, repository_url: str
+        self,
+        blobs: Mapping[str, bytes],
+        *,
+        project_id: str,
+        repository_url: str,
+        bindings: Mapping[str, str] | None = None,
     ) -> dict[str, SecretStr]:
-        assert list(blobs) == ["webhookSecret"]
+        # one webhook secret at a time; never the access token
+        [(field, blob)] = blobs.items()
+        assert field in ("webhookSecret", "previousWebhookSecret")
         self.decrypts += 1
-        return {"webhookSecret": SecretStr(blobs["webhookSecret"].removeprefix(b"blob:").decode())}
+        return {field: SecretStr(blob.removeprefix(b"blob:").decode())}
 
 
 class Ticks:

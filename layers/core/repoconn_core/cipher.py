@@ -1,20 +1,29 @@
 """Envelope encryption of a connection's secrets: the only module that talks to KMS.
 
-One ``GenerateDataKey`` per write gives a fresh AES-256 data key, wrapped by the customer
-managed key under an encryption context of ``projectId`` + ``repositoryUrl``. Each secret
-field is sealed with AES-256-GCM under that data key, with a fresh 12-byte nonce and
-additional authenticated data (AAD) binding format version, key id, projectId,
-repositoryUrl and the field name. So a blob copied to another item fails at KMS (the
-encryption context no longer matches), and a blob copied to another field of the same item
-fails at GCM (the AAD no longer matches).
+Format 2 (written since issue 14): **one data key per secret field**. Each field gets its own
+``GenerateDataKey``, wrapped by the customer managed key under an encryption context of
+``projectId`` + ``repositoryUrl`` + ``field``, and is sealed with AES-256-GCM under that key,
+with a fresh 12-byte nonce and additional authenticated data (AAD) binding format version, key
+id, projectId, repositoryUrl, field name and the field's *binding* — a string the caller
+chooses (connection_secrets.py: the item's write generation, and for the previous webhook
+secret its expiry too). So:
 
-Stored blob, version 1 (all lengths big-endian unsigned 16-bit)::
+- a blob copied to another item, or to another field, fails at KMS: the context no longer
+  matches. Opening the webhook secret never unwraps the key of the access token, and IAM can
+  allow one field and not another (``kms:EncryptionContext:field``), which CloudTrail records;
+- a blob whose binding changed (an expiry pushed out, a blob from another write) fails at GCM.
 
-    0x01 | len(key id) | key id (UTF-8 ARN) | len(wrapped key) | wrapped key | nonce (12) |
+Format 1 (written before): one data key per write, its context without ``field``, the AAD
+without a binding. Format-1 blobs still open (the first byte tells the formats apart), so items
+written before stay readable until re-encrypted.
+
+Stored blob (both formats; lengths big-endian unsigned 16-bit)::
+
+    version | len(key id) | key id (UTF-8 ARN) | len(wrapped key) | wrapped key | nonce (12) |
     ciphertext + GCM tag (16)
 
 The key id is the ARN KMS reports for the data key, so decryption keeps working after the
-alias moves to another key, and a later format can be told apart by its first byte.
+alias moves to another key.
 """
 
 from __future__ import annotations
@@ -36,7 +45,9 @@ from repoconn_core.errors import DependencyUnavailable, DomainError, StoredSecre
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
-FORMAT_VERSION = 0x01
+FORMAT_VERSION = 0x02
+LEGACY_FORMAT_VERSION = 0x01
+_FORMATS = frozenset({FORMAT_VERSION, LEGACY_FORMAT_VERSION})
 NONCE_BYTES = 12
 TAG_BYTES = 16
 _U16 = struct.Struct(">H")
@@ -52,6 +63,7 @@ UNAVAILABLE_RETRY_AFTER = 10
 
 @dataclass(frozen=True)
 class _Envelope:
+    version: int
     key_id: str
     wrapped_key: bytes
     nonce: bytes
@@ -74,32 +86,35 @@ class SecretCipher:
         project_id: str,
         repository_url: str,
         fields: Mapping[str, SecretStr],
+        bindings: Mapping[str, str] | None = None,
     ) -> dict[str, bytes]:
-        """Seal every field under one fresh data key (exactly one GenerateDataKey call)."""
+        """Seal each field under a data key of its own (one GenerateDataKey per field), bound
+        to the item, the field and ``bindings[field]`` (empty when not given)."""
         for name, value in fields.items():
             if not isinstance(value, SecretStr):
                 # Refuse plain strings: they would be printed by any stray repr upstream.
                 raise TypeError(f"field {name!r} must be a SecretStr")
-        if not fields:
-            return {}
-        context = _encryption_context(project_id, repository_url)
-        try:
-            response = self._kms.generate_data_key(
-                KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=context
-            )
-        except (ClientError, BotoCoreError) as error:
-            raise _kms_failure(error, field=None) from error
-        key_id = response["KeyId"]
-        wrapped_key = response["CiphertextBlob"]
-        plaintext_key = bytearray(response["Plaintext"])
-        del response  # drop our reference to the immutable plaintext copy boto returned
+        bound = bindings or {}
         blobs: dict[str, bytes] = {}
-        with _aead(plaintext_key) as aead:
-            for name, value in fields.items():
-                nonce = os.urandom(NONCE_BYTES)
-                aad = _aad(key_id, project_id, repository_url, name)
+        for name, value in fields.items():
+            context = _encryption_context(project_id, repository_url, name)
+            try:
+                response = self._kms.generate_data_key(
+                    KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=context
+                )
+            except (ClientError, BotoCoreError) as error:
+                raise _kms_failure(error, field=name) from error
+            key_id = response["KeyId"]
+            wrapped_key = response["CiphertextBlob"]
+            plaintext_key = bytearray(response["Plaintext"])
+            del response  # drop our reference to the immutable plaintext copy boto returned
+            nonce = os.urandom(NONCE_BYTES)
+            aad = _aad(
+                FORMAT_VERSION, key_id, project_id, repository_url, name, bound.get(name, "")
+            )
+            with _aead(plaintext_key) as aead:
                 sealed = aead.encrypt(nonce, value.get_secret_value().encode("utf-8"), aad)
-                blobs[name] = _encode(_Envelope(key_id, wrapped_key, nonce, sealed))
+            blobs[name] = _encode(_Envelope(FORMAT_VERSION, key_id, wrapped_key, nonce, sealed))
         return blobs
 
     def decrypt_fields(
@@ -108,21 +123,29 @@ class SecretCipher:
         *,
         project_id: str,
         repository_url: str,
+        bindings: Mapping[str, str] | None = None,
     ) -> dict[str, SecretStr]:
-        """Open every field; blobs sharing a wrapped key cost one KMS Decrypt together."""
+        """Open every field (format 2: one KMS Decrypt each; format-1 blobs sharing a wrapped
+        key cost one Decrypt together)."""
+        bound = bindings or {}
         envelopes = {name: _decode(blob, field=name) for name, blob in blobs.items()}
-        # Cache plaintext data keys by (key id, wrapped key) only for the length of this call.
-        data_keys: dict[tuple[str, bytes], bytearray] = {}
+        # Cache plaintext data keys by (format, key id, wrapped key) only for this call.
+        data_keys: dict[tuple[int, str, bytes], bytearray] = {}
         try:
             secrets: dict[str, SecretStr] = {}
             for name, envelope in envelopes.items():
-                cache_key = (envelope.key_id, envelope.wrapped_key)
+                cache_key = (envelope.version, envelope.key_id, envelope.wrapped_key)
                 if cache_key not in data_keys:
                     data_keys[cache_key] = self._unwrap(
                         envelope, project_id, repository_url, field=name
                     )
                 secrets[name] = _open(
-                    data_keys[cache_key], envelope, project_id, repository_url, name
+                    data_keys[cache_key],
+                    envelope,
+                    project_id,
+                    repository_url,
+                    name,
+                    bound.get(name, ""),
                 )
             return secrets
         finally:
@@ -130,11 +153,14 @@ class SecretCipher:
                 _zero(data_key)
 
     def decrypt_field(
-        self, blob: bytes, *, project_id: str, repository_url: str, field: str
+        self, blob: bytes, *, project_id: str, repository_url: str, field: str, binding: str = ""
     ) -> SecretStr:
         """Open one field (one KMS Decrypt)."""
         return self.decrypt_fields(
-            {field: blob}, project_id=project_id, repository_url=repository_url
+            {field: blob},
+            project_id=project_id,
+            repository_url=repository_url,
+            bindings={field: binding},
         )[field]
 
     def _unwrap(
@@ -145,7 +171,11 @@ class SecretCipher:
                 CiphertextBlob=envelope.wrapped_key,
                 # Pinning the key id makes KMS refuse a wrapped key from another key.
                 KeyId=envelope.key_id,
-                EncryptionContext=_encryption_context(project_id, repository_url),
+                EncryptionContext=_encryption_context(
+                    project_id,
+                    repository_url,
+                    field if envelope.version == FORMAT_VERSION else None,
+                ),
             )
         except (ClientError, BotoCoreError) as error:
             raise _kms_failure(error, field=field) from error
@@ -154,14 +184,24 @@ class SecretCipher:
         return plaintext_key
 
 
-def _encryption_context(project_id: str, repository_url: str) -> dict[str, str]:
-    return {"projectId": project_id, "repositoryUrl": repository_url}
+def _encryption_context(project_id: str, repository_url: str, field: str | None) -> dict[str, str]:
+    """Format 2 names the field; format 1's context (field None) did not."""
+    context = {"projectId": project_id, "repositoryUrl": repository_url}
+    if field is not None:
+        context["field"] = field
+    return context
 
 
-def _aad(key_id: str, project_id: str, repository_url: str, field: str) -> bytes:
+def _aad(
+    version: int, key_id: str, project_id: str, repository_url: str, field: str, binding: str
+) -> bytes:
     # Length-prefixed parts, so ("ab", "c") and ("a", "bc") can never produce the same AAD.
-    parts = [bytes([FORMAT_VERSION])]
-    for text in (key_id, project_id, repository_url, field):
+    # Format 1 had no binding part.
+    texts = [key_id, project_id, repository_url, field]
+    if version != LEGACY_FORMAT_VERSION:
+        texts.append(binding)
+    parts = [bytes([version])]
+    for text in texts:
         raw = text.encode("utf-8")
         parts.append(_U32.pack(len(raw)) + raw)
     return b"".join(parts)
@@ -171,7 +211,7 @@ def _encode(envelope: _Envelope) -> bytes:
     key_id = envelope.key_id.encode("utf-8")
     return b"".join(
         (
-            bytes([FORMAT_VERSION]),
+            bytes([envelope.version]),
             _U16.pack(len(key_id)),
             key_id,
             _U16.pack(len(envelope.wrapped_key)),
@@ -185,8 +225,9 @@ def _encode(envelope: _Envelope) -> bytes:
 def _decode(blob: bytes, *, field: str) -> _Envelope:
     unreadable = StoredSecretUnreadable("A stored secret has an unknown format.", field=field)
     view = memoryview(bytes(blob))
-    if len(view) < 1 or view[0] != FORMAT_VERSION:
+    if len(view) < 1 or view[0] not in _FORMATS:
         raise unreadable
+    version = view[0]
     offset = 1
     chunks: list[bytes] = []
     for _ in range(2):  # key id, wrapped key
@@ -206,13 +247,18 @@ def _decode(blob: bytes, *, field: str) -> _Envelope:
         key_id = chunks[0].decode("utf-8")
     except UnicodeDecodeError:
         raise unreadable from None
-    return _Envelope(key_id, chunks[1], nonce, sealed)
+    return _Envelope(version, key_id, chunks[1], nonce, sealed)
 
 
 def _open(
-    data_key: bytearray, envelope: _Envelope, project_id: str, repository_url: str, field: str
+    data_key: bytearray,
+    envelope: _Envelope,
+    project_id: str,
+    repository_url: str,
+    field: str,
+    binding: str,
 ) -> SecretStr:
-    aad = _aad(envelope.key_id, project_id, repository_url, field)
+    aad = _aad(envelope.version, envelope.key_id, project_id, repository_url, field, binding)
     with _aead(data_key, zero_after=False) as aead:
         try:
             plaintext = aead.decrypt(envelope.nonce, envelope.sealed, aad)

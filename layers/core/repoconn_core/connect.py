@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from aws_lambda_powertools import Logger
@@ -96,15 +96,26 @@ class ConnectRepository:
         connection_id = existing.id if existing else self._new_id()
         secret = self._providers.new_secret()
         callback_url = self._providers.callback_url(connection_id)
+        now = self._clock()
         sealed = self._secrets.seal(
             project_id=project_id,
             repository_url=repo.canonical_url,
             token=token,
             webhook_secret=secret,
+            generation=existing.secret_generation + 1 if existing else 1,
+            # The provider may still sign in-flight deliveries with the secret rotated out: it
+            # stays accepted for a grace window, sealed again with that window's end.
+            previous=(
+                self._secrets.rotated_out(existing, now + self._providers.secret_grace)
+                if existing
+                else None
+            ),
         )
         ensured = self._ensure_hook(client, repo, token, existing, callback_url, secret)
         try:
-            new = self._build_connection(connection_id, project_id, repo, sealed, ensured, existing)
+            new = self._build_connection(
+                connection_id, project_id, repo, sealed, ensured, existing, now
+            )
             self._store.save(new, replacing=current)
         except BaseException:
             if ensured.created:
@@ -182,9 +193,9 @@ class ConnectRepository:
         sealed: SealedSecrets,
         ensured: EnsuredHook,
         existing: StoredConnection | None,
+        now: datetime,
     ) -> StoredConnection:
-        now = self._clock()
-        fresh = StoredConnection(
+        return StoredConnection(
             id=connection_id,
             project_id=project_id,
             repository_url=repo.canonical_url,
@@ -194,18 +205,11 @@ class ConnectRepository:
             webhook_id=ensured.hook.id,
             is_active=True,
             last_sync_at=now,
-            created_at=now,
+            created_at=existing.created_at if existing else now,
             updated_at=now,
-        )
-        if existing is None:
-            return fresh
-        # The provider may still sign in-flight deliveries with the secret just rotated out:
-        # keep its ciphertext (bound to the same item and field) for a grace window.
-        return replace(
-            fresh,
-            created_at=existing.created_at,
-            previous_webhook_secret=existing.webhook_secret,
-            previous_secret_expires_at=now + self._providers.secret_grace,
+            previous_webhook_secret=sealed.previous_webhook_secret,
+            previous_secret_expires_at=sealed.previous_secret_expires_at,
+            secret_generation=sealed.generation,
         )
 
     def _remove_replaced_hook(self, old: StoredConnection) -> None:

@@ -344,10 +344,10 @@ class HealthCheck:
                 repository_url=stored.repository_url,
                 token=token,
                 webhook_secret=secret,
+                generation=stored.secret_generation + 1,
+                previous=self._secrets.rotated_out(stored, now + self._providers.secret_grace),
             )
-            repaired = stored.with_hook(
-                sealed, new.hook.id, at=now, grace=self._providers.secret_grace
-            )
+            repaired = stored.with_hook(sealed, new.hook.id, at=now)
             stored_it = self._store.replace_webhook(stored, repaired)
         except BaseException:
             if new.created:

@@ -94,11 +94,21 @@ class ProjectLock(Protocol):
 
 class FieldCipher(Protocol):
     def encrypt_fields(
-        self, *, project_id: str, repository_url: str, fields: Mapping[str, SecretStr]
+        self,
+        *,
+        project_id: str,
+        repository_url: str,
+        fields: Mapping[str, SecretStr],
+        bindings: Mapping[str, str] | None = None,
     ) -> dict[str, bytes]: ...
 
     def decrypt_fields(
-        self, blobs: Mapping[str, bytes], *, project_id: str, repository_url: str
+        self,
+        blobs: Mapping[str, bytes],
+        *,
+        project_id: str,
+        repository_url: str,
+        bindings: Mapping[str, str] | None = None,
     ) -> dict[str, SecretStr]: ...
 
 

@@ -9,7 +9,7 @@ adapters (``repoconn_core.storage``) map both to and from items from these field
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from repoconn_core.providers import ServiceType
@@ -41,20 +41,24 @@ class StoredConnection(ConnectionSummary):
     webhook_id: str | None
     previous_webhook_secret: bytes | None = None
     previous_secret_expires_at: datetime | None = None
+    # Incremented by every write that seals new secrets; part of each blob's binding, so a blob
+    # from another write does not open here (connection_secrets.py). 0: written before issue 14.
+    secret_generation: int = 0
 
     def with_hook(
-        self, sealed: SealedSecrets, webhook_id: str, *, at: datetime, grace: timedelta
+        self, sealed: SealedSecrets, webhook_id: str, *, at: datetime
     ) -> StoredConnection:
-        """This connection with a new hook and new secrets. The provider may still sign
-        in-flight deliveries with the secret rotated out: its blob (bound to the same item and
-        field) stays accepted for ``grace``."""
+        """This connection with a new hook and the secrets of ``sealed`` — the secret rotated
+        out included, sealed again as the previous one with its expiry (in-flight deliveries
+        may still be signed with it)."""
         return replace(
             self,
             access_token=sealed.access_token,
             webhook_secret=sealed.webhook_secret,
             webhook_id=webhook_id,
-            previous_webhook_secret=self.webhook_secret,
-            previous_secret_expires_at=at + grace,
+            previous_webhook_secret=sealed.previous_webhook_secret,
+            previous_secret_expires_at=sealed.previous_secret_expires_at,
+            secret_generation=sealed.generation,
             updated_at=at,
         )
 
@@ -77,6 +81,7 @@ HOOK_FIELDS = (
     "webhook_id",
     "previous_webhook_secret",
     "previous_secret_expires_at",
+    "secret_generation",
     "updated_at",
 )
 SUMMARY_FIELDS = tuple(field.name for field in fields(ConnectionSummary))
@@ -85,10 +90,14 @@ CONNECTION_FIELDS = tuple(field.name for field in fields(StoredConnection))
 
 @dataclass(frozen=True)
 class SealedSecrets:
-    """A connection's two secret fields as stored: the cipher's blobs."""
+    """A connection's secret fields as one write stores them: the cipher's blobs, the write's
+    generation, and the secret it rotated out (sealed again with its expiry) if any."""
 
     access_token: bytes
     webhook_secret: bytes
+    generation: int = 1
+    previous_webhook_secret: bytes | None = None
+    previous_secret_expires_at: datetime | None = None
 
     def __repr__(self) -> str:
         return "SealedSecrets(...)"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from repoconn_core.cipher import SecretCipher
+from repoconn_core.connection_secrets import binding
 
 from tests.integration.faults.world import World
 
@@ -50,12 +51,15 @@ def snapshot(world: World) -> Snapshot:
 
 
 def decrypted(cipher: SecretCipher, item: dict[str, Any], field: str) -> str:
+    """A secret field of a raw item, opened with the binding its write sealed it with."""
     blob = item[field]["B"]
+    generation = int(item.get("secretGeneration", {}).get("N", "0"))
     return cipher.decrypt_field(
         blob,
         project_id=str(_s(item, "projectId")),
         repository_url=str(_s(item, "repositoryUrl")),
         field=field,
+        binding=binding(generation),
     ).get_secret_value()
 
 

@@ -100,6 +100,7 @@ class ConnectionItem(Model):
     webhookSecret = BinaryAttribute(legacy_encoding=False)
     previousWebhookSecret = BinaryAttribute(legacy_encoding=False, null=True)
     previousSecretExpiresAt = UTCDateTimeAttribute(null=True)
+    secretGeneration = NumberAttribute(null=True)  # absent on items written before issue 14
     webhookId = UnicodeAttribute(null=True)
     isActive = BooleanAttribute()
     lastSyncAt = UTCDateTimeAttribute(null=True)
@@ -240,4 +241,6 @@ def to_summary(item: ConnectionItem) -> ConnectionSummary:
 def _fields(item: ConnectionItem, names: tuple[str, ...]) -> dict[str, Any]:
     values = {name: getattr(item, CONNECTION_ATTRIBUTES[name]) for name in names}
     values["service_type"] = ServiceType(values["service_type"])
+    if "secret_generation" in values:
+        values["secret_generation"] = int(values["secret_generation"] or 0)
     return values
