@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 from pydantic import SecretStr
-from repoconn_core.cipher import FORMAT_VERSION, NONCE_BYTES, SecretCipher, _aad, _encode, _Envelope
+from repoconn_core.cipher import FORMAT_VERSION, NONCE_BYTES, SecretCipher
 from repoconn_core.errors import DependencyUnavailable, StoredSecretUnreadable
+
+from tests.support.legacy_format import format_1_blobs
 
 PROJECT = "project-1"
 REPOSITORY = "https://github.com/acme/widgets"
@@ -221,24 +223,8 @@ def test_a_blob_opens_only_with_the_binding_it_was_sealed_with(
 
 
 def _format_1_blobs(kms_client: Any, kms_key_id: str) -> dict[str, bytes]:
-    """Blobs as the cipher wrote them before issue 14: one data key for the write, a context
-    without the field, an AAD without binding (built here from the format's definition)."""
-    import os
-
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    key = kms_client.generate_data_key(
-        KeyId=kms_key_id,
-        KeySpec="AES_256",
-        EncryptionContext={"projectId": PROJECT, "repositoryUrl": REPOSITORY},
-    )
-    blobs = {}
-    for field, value in (("accessToken", TOKEN), ("webhookSecret", WEBHOOK_SECRET)):
-        nonce = os.urandom(NONCE_BYTES)
-        aad = _aad(0x01, key["KeyId"], PROJECT, REPOSITORY, field, "ignored in format 1")
-        sealed = AESGCM(key["Plaintext"]).encrypt(nonce, value.encode(), aad)
-        blobs[field] = _encode(_Envelope(0x01, key["KeyId"], key["CiphertextBlob"], nonce, sealed))
-    return blobs
+    values = {"accessToken": TOKEN, "webhookSecret": WEBHOOK_SECRET}
+    return format_1_blobs(kms_client, kms_key_id, PROJECT, REPOSITORY, values)
 
 
 def test_format_1_blobs_still_open_with_one_decrypt(

@@ -76,6 +76,7 @@ class SecretCipher:
     def __init__(self, kms_client: KMSClient, key_id: str) -> None:
         self._kms = kms_client
         self._key_id = key_id
+        self._current_key_arn: str | None = None
 
     def __repr__(self) -> str:
         return f"SecretCipher(key_id={self._key_id!r})"
@@ -151,6 +152,23 @@ class SecretCipher:
         finally:
             for data_key in data_keys.values():
                 _zero(data_key)
+
+    def is_current(self, blob: bytes) -> bool:
+        """Whether ``blob`` is in the current format, under the key the configured key id (an
+        alias, say) names now — what re-encryption leaves alone. One DescribeKey per cipher."""
+        try:
+            envelope = _decode(blob, field="?")
+        except StoredSecretUnreadable:
+            return False
+        if envelope.version != FORMAT_VERSION:
+            return False
+        if self._current_key_arn is None:
+            try:
+                metadata = self._kms.describe_key(KeyId=self._key_id)["KeyMetadata"]
+            except (ClientError, BotoCoreError) as error:
+                raise _kms_failure(error, field=None) from error
+            self._current_key_arn = metadata["Arn"]
+        return envelope.key_id == self._current_key_arn
 
     def decrypt_field(
         self, blob: bytes, *, project_id: str, repository_url: str, field: str, binding: str = ""

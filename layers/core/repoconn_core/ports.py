@@ -112,6 +112,12 @@ class FieldCipher(Protocol):
     ) -> dict[str, SecretStr]: ...
 
 
+class CurrentFormat(Protocol):
+    """What re-encryption asks the cipher besides opening and sealing."""
+
+    def is_current(self, blob: bytes) -> bool: ...
+
+
 # Providers -----------------------------------------------------------------------------------
 
 

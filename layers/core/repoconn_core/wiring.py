@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from repoconn_core.cipher import SecretCipher
     from repoconn_core.leases import ProjectLeases
     from repoconn_core.queries import ConnectionQueries
+    from repoconn_core.reencrypt import ReencryptConnections
     from repoconn_core.relay import PublishDeliveries
     from repoconn_core.storage.connection_store import ConnectionStore
 
@@ -101,3 +102,10 @@ def publish_deliveries() -> PublishDeliveries:
         store=connection_store(),
         publisher=EventBridgePublisher(events, config.event_bus_name),
     )
+
+
+def reencrypt_connections() -> ReencryptConnections:
+    """The re-encryption pass (``repoconn reencrypt``): not per container, an operator's run."""
+    from repoconn_core.reencrypt import ReencryptConnections
+
+    return ReencryptConnections(store=connection_store(), cipher=secret_cipher())

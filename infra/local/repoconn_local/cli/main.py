@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(arguments)
     if args.command == "token":
         return _token(args)
+    if args.command == "reencrypt":
+        return _reencrypt()
     return _dev(args)
 
 
@@ -69,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "health-check",
         help="run one health-check pass against a running 'repoconn dev' (--help for options)",
+    )
+    commands.add_parser(
+        "reencrypt",
+        help=(
+            "move every connection item to the current cipher format and key (the table, key "
+            "and region of TABLE_NAME, KMS_KEY_ID, AWS_REGION; AWS credentials as for the AWS "
+            "CLI; AWS_ENDPOINT_URL for a local run); prints the counts as JSON"
+        ),
     )
     token = commands.add_parser("token", help="print a bearer token the local API accepts")
     token.add_argument("--sub", required=True, help="the caller's subject (user id)")
@@ -138,6 +148,18 @@ _IDENTITY_PARAMETERS = {
     "PlatformAdminGroup": "PLATFORM_ADMIN_GROUP",
     "WriteScopes": "WRITE_SCOPES",
 }
+
+
+def _reencrypt() -> int:
+    """One re-encryption pass (repoconn_core.reencrypt); safe to repeat, safe under traffic."""
+    import json
+    from dataclasses import asdict
+
+    from repoconn_core import wiring
+
+    report = wiring.reencrypt_connections().run()
+    print(json.dumps(asdict(report), sort_keys=True))
+    return 0
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -1,0 +1,34 @@
+"""Secrets sealed the way the cipher sealed them before issue 14 (format 1): one data key for
+the write under a context without ``field``, an AAD without binding - built here from the
+format's definition, to show that such items still open and that re-encryption moves them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from repoconn_core.cipher import NONCE_BYTES, _aad, _encode, _Envelope
+
+LEGACY = 0x01
+
+
+def format_1_blobs(
+    kms_client: Any, key_id: str, project_id: str, repository_url: str, values: Mapping[str, str]
+) -> dict[str, bytes]:
+    """``values`` (field → plaintext) sealed in format 1 under one fresh data key."""
+    key = kms_client.generate_data_key(
+        KeyId=key_id,
+        KeySpec="AES_256",
+        EncryptionContext={"projectId": project_id, "repositoryUrl": repository_url},
+    )
+    blobs = {}
+    for field, value in values.items():
+        nonce = os.urandom(NONCE_BYTES)
+        aad = _aad(LEGACY, key["KeyId"], project_id, repository_url, field, "")
+        sealed = AESGCM(key["Plaintext"]).encrypt(nonce, value.encode(), aad)
+        blobs[field] = _encode(
+            _Envelope(LEGACY, key["KeyId"], key["CiphertextBlob"], nonce, sealed)
+        )
+    return blobs
