@@ -63,3 +63,29 @@ def test_the_receiver_may_unwrap_only_webhook_secret_data_keys() -> None:
         "repositoryUrl",
         "field",
     }
+
+
+def test_the_relay_reads_only_this_tables_stream() -> None:
+    # given the relay's permissions as deployed
+    relay = {
+        row for row in policy_rows(translated_template()) if row[0] == "PublishDeliveriesFunction"
+    }
+    # then no managed policy reads streams account-wide, and its stream actions name this
+    # table's streams
+    managed = {row[2] for row in relay if row[1] == "managed policy"}
+    assert "AWSLambdaDynamoDBExecutionRole" not in managed
+    streams = {
+        (row[1], row[2])
+        for row in relay
+        if row[1].startswith("dynamodb:")
+        and row[1] not in ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")
+    }
+    assert streams == {
+        (action, "ConnectionsTable/stream/*")
+        for action in (
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        )
+    }

@@ -48,7 +48,8 @@ def _reference(value: Any) -> str:
         if function == "Fn::GetAtt":
             return str(argument[0]) if argument[1] == "Arn" else ".".join(argument)
         if function == "Fn::Sub" and isinstance(argument, str):
-            return re.sub(r"\$\{([A-Za-z0-9]+)(?:\.Arn)?\}", r"\1", argument)
+            text = re.sub(r"\$\{([A-Za-z0-9]+)(?:\.Arn)?\}", r"\1", argument)
+            return text.replace("arn:AWS::Partition:iam::aws:policy/", "")
         if function == "Ref":
             return str(argument)
     return json.dumps(value, sort_keys=True)
@@ -58,17 +59,26 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def policy_rows(template: dict[str, Any]) -> set[tuple[str, str, str, str]]:
-    """(function, action, resource, condition) for every allowed action of every function
-    role, one row per action and resource; managed policies as ("managed", name) rows."""
-    rows: set[tuple[str, str, str, str]] = set()
+def _function_roles(template: dict[str, Any]) -> dict[str, str]:
+    """Function logical id → the logical id of the role it runs with (SAM's or its own)."""
+    roles = {}
     for logical_id, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::IAM::Role" or not logical_id.endswith("FunctionRole"):
-            continue
-        function = logical_id.removesuffix("Role")
-        properties = resource["Properties"]
+        if resource["Type"] == "AWS::Lambda::Function":
+            role = resource["Properties"]["Role"]
+            assert isinstance(role, dict) and "Fn::GetAtt" in role, (logical_id, role)
+            roles[logical_id] = role["Fn::GetAtt"][0]
+    return roles
+
+
+def policy_rows(template: dict[str, Any]) -> set[tuple[str, str, str, str]]:
+    """(function, action, resource, condition) for every allowed action of every function's
+    role, one row per action and resource; managed policies as ("managed policy", name)."""
+    rows: set[tuple[str, str, str, str]] = set()
+    for function, role in _function_roles(template).items():
+        properties = template["Resources"][role]["Properties"]
         for arn in properties.get("ManagedPolicyArns", []):
-            rows.add((function, "managed policy", _reference(arn).rsplit("/", 1)[-1], ""))
+            name = _reference(arn).rsplit("/", 1)[-1]
+            rows.add((function, "managed policy", name, ""))
         for policy in properties.get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
                 assert statement["Effect"] == "Allow", statement
