@@ -52,7 +52,7 @@ def _repoconn_dev() -> Iterator[tuple[str, str]]:
         try:
             wait_until_ready(lambda: _answers(api + PATH, 401), process, "repoconn dev")
             token = subprocess.run(  # noqa: S603 - the project's own console script
-                [str(BIN / "repoconn"), "token", "--sub", "bench", "--admin", "--project", PROJECT],
+                [str(BIN / "repoconn"), "token", "--sub", "bench", "--admin-of", PROJECT],
                 env=env,
                 capture_output=True,
                 text=True,

@@ -109,7 +109,7 @@ def handler(name: str) -> ModuleType:
 
 
 def claims(project_id: str) -> dict[str, object]:
-    return {"sub": "bench-admin", "cognito:groups": ["Admin"], "custom:projects": [project_id]}
+    return {"sub": "bench-admin", "project_roles": [f"{project_id}:admin"]}
 
 
 @dataclass(frozen=True)

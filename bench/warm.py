@@ -44,8 +44,10 @@ TARGET_READ_RATIO = 1.3
 EXPECTED = {
     "get": {"dynamodb": 1, "kms": 0},
     "exists": {"dynamodb": 1, "kms": 0},
-    "upsert_first_connect": {"kms": 1, "kms.GenerateDataKey": 1},
-    "upsert_same_repository_reconnect": {"kms": 1, "kms.GenerateDataKey": 1},
+    # A data key per secret field (cipher format 2): the token and the webhook secret; a
+    # reconnect also opens the secret it rotates out and seals it again as the previous one.
+    "upsert_first_connect": {"kms": 2, "kms.GenerateDataKey": 2},
+    "upsert_same_repository_reconnect": {"kms": 4, "kms.Decrypt": 1, "kms.GenerateDataKey": 3},
     "receive_cold_cache": {"kms": 1, "kms.Decrypt": 1},
     # One write per warm delivery; publishing is the relay's (the receiver section measures it).
     "receive_warm": {"kms": 0, "dynamodb": 1, "dynamodb.PutItem": 1, "eventbridge": 0},
