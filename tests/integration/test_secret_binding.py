@@ -166,3 +166,30 @@ def test_the_receiver_verifies_with_a_kms_that_refuses_the_access_token(
     # then both verify, and the receiver never asked for the token's data key
     assert statuses == [202, 202]
     assert set(asked) == {"webhookSecret", "previousWebhookSecret"}
+
+
+def test_the_receiver_never_reads_the_access_token_attribute(
+    rotated: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given every DynamoDB request pynamodb sends, recorded
+    from pynamodb.connection.base import Connection
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+    original = Connection.dispatch
+
+    def recording(self: Connection, operation: str, kwargs: dict[str, Any]) -> Any:
+        sent.append((operation, dict(kwargs)))
+        return original(self, operation, kwargs)
+
+    monkeypatch.setattr(Connection, "dispatch", recording)
+    wiring.reset()  # a cold receiver: pointer and item are both read
+    # when deliveries arrive (the first one cold)
+    assert _deliver(rotated["id"], rotated["new_secret"]) == 202
+    assert _deliver(rotated["id"], rotated["old_secret"]) == 202
+    # then every GetItem projects, and no projection names the access token
+    reads = [kwargs for operation, kwargs in sent if operation == "GetItem"]
+    assert len(reads) >= 2
+    for kwargs in reads:
+        assert "ProjectionExpression" in kwargs
+        names = set(kwargs.get("ExpressionAttributeNames", {}).values())
+        assert names and "accessToken" not in names

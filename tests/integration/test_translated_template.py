@@ -89,3 +89,30 @@ def test_the_relay_reads_only_this_tables_stream() -> None:
             "dynamodb:ListStreams",
         )
     }
+
+
+def test_the_receivers_reads_are_limited_to_the_attributes_it_projects() -> None:
+    from repoconn_core.storage.schema import (
+        CONNECTION_POINTER_ATTRIBUTES,
+        DELIVERY_READBACK_ATTRIBUTES,
+        WEBHOOK_ITEM_ATTRIBUTES,
+    )
+
+    # given the receiver's GetItem statement as deployed
+    [read] = [
+        row
+        for row in policy_rows(translated_template())
+        if row[0] == "WebhookReceiverFunction" and row[1] == "dynamodb:GetItem"
+    ]
+    condition = json.loads(read[3])
+    # then it allows exactly the attributes the code projects, never the access token, and
+    # no request without a projection
+    allowed = condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+    projected = {
+        *WEBHOOK_ITEM_ATTRIBUTES,
+        *CONNECTION_POINTER_ATTRIBUTES,
+        *DELIVERY_READBACK_ATTRIBUTES,
+    }
+    assert set(allowed) == projected
+    assert "accessToken" not in allowed
+    assert condition["StringEqualsIfExists"] == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}

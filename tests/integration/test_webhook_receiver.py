@@ -337,7 +337,7 @@ def test_delivery_to_an_inactive_connection_is_rejected(
 ) -> None:
     # given a connection marked inactive
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
-    stored = store.get_by_id(created["id"])
+    stored = store.get(REPOS["GitHub"])
     assert stored is not None
     store.save(replace(stored, is_active=False), replacing=stored)
     # when a correctly signed delivery arrives

@@ -28,13 +28,15 @@ from pydantic import SecretStr
 
 from repoconn_core.errors import StoredSecretUnreadable
 from repoconn_core.ports import FieldCipher
-from repoconn_core.records import SealedSecrets, StoredConnection
+from repoconn_core.records import SealedSecrets, StoredConnection, WebhookConnection
 
 ACCESS_TOKEN = "accessToken"  # noqa: S105 - a field name, not a secret
 WEBHOOK_SECRET = "webhookSecret"  # noqa: S105 - a field name
 PREVIOUS_WEBHOOK_SECRET = "previousWebhookSecret"  # noqa: S105 - a field name
 # The first byte of a blob written before issue 14 (cipher.LEGACY_FORMAT_VERSION).
 _LEGACY_FORMAT = b"\x01"
+# What the webhook-secret methods read: a whole connection, or the receiver's view of one.
+HoldsWebhookSecrets = StoredConnection | WebhookConnection
 
 log = Logger(child=True)
 
@@ -106,10 +108,10 @@ class ConnectionSecrets:
     def token(self, stored: StoredConnection) -> SecretStr:
         return self._open(stored, ACCESS_TOKEN, stored.access_token)
 
-    def webhook_secret(self, stored: StoredConnection) -> SecretStr:
+    def webhook_secret(self, stored: HoldsWebhookSecrets) -> SecretStr:
         return self._open(stored, WEBHOOK_SECRET, stored.webhook_secret)
 
-    def webhook_secrets(self, stored: StoredConnection, now: datetime) -> WebhookSecrets:
+    def webhook_secrets(self, stored: HoldsWebhookSecrets, now: datetime) -> WebhookSecrets:
         current = self.webhook_secret(stored)
         blob = stored.previous_webhook_secret
         if blob is None or not in_grace(stored, now):
@@ -135,7 +137,7 @@ class ConnectionSecrets:
         return WebhookSecrets(current, previous)
 
     def _open(
-        self, stored: StoredConnection, field: str, blob: bytes, bound: str | None = None
+        self, stored: HoldsWebhookSecrets, field: str, blob: bytes, bound: str | None = None
     ) -> SecretStr:
         return self._cipher.decrypt_fields(
             {field: blob},
@@ -145,7 +147,7 @@ class ConnectionSecrets:
         )[field]
 
 
-def in_grace(stored: StoredConnection, now: datetime) -> bool:
+def in_grace(stored: HoldsWebhookSecrets, now: datetime) -> bool:
     """Whether the secret a reconnect rotated out is still accepted."""
     expires = stored.previous_secret_expires_at
     return expires is not None and now < expires

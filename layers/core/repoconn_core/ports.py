@@ -17,7 +17,12 @@ from pydantic import SecretStr
 
 from repoconn_core.delivery_events import DeliveryEvent
 from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef
-from repoconn_core.records import ConnectionSummary, DeliveryOutcome, StoredConnection
+from repoconn_core.records import (
+    ConnectionSummary,
+    DeliveryOutcome,
+    StoredConnection,
+    WebhookConnection,
+)
 
 # Connections ---------------------------------------------------------------------------------
 
@@ -41,7 +46,7 @@ class ConnectionDeleter(ConnectionWriter, Protocol):
 
 
 class ConnectionById(Protocol):
-    def get_by_id(self, connection_id: str) -> StoredConnection | None: ...
+    def get_by_id(self, connection_id: str) -> WebhookConnection | None: ...
 
 
 class HealthStore(Protocol):
@@ -67,7 +72,11 @@ class RelayStore(Protocol):
 
 class DeliveryRecorder(Protocol):
     def record_delivery(
-        self, stored: StoredConnection, delivery_id: str, event: DeliveryEvent, expires_at: datetime
+        self,
+        stored: WebhookConnection,
+        delivery_id: str,
+        event: DeliveryEvent,
+        expires_at: datetime,
     ) -> DeliveryOutcome: ...
 
 

@@ -57,7 +57,7 @@ from repoconn_core.errors import DeliveryRejected, MalformedBody, PayloadTooLarg
 from repoconn_core.json_body import load_json
 from repoconn_core.ports import ConnectionById, DeliveryRecorder, FieldCipher
 from repoconn_core.providers import ServiceType
-from repoconn_core.records import DeliveryOutcome, StoredConnection
+from repoconn_core.records import DeliveryOutcome, WebhookConnection
 from repoconn_core.settings import Settings
 
 DEFAULT_REPLAY_WINDOW = timedelta(days=7)
@@ -83,7 +83,7 @@ class DeliveryReceipt:
 class KnownConnection:
     """A connection as a container last read it, with its secrets decrypted."""
 
-    stored: StoredConnection
+    stored: WebhookConnection
     secrets: WebhookSecrets
     read_at: float  # monotonic: when the item was last read
     opened_at: float  # monotonic: when the secrets were decrypted

@@ -62,6 +62,10 @@ class StoredConnection(ConnectionSummary):
             updated_at=at,
         )
 
+    def webhook_view(self) -> WebhookConnection:
+        """What the receiver would read of this connection."""
+        return WebhookConnection(**{name: getattr(self, name) for name in WEBHOOK_FIELDS})
+
     def summary(self) -> ConnectionSummary:
         """The non-secret part, as a GSI read would return it."""
         return ConnectionSummary(**{name: getattr(self, name) for name in SUMMARY_FIELDS})
@@ -72,6 +76,29 @@ class StoredConnection(ConnectionSummary):
             f"StoredConnection(id={self.id!r}, project_id={self.project_id!r}, "
             f"repository_url={self.repository_url!r}, service_type={self.service_type!r})"
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookConnection:
+    """What the webhook receiver reads of a connection — never the access token. Its GetItem
+    projects exactly these attributes, and IAM allows it no other (docs/security.md)."""
+
+    id: str
+    project_id: str
+    repository_url: str
+    service_type: ServiceType
+    is_active: bool
+    updated_at: datetime
+    webhook_secret: bytes
+    previous_webhook_secret: bytes | None = None
+    previous_secret_expires_at: datetime | None = None
+    secret_generation: int = 0
+
+    def __repr__(self) -> str:
+        return f"WebhookConnection(id={self.id!r}, repository_url={self.repository_url!r})"
+
+
+WEBHOOK_FIELDS = tuple(field.name for field in fields(WebhookConnection))
 
 
 # What ``with_hook`` changes: the fields a re-created hook writes.

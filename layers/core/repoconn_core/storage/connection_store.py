@@ -14,17 +14,25 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from repoconn_core.records import HOOK_FIELDS, ConnectionSummary, StoredConnection
+from repoconn_core.records import (
+    HOOK_FIELDS,
+    ConnectionSummary,
+    StoredConnection,
+    WebhookConnection,
+)
 from repoconn_core.storage.connection_writes import ConnectionWrites
 from repoconn_core.storage.failures import condition_failed, dynamodb_failures, unavailable
 from repoconn_core.storage.schema import (
     CONNECTION_ATTRIBUTES,
+    CONNECTION_POINTER_ATTRIBUTES,
+    WEBHOOK_ITEM_ATTRIBUTES,
     connection_key,
     pointer_key,
     require_aware,
     require_repository_key,
     to_stored,
     to_summary,
+    to_webhook,
 )
 
 # Connection ids whose repository URL a store remembers (see get_by_id); ~100 bytes each.
@@ -75,37 +83,41 @@ class ConnectionStore(ConnectionWrites):
             return None
         return to_stored(item)
 
-    def get_by_id(self, connection_id: str) -> StoredConnection | None:
-        """The connection with this id (consistent): its pointer, then the item.
+    def get_by_id(self, connection_id: str) -> WebhookConnection | None:
+        """What the webhook receiver reads of the connection with this id (consistent): its
+        pointer, then the item — both projected, so the access token is never read
+        (WEBHOOK_ITEM_ATTRIBUTES; IAM allows the receiver no other attribute).
 
-        The webhook receiver's hot path: once an id's pointer has been read, later calls read
-        only the item (one consistent GetItem instead of two) and check that it still carries
-        this id; if it does not (deleted, replaced), the pointer is read again as the first
-        time, so the answer is the same as without the shortcut.
+        The receiver's hot path: once an id's pointer has been read, later calls read only
+        the item (one consistent GetItem instead of two) and check that it still carries this
+        id; if it does not (deleted, replaced), the pointer is read again as the first time,
+        so the answer is the same as without the shortcut.
         """
         with self._repository_by_id_lock:
             known = self._repository_by_id.get(connection_id)
         if known is not None:
-            item = self._get_item(known)
+            item = self._get_item(known, WEBHOOK_ITEM_ATTRIBUTES)
             if item is not None and item.id == connection_id:
-                return to_stored(item)
+                return to_webhook(item)
             with self._repository_by_id_lock:
                 self._repository_by_id.pop(connection_id, None)
         with dynamodb_failures():
             try:
                 pointer = self._models.connection_pointer.get(
-                    connection_key(connection_id), consistent_read=True
+                    connection_key(connection_id),
+                    consistent_read=True,
+                    attributes_to_get=list(CONNECTION_POINTER_ATTRIBUTES),
                 )
             except DoesNotExist:
                 return None
-        item = self._get_item(pointer.currentRepositoryUrl)
+        item = self._get_item(pointer.currentRepositoryUrl, WEBHOOK_ITEM_ATTRIBUTES)
         if item is None or item.id != connection_id:
             return None
         with self._repository_by_id_lock:
             self._repository_by_id[connection_id] = pointer.currentRepositoryUrl
             while len(self._repository_by_id) > KNOWN_CONNECTION_IDS:
                 self._repository_by_id.popitem(last=False)
-        return to_stored(item)
+        return to_webhook(item)
 
     def scan_connections(self, page_size: int = 100) -> Iterator[StoredConnection]:
         """Every connection item, page by page (pointers and delivery records skipped)."""

@@ -29,6 +29,7 @@ item (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Transac
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
@@ -194,10 +195,18 @@ class ConnectionWrites:
             return False
         return False
 
-    def _get_item(self, repository_url: str) -> ConnectionItem | None:
+    def _get_item(
+        self, repository_url: str, attributes: Sequence[str] | None = None
+    ) -> ConnectionItem | None:
+        """The item (consistent), with only ``attributes`` when given (a projection)."""
         with dynamodb_failures():
             try:
-                return self._models.item.get(repository_url, consistent_read=True)
+                # A list: pynamodb reads a tuple as one attribute path.
+                return self._models.item.get(
+                    repository_url,
+                    consistent_read=True,
+                    attributes_to_get=list(attributes) if attributes is not None else None,
+                )
             except DoesNotExist:
                 return None
 

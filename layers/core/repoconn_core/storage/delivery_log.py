@@ -17,10 +17,11 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException
 
 from repoconn_core.delivery_events import DeliveryEvent, RecordedDelivery
-from repoconn_core.records import DeliveryOutcome, StoredConnection
+from repoconn_core.records import DeliveryOutcome, WebhookConnection
 from repoconn_core.storage.failures import CONDITION_FAILED, cause_code, unavailable
 from repoconn_core.storage.schema import (
     DELIVERY_KEY_PREFIX,
+    DELIVERY_READBACK_ATTRIBUTES,
     DeliveryRecord,
     connection_models,
     connection_settings,
@@ -39,7 +40,11 @@ class DeliveryLog:
         self._connection = Connection(**connection_settings(region, host))
 
     def record_delivery(
-        self, stored: StoredConnection, delivery_id: str, event: DeliveryEvent, expires_at: datetime
+        self,
+        stored: WebhookConnection,
+        delivery_id: str,
+        event: DeliveryEvent,
+        expires_at: datetime,
     ) -> DeliveryOutcome:
         """Accept a verified delivery once: one conditional PutItem of its record and event
         (unless an unexpired record exists). The relay publishes it from the table's stream
@@ -89,7 +94,9 @@ class DeliveryLog:
 
     def _recorded_by(self, key: str, owner: str) -> bool:
         try:
-            record = self._models.delivery.get(key, consistent_read=True)
+            record = self._models.delivery.get(
+                key, consistent_read=True, attributes_to_get=list(DELIVERY_READBACK_ATTRIBUTES)
+            )
         except PynamoDBException:  # DoesNotExist included
             return False
         return record.owner == owner

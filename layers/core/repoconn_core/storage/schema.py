@@ -43,8 +43,10 @@ from repoconn_core.providers import ServiceType
 from repoconn_core.records import (
     CONNECTION_FIELDS,
     SUMMARY_FIELDS,
+    WEBHOOK_FIELDS,
     ConnectionSummary,
     StoredConnection,
+    WebhookConnection,
 )
 
 PROJECT_INDEX_NAME = "projectId-index"
@@ -72,6 +74,12 @@ def _camel(name: str) -> str:
 # Record field → item attribute, for every field of a connection.
 CONNECTION_ATTRIBUTES: dict[str, str] = {name: _camel(name) for name in CONNECTION_FIELDS}
 _KEY_ATTRIBUTES = ("repositoryUrl", "projectId")  # the table's and the index's keys
+# What the webhook receiver's GetItems project, and all its IAM GetItem statement allows
+# (dynamodb:Attributes in template.yaml; a test compares them): a connection item's webhook
+# view, a connection pointer, and the delivery record it reads back after a lost answer.
+WEBHOOK_ITEM_ATTRIBUTES = tuple(CONNECTION_ATTRIBUTES[name] for name in WEBHOOK_FIELDS)
+CONNECTION_POINTER_ATTRIBUTES = ("repositoryUrl", "currentRepositoryUrl")
+DELIVERY_READBACK_ATTRIBUTES = ("repositoryUrl", "owner")
 # Must equal NonKeyAttributes of projectId-index in template.yaml (a test compares them).
 SUMMARY_ATTRIBUTES = tuple(
     CONNECTION_ATTRIBUTES[name]
@@ -231,6 +239,11 @@ def to_item(model: type[ConnectionItem], stored: StoredConnection) -> Connection
 
 def to_stored(item: ConnectionItem) -> StoredConnection:
     return StoredConnection(**_fields(item, CONNECTION_FIELDS))
+
+
+def to_webhook(item: ConnectionItem) -> WebhookConnection:
+    """A connection item read with WEBHOOK_ITEM_ATTRIBUTES projected."""
+    return WebhookConnection(**_fields(item, WEBHOOK_FIELDS))
 
 
 def to_summary(item: ConnectionItem) -> ConnectionSummary:
