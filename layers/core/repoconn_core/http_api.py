@@ -37,12 +37,10 @@ _JSON_CONTENT_TYPES = ("", "application/json")
 
 def http_resolver(logger: Logger) -> APIGatewayHttpResolver:
     """A payload-2.0 resolver with pydantic validation and the one problem+json error map."""
-    # Bodies are read by request_body (after authorisation); the bounded parser also guards
-    # any body Powertools itself would parse.
-    # debug=False: POWERTOOLS_DEV or POWERTOOLS_EVENT_HANDLER_DEBUG would print events (logs.py).
-    app = APIGatewayHttpResolver(
-        enable_validation=True, json_body_deserializer=load_json, debug=False
-    )
+    # No route declares a body parameter: a route reads its body with request_body, after
+    # authorising, so Powertools never parses one. debug=False: POWERTOOLS_DEV or
+    # POWERTOOLS_EVENT_HANDLER_DEBUG would print events (logs.py).
+    app = APIGatewayHttpResolver(enable_validation=True, debug=False)
     install_problem_handlers(app, logger)
     return app
 

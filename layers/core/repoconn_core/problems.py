@@ -16,11 +16,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestUnsupportedContentType,
     RequestValidationError,
 )
 
-from repoconn_core.errors import DomainError, MalformedBody, RouteNotFound, ValidationFailed
+from repoconn_core.errors import DomainError, RouteNotFound, ValidationFailed
 from repoconn_core.models import Problem
 
 PROBLEM_JSON = "application/problem+json"
@@ -79,38 +78,9 @@ def install_problem_handlers(app: ApiGatewayResolver, logger: Logger) -> None:
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[str]:
         errors = _validation_errors(error)
-        if any(item["type"] == "json_invalid" for item in errors):
-            return domain_problem(MalformedBody("The request body must be a JSON object."))
         logger.info("request validation failed", extra={"errors": errors})
         fields = ", ".join(sorted({".".join(item["loc"][1:]) or "body" for item in errors}))
         return domain_problem(ValidationFailed(f"Invalid or missing fields: {fields}.", errors))
-
-    @app.exception_handler(UnicodeDecodeError)
-    def _not_text(_: UnicodeDecodeError) -> Response[str]:
-        # API Gateway hands a body that is not UTF-8 over base64-encoded; Powertools' body
-        # parsing then fails decoding it, before any validation (found by contract fuzzing).
-        return domain_problem(MalformedBody("The request body must be a UTF-8 JSON object."))
-
-    @app.exception_handler(RequestUnsupportedContentType)
-    def _not_json(_: RequestUnsupportedContentType) -> Response[str]:
-        # Powertools parses only JSON and form bodies; anything else (text/plain, ...) is a
-        # body that is not JSON to us: 400, as the contract says (found by contract fuzzing).
-        return domain_problem(
-            MalformedBody("The request body must be JSON sent as application/json.")
-        )
-
-    @app.exception_handler(ValueError)
-    def _value_error(error: ValueError) -> Response[str]:
-        # Powertools parses multipart/form-data bodies itself and raises a bare ValueError for
-        # a malformed one (no boundary) before any validation (found by contract fuzzing). The
-        # contract takes JSON only, so a multipart request that fails is a malformed body; any
-        # other ValueError is a bug and gets the catch-all 500.
-        content_type = (app.current_event.headers.get("content-type") or "").lower()
-        if content_type.startswith("multipart/"):
-            return domain_problem(
-                MalformedBody("The request body must be JSON sent as application/json.")
-            )
-        return _unexpected(error)
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:
