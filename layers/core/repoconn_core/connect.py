@@ -97,20 +97,23 @@ class ConnectRepository:
         secret = self._providers.new_secret()
         callback_url = self._providers.callback_url(connection_id)
         now = self._clock()
-        sealed = self._secrets.seal(
-            project_id=project_id,
-            repository_url=repo.canonical_url,
-            token=token,
-            webhook_secret=secret,
-            generation=existing.secret_generation + 1 if existing else 1,
+        if existing is not None:
             # The provider may still sign in-flight deliveries with the secret rotated out: it
             # stays accepted for a grace window, sealed again with that window's end.
-            previous=(
-                self._secrets.rotated_out(existing, now + self._providers.secret_grace)
-                if existing
-                else None
-            ),
-        )
+            sealed = self._secrets.rotate(
+                existing,
+                token=token,
+                webhook_secret=secret,
+                previous_expires_at=now + self._providers.secret_grace,
+            )
+        else:
+            sealed = self._secrets.seal(
+                project_id=project_id,
+                repository_url=repo.canonical_url,
+                token=token,
+                webhook_secret=secret,
+                generation=1,
+            )
         ensured = self._ensure_hook(client, repo, token, existing, callback_url, secret)
         try:
             new = self._build_connection(

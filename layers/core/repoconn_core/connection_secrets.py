@@ -13,7 +13,7 @@ What no binding can stop: a table writer restoring a whole earlier item (every f
 older write). docs/security.md says so.
 
 KMS calls: ``seal`` one GenerateDataKey per field (two; three with a rotated-out secret, which
-``rotated_out`` opens first with one Decrypt); each opening one Decrypt. Items written in format
+``rotate`` opens first with one Decrypt); each opening one Decrypt. Items written in format
 1 (before issue 14) open as before: their previous secret is the old webhookSecret blob kept
 verbatim.
 """
@@ -101,9 +101,25 @@ class ConnectionSecrets:
             previous_secret_expires_at=previous.expires_at if previous else None,
         )
 
-    def rotated_out(self, stored: StoredConnection, expires_at: datetime) -> RotatedSecret:
-        """``stored``'s current webhook secret, to be kept as the previous one (one Decrypt)."""
-        return RotatedSecret(self.webhook_secret(stored), expires_at)
+    def rotate(
+        self,
+        stored: StoredConnection,
+        *,
+        token: SecretStr,
+        webhook_secret: SecretStr,
+        previous_expires_at: datetime,
+    ) -> SealedSecrets:
+        """The secrets of ``stored``'s next write (a reconnect, a repair): its current webhook
+        secret, opened with one Decrypt, is sealed again as the previous one, accepted until
+        ``previous_expires_at``."""
+        return self.seal(
+            project_id=stored.project_id,
+            repository_url=stored.repository_url,
+            token=token,
+            webhook_secret=webhook_secret,
+            generation=stored.secret_generation + 1,
+            previous=RotatedSecret(self.webhook_secret(stored), previous_expires_at),
+        )
 
     def token(self, stored: StoredConnection) -> SecretStr:
         return self._open(stored, ACCESS_TOKEN, stored.access_token)

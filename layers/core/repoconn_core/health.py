@@ -339,13 +339,11 @@ class HealthCheck:
         )
         try:
             now = self._clock()
-            sealed = self._secrets.seal(
-                project_id=stored.project_id,
-                repository_url=stored.repository_url,
+            sealed = self._secrets.rotate(
+                stored,
                 token=token,
                 webhook_secret=secret,
-                generation=stored.secret_generation + 1,
-                previous=self._secrets.rotated_out(stored, now + self._providers.secret_grace),
+                previous_expires_at=now + self._providers.secret_grace,
             )
             repaired = stored.with_hook(sealed, new.hook.id, at=now)
             stored_it = self._store.replace_webhook(stored, repaired)

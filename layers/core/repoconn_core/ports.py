@@ -127,6 +127,20 @@ class CurrentFormat(Protocol):
     def is_current(self, blob: bytes) -> bool: ...
 
 
+class ReencryptingCipher(FieldCipher, CurrentFormat, Protocol):
+    pass
+
+
+class ReencryptStore(Protocol):
+    """What re-encryption (reencrypt.py) reads and writes."""
+
+    def scan_connections(self, page_size: int = ...) -> Iterator[StoredConnection]: ...
+
+    def get(self, repository_url: str) -> StoredConnection | None: ...
+
+    def replace_webhook(self, stored: StoredConnection, repaired: StoredConnection) -> bool: ...
+
+
 # Providers -----------------------------------------------------------------------------------
 
 

@@ -45,22 +45,25 @@ class StoredConnection(ConnectionSummary):
     # from another write does not open here (connection_secrets.py). 0: written before issue 14.
     secret_generation: int = 0
 
-    def with_hook(
-        self, sealed: SealedSecrets, webhook_id: str, *, at: datetime
-    ) -> StoredConnection:
-        """This connection with a new hook and the secrets of ``sealed`` — the secret rotated
-        out included, sealed again as the previous one with its expiry (in-flight deliveries
-        may still be signed with it)."""
+    def with_secrets(self, sealed: SealedSecrets, *, at: datetime) -> StoredConnection:
+        """This connection holding the secrets of ``sealed`` — the secret rotated out included,
+        sealed again as the previous one with its expiry — written ``at``."""
         return replace(
             self,
             access_token=sealed.access_token,
             webhook_secret=sealed.webhook_secret,
-            webhook_id=webhook_id,
             previous_webhook_secret=sealed.previous_webhook_secret,
             previous_secret_expires_at=sealed.previous_secret_expires_at,
             secret_generation=sealed.generation,
             updated_at=at,
         )
+
+    def with_hook(
+        self, sealed: SealedSecrets, webhook_id: str, *, at: datetime
+    ) -> StoredConnection:
+        """This connection with a new hook and the secrets of ``sealed`` (a health repair;
+        in-flight deliveries may still be signed with the secret rotated out)."""
+        return replace(self.with_secrets(sealed, at=at), webhook_id=webhook_id)
 
     def webhook_view(self) -> WebhookConnection:
         """What the receiver would read of this connection."""

@@ -17,17 +17,16 @@ is dropped rather than re-sealed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
 from repoconn_core.clock import utc_now
 from repoconn_core.connection_secrets import ConnectionSecrets, RotatedSecret
 from repoconn_core.errors import StoredSecretUnreadable
-from repoconn_core.ports import CurrentFormat, FieldCipher
+from repoconn_core.ports import ReencryptingCipher, ReencryptStore
 from repoconn_core.records import StoredConnection
 
 log = Logger(child=True)
@@ -35,18 +34,6 @@ log = Logger(child=True)
 # A connect that keeps winning the condition still writes the current format: a few attempts
 # settle any item.
 MAX_ATTEMPTS = 3
-
-
-class ReencryptStore(Protocol):
-    def scan_connections(self, page_size: int = ...) -> Iterator[StoredConnection]: ...
-
-    def get(self, repository_url: str) -> StoredConnection | None: ...
-
-    def replace_webhook(self, stored: StoredConnection, repaired: StoredConnection) -> bool: ...
-
-
-class ReencryptingCipher(FieldCipher, CurrentFormat, Protocol):
-    pass
 
 
 @dataclass
@@ -139,12 +126,4 @@ class ReencryptConnections:
             generation=stored.secret_generation + 1,
             previous=previous,
         )
-        return replace(
-            stored,
-            access_token=sealed.access_token,
-            webhook_secret=sealed.webhook_secret,
-            previous_webhook_secret=sealed.previous_webhook_secret,
-            previous_secret_expires_at=sealed.previous_secret_expires_at,
-            secret_generation=sealed.generation,
-            updated_at=now,
-        )
+        return stored.with_secrets(sealed, at=now)
