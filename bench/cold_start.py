@@ -42,6 +42,7 @@ BUILDERS = {
     "WebhookReceiverFunction": "receive_webhook",
     "HealthCheckFunction": "health_check",
     "PublishDeliveriesFunction": "publish_deliveries",
+    "ReencryptConnectionsFunction": "reencrypt_connections",
 }
 READ_FUNCTIONS = ("GetConnectionFunction", "ConnectionExistsFunction")
 READ_PATH_FORBIDDEN = ("cryptography", "requests")

@@ -10,7 +10,7 @@ pass's ``after_each`` hook runs a delivery, a reconnect or the interruption betw
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from repoconn_core import wiring
 from repoconn_core.connection_secrets import ConnectionSecrets
 from repoconn_core.records import StoredConnection
 from repoconn_core.reencrypt import ReencryptReport
+from repoconn_local.lambda_host.context import LocalLambdaContext
 
 from tests.support.api import Api, given_connected
 from tests.support.deliveries import signed
@@ -181,3 +182,40 @@ def test_an_expired_previous_secret_is_dropped_not_resealed(
     after = store.get(url)
     assert after is not None
     assert (after.previous_webhook_secret, after.previous_secret_expires_at) == (None, None)
+
+
+class _RunningOutOfTime(LocalLambdaContext):
+    """A Lambda context whose remaining time falls below the stop margin after ``calls``
+    look-ups: the function's own timeout, without waiting for it."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__(function_name="reencrypt_connections", timeout_seconds=900)
+        self.calls = calls
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls -= 1
+        return 600_000 if self.calls >= 0 else 1_000
+
+
+def test_the_function_stops_before_its_timeout_and_the_next_invocation_finishes(
+    sim_control: SimulatorControl, legacy_table: dict[str, dict[str, Any]]
+) -> None:
+    from functions.reencrypt_connections import app
+
+    # when operators invoke the deployed function and it runs out of time after three items
+    first = app.lambda_handler({}, _RunningOutOfTime(calls=3))
+    left = _all_current(legacy_table)
+    # and invoke it again, with time to spare
+    wiring.reset()
+    second = app.lambda_handler({}, _RunningOutOfTime(calls=10 * COUNT))
+
+    # then the first answer says it is not done, after three items; the second finishes
+    assert (first["completed"], first["scanned"], first["reencrypted"]) == (False, 3, 3)
+    assert len(left) == COUNT - 3
+    assert second == {
+        **asdict(ReencryptReport(scanned=COUNT, reencrypted=COUNT - 3, already_current=3)),
+        "completed": True,
+    }
+    assert _all_current(legacy_table) == []
+    for connection in legacy_table.values():
+        assert _deliver(sim_control, connection["id"]) == 202

@@ -79,3 +79,19 @@ def test_the_relay_sample_for_an_unknown_connection_publishes_nothing(
     # then the batch is done (nothing to retry) and nothing reached the bus
     assert answer == {"batchItemFailures": []}
     assert event_bus.events() == []
+
+
+def test_the_operator_sample_runs_one_reencryption_pass_over_an_empty_table(api: Api) -> None:
+    # when
+    report = _invoke("reencrypt_connections", "reencrypt_connections.json")
+
+    # then
+    assert report == {
+        "scanned": 0,
+        "reencrypted": 0,
+        "already_current": 0,
+        "current_after_a_concurrent_write": 0,
+        "deleted_meanwhile": 0,
+        "unreadable": 0,
+        "completed": True,
+    }

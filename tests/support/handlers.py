@@ -40,10 +40,12 @@ def http_result(raw: Mapping[str, Any]) -> HttpResult:
     )
 
 
-def invoke(function: str, event: dict[str, Any]) -> Any:
-    """``functions/<function>/app.py``'s handler, called with ``event``; its raw result."""
+def invoke(function: str, event: dict[str, Any], *, timeout_seconds: float = 30.0) -> Any:
+    """``functions/<function>/app.py``'s handler, called with ``event``; its raw result.
+    ``timeout_seconds``: the function's Timeout, which its context counts down from."""
     handler = importlib.import_module(f"functions.{function}.app").lambda_handler
-    return handler(event, LocalLambdaContext(function_name=function))
+    context = LocalLambdaContext(function_name=function, timeout_seconds=timeout_seconds)
+    return handler(event, context)
 
 
 def invoke_http(function: str, event: dict[str, Any]) -> HttpResult:

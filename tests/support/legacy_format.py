@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from repoconn_core.cipher import NONCE_BYTES, _aad, _encode, _Envelope
+from repoconn_core.records import StoredConnection
 
 LEGACY = 0x01
 
@@ -32,3 +34,25 @@ def format_1_blobs(
             _Envelope(LEGACY, key["KeyId"], key["CiphertextBlob"], nonce, sealed)
         )
     return blobs
+
+
+def as_format_1(
+    stored: StoredConnection, kms_client: Any, key_id: str, *, token: str, webhook_secret: str
+) -> StoredConnection:
+    """``stored`` with its token and webhook secret sealed in format 1 (no previous secret,
+    generation 0), as an item written before issue 14 holds them."""
+    blobs = format_1_blobs(
+        kms_client,
+        key_id,
+        stored.project_id,
+        stored.repository_url,
+        {"accessToken": token, "webhookSecret": webhook_secret},
+    )
+    return replace(
+        stored,
+        access_token=blobs["accessToken"],
+        webhook_secret=blobs["webhookSecret"],
+        previous_webhook_secret=None,
+        previous_secret_expires_at=None,
+        secret_generation=0,
+    )

@@ -41,6 +41,8 @@ BOUNDARIES: dict[str, tuple[str, frozenset[str]]] = {
     "HealthCheckFunction": ("health_check", frozenset()),
     # The relay publishes what the receiver recorded: no secret, no provider.
     "PublishDeliveriesFunction": ("publish_deliveries", READ_PATH_FORBIDDEN),
+    # Opens and seals secrets (cryptography), never calls a provider.
+    "ReencryptConnectionsFunction": ("reencrypt_connections", frozenset({"requests"})),
 }
 # The environment Lambda and the template give a function (values are placeholders; building
 # a use case creates clients but sends nothing).

@@ -36,6 +36,8 @@ ROLE_NEEDED = {
 }
 SCHEDULED_SAMPLES = {"health_check.json": "HealthCheckFunction"}
 STREAM_SAMPLES = {"publish_deliveries.json": "PublishDeliveriesFunction"}
+# Invoked by operators (aws lambda invoke), with any event.
+OPERATOR_SAMPLES = {"reencrypt_connections.json": "ReencryptConnectionsFunction"}
 # The secret receive_webhook.json is signed with (README: "Invoking a function with sam local").
 SAMPLE_WEBHOOK_SECRET = "example-webhook-secret"
 
@@ -61,13 +63,22 @@ def test_there_is_one_sample_per_function_of_the_template(template: dict[str, An
     samples = {path.name for path in EVENTS.glob("*.json")}
 
     # then
-    assert samples == set(HTTP_SAMPLES) | set(SCHEDULED_SAMPLES) | set(STREAM_SAMPLES)
+    assert samples == (
+        set(HTTP_SAMPLES) | set(SCHEDULED_SAMPLES) | set(STREAM_SAMPLES) | set(OPERATOR_SAMPLES)
+    )
     assert sorted(
-        [*HTTP_SAMPLES.values(), *SCHEDULED_SAMPLES.values(), *STREAM_SAMPLES.values()]
+        [
+            *HTTP_SAMPLES.values(),
+            *SCHEDULED_SAMPLES.values(),
+            *STREAM_SAMPLES.values(),
+            *OPERATOR_SAMPLES.values(),
+        ]
     ) == sorted(functions)
 
 
-@pytest.mark.parametrize("name", sorted([*HTTP_SAMPLES, *SCHEDULED_SAMPLES, *STREAM_SAMPLES]))
+@pytest.mark.parametrize(
+    "name", sorted([*HTTP_SAMPLES, *SCHEDULED_SAMPLES, *STREAM_SAMPLES, *OPERATOR_SAMPLES])
+)
 def test_each_sample_is_a_json_object(name: str) -> None:
     # when
     event = _load(name)

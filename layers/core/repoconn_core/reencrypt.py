@@ -1,5 +1,6 @@
 """Re-encryption: every connection item moved to the current cipher format and key, without a
-reconnect (``repoconn reencrypt``; docs/operations.md has the runbook).
+reconnect. Deployed, operators invoke ReencryptConnectionsFunction (only the service's function
+roles may use the key); locally, ``repoconn reencrypt``. docs/operations.md has the runbook.
 
 For each connection item whose blobs are not all current (format 1, or sealed under a key the
 configured alias no longer names): open its token, webhook secret and — inside its grace
@@ -34,6 +35,9 @@ log = Logger(child=True)
 # A connect that keeps winning the condition still writes the current format: a few attempts
 # settle any item.
 MAX_ATTEMPTS = 3
+# Time kept back, in the function, for the item in hand and the report (a Lambda timeout would
+# lose the report, not an item: each item is one conditional write).
+DEFAULT_STOP_MARGIN_MS = 30_000
 
 
 @dataclass
@@ -45,6 +49,9 @@ class ReencryptReport:
     current_after_a_concurrent_write: int = 0
     deleted_meanwhile: int = 0
     unreadable: int = 0
+    # False when the pass stopped early to finish within its time limit: invoke it again, it
+    # skips what is current.
+    completed: bool = True
 
 
 class ReencryptConnections:
@@ -55,20 +62,31 @@ class ReencryptConnections:
         cipher: ReencryptingCipher,
         clock: Callable[[], datetime] = utc_now,
         page_size: int = 100,
+        stop_margin_ms: int = DEFAULT_STOP_MARGIN_MS,
     ) -> None:
         self._store = store
         self._cipher = cipher
         self._secrets = ConnectionSecrets(cipher)
         self._clock = clock
         self._page_size = page_size
+        self._stop_margin_ms = stop_margin_ms
 
     def run(
-        self, *, after_each: Callable[[StoredConnection], None] | None = None
+        self,
+        *,
+        time_left_ms: Callable[[], int] | None = None,
+        after_each: Callable[[StoredConnection], None] | None = None,
     ) -> ReencryptReport:
-        """One pass over the table. ``after_each``: called after each connection item is
-        handled (tests interleave traffic and interruptions there)."""
+        """One pass over the table. ``time_left_ms`` (Lambda's
+        ``context.get_remaining_time_in_millis``) stops it before the function times out;
+        ``after_each``: called after each connection item is handled (tests interleave traffic
+        and interruptions there)."""
         report = ReencryptReport()
         for stored in self._store.scan_connections(self._page_size):
+            if time_left_ms is not None and time_left_ms() < self._stop_margin_ms:
+                report.completed = False
+                log.warning("re-encryption pass stopped early to finish within the time limit")
+                break
             report.scanned += 1
             self._settle(stored, report)
             if after_each is not None:

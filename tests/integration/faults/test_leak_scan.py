@@ -38,6 +38,7 @@ import boto3
 import pytest
 import requests
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from repoconn_core import wiring
 from repoconn_local.gateway.jwt_authorizer import mint_token
 
 from tests.integration.faults.conftest import FIGURES
@@ -47,6 +48,8 @@ from tests.integration.faults.world import WORLD_JWT_SECRET, World
 from tests.leakscan.capture import capturing_logs, text
 from tests.leakscan.scanner import LeakScanner
 from tests.support.api import GatewayApi
+from tests.support.handlers import invoke
+from tests.support.legacy_format import as_format_1
 
 # Refused by the simulator (its token conventions) or by validation: such tokens end up in
 # error paths, where leaks hide.
@@ -182,6 +185,8 @@ def e2e_slice(world: World, seen: Observed, provider: str) -> None:
     step(world.get(project, "/exists"))
     step(world.put(project, repo, token))  # rotates the secret; the old one is kept for grace
     [hook] = world.hooks()
+    reencrypted_from_format_1(world, repo, token, str(hook["secret"]))
+    seen.after(project, other)
     delivery = str(uuid.uuid4())
     step(world.deliver(provider, str(hook["id"]), delivery))
     step(world.deliver(provider, str(hook["id"]), delivery))  # duplicate
@@ -207,6 +212,20 @@ def e2e_slice(world: World, seen: Observed, provider: str) -> None:
     step(world.get(project))
     assert statuses[:6] == [201, 200, 200, 200, 202, 200]
     assert 401 in statuses and 409 in statuses and 422 in statuses and 403 in statuses
+
+
+def reencrypted_from_format_1(world: World, repository: str, token: str, secret: str) -> None:
+    """The connection turned back into a format-1 item, then moved to the current format by
+    the operators' re-encryption function (it opens every secret of the item)."""
+    store = wiring.connection_store()
+    stored = store.get(repository)
+    assert stored is not None
+    legacy = as_format_1(
+        stored, boto3.client("kms"), world.settings.kms_key_id, token=token, webhook_secret=secret
+    )
+    store.save(legacy, replacing=stored)
+    report = invoke("reencrypt_connections", {}, timeout_seconds=900)  # template.yaml
+    assert (report["reencrypted"], report["completed"]) == (1, True), report
 
 
 def fault_slice(world: World, seen: Observed) -> int:

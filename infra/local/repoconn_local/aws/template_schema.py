@@ -22,6 +22,8 @@ import yaml
 DEFAULT_TEMPLATE_PATH = Path(__file__).resolve().parents[4] / "template.yaml"
 TABLE_TYPE = "AWS::DynamoDB::Table"
 KEY_TYPE = "AWS::KMS::Key"
+# The envelope key of stored secrets (the other key, EventsKey, is the event bus's).
+CONNECTIONS_KEY_LOGICAL_ID = "ConnectionsKey"
 
 # Table and index properties that mean the same in CloudFormation and create_table.
 _TABLE_PROPERTIES = (
@@ -113,14 +115,16 @@ def _enable_point_in_time_recovery(dynamodb_client: Any, table_name: str) -> Non
 def create_kms_key(kms_client: Any, alias: str, template: Mapping[str, Any] | None = None) -> str:
     """Create a symmetric KMS key with ``alias`` and return its key id.
 
-    With a template, the description and rotation setting of its first AWS::KMS::Key are
-    used (the key policy is not: it names the deploying account).
+    With a template, the description and rotation setting of its ConnectionsKey (else its
+    first AWS::KMS::Key) are used; the key policy is not: it names the deploying account and
+    the roles of a deployed stack.
     """
     properties: Mapping[str, Any] = {}
     if template is not None:
         keys = _resources_of_type(template, KEY_TYPE)
         if keys:
-            properties = next(iter(keys.values())).get("Properties", {})
+            chosen = keys.get(CONNECTIONS_KEY_LOGICAL_ID) or next(iter(keys.values()))
+            properties = chosen.get("Properties", {})
     description = properties.get("Description")
     key = kms_client.create_key(
         Description=description if isinstance(description, str) else "repoconn local key",

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
+from pynamodb.constants import NONE
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -181,9 +182,16 @@ class ConnectionStore(ConnectionWrites):
         return self._update(stored.repository_url, actions, unchanged)
 
     def _update(self, repository_url: str, actions: Sequence[Action], condition: Condition) -> bool:
-        """One conditional UpdateItem; False when its condition failed."""
+        """One conditional UpdateItem; False when its condition failed.
+
+        Through the table connection, not ``Model.update``: that asks for ``ReturnValues:
+        ALL_NEW`` — the whole item back, ciphertext included — which the functions' IAM
+        conditions refuse (``dynamodb:ReturnValues``, docs/security.md) and nothing here reads.
+        """
         try:
-            self._models.item(repository_url).update(actions=list(actions), condition=condition)
+            self._models.item._get_connection().update_item(
+                repository_url, actions=list(actions), condition=condition, return_values=NONE
+            )
         except UpdateError as error:
             if condition_failed(error):
                 return False
