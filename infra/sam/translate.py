@@ -3,7 +3,7 @@
 Run with the SAM CLI's own Python (aws-sam-translator lives there, never in the app's venv):
 
     .tools/bin/uv tool run --from aws-sam-cli==<SAM_VERSION> python infra/sam/translate.py \
-        template.yaml [Name=Value ...]
+        template.yaml [Name=Value ... | --without-values]
 
 ``sam deploy`` uploads the code and replaces CodeUri/ContentUri with S3 locations before the
 transform runs; here they become placeholder S3 URIs, which is all the translator checks.
@@ -30,7 +30,9 @@ class _NoManagedPolicies:
         return {}
 
 
-def translate(path: str, overrides: dict[str, str]) -> dict[str, Any]:
+def translate(path: str, overrides: dict[str, str] | None) -> dict[str, Any]:
+    """``overrides``: parameter values (missing required ones get a placeholder); None gives
+    the translator no values at all, so every parameter Ref stays a Ref."""
     with open(path, encoding="utf-8") as handle:
         template = yaml_parse(handle.read())
     for resource in template.get("Resources", {}).values():
@@ -40,6 +42,8 @@ def translate(path: str, overrides: dict[str, str]) -> dict[str, Any]:
                 properties[key] = PLACEHOLDER_S3
     values: dict[str, Any] = {}
     for name, declaration in (template.get("Parameters") or {}).items():
+        if overrides is None:
+            break
         if name in overrides:
             values[name] = overrides[name]
         elif "Default" not in declaration:
@@ -50,7 +54,9 @@ def translate(path: str, overrides: dict[str, str]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     path, *pairs = argv
-    overrides = dict(pair.split("=", 1) for pair in pairs)
+    overrides = (
+        None if pairs == ["--without-values"] else dict(pair.split("=", 1) for pair in pairs)
+    )
     json.dump(translate(path, overrides), sys.stdout, indent=1, sort_keys=True, default=str)
     return 0
 

@@ -28,10 +28,12 @@ def sam_version() -> str:
 
 
 @cache
-def translated_template() -> dict[str, Any]:
+def translated_template(*parameters: str) -> dict[str, Any]:
+    """The translation, with ``Name=Value`` parameter values as a deployment would give them
+    (SAM resolves some parameters itself; without values it leaves the Refs)."""
     result = subprocess.run(
         [str(UV), "tool", "run", "--from", f"aws-sam-cli=={sam_version()}", "python",
-         str(TRANSLATE), str(ROOT / "template.yaml")],
+         str(TRANSLATE), str(ROOT / "template.yaml"), *parameters],
         capture_output=True, text=True, timeout=600, check=False, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]

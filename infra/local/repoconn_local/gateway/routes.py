@@ -238,10 +238,15 @@ def _api_spec(
         raise TemplateError(f"{api_id} is not an {HTTP_API_TYPE} resource")
     own: Mapping[str, Any] = (resource or {}).get("Properties") or {}
     properties = {**api_globals, **own}
-    if "DefinitionBody" in properties or "DefinitionUri" in properties:
+    body = properties.get("DefinitionBody")
+    # A body that only carries API-wide settings (CORS) is fine: the routes still come from
+    # the functions' events. Routes declared in OpenAPI are not served locally.
+    if "DefinitionUri" in properties or (
+        body is not None and (not isinstance(body, Mapping) or body.get("paths"))
+    ):
         raise TemplateError(f"{api_id}: OpenAPI definitions are not served locally")
     return (
-        ApiSpec(api_id, _cors(api_id, properties.get("CorsConfiguration"), resolver)),
+        ApiSpec(api_id, _cors(api_id, _cors_configuration(properties), resolver)),
         _auth(api_id, properties.get("Auth") or {}),
     )
 
@@ -260,6 +265,19 @@ def _auth(api_id: str, auth: Mapping[str, Any]) -> _ApiAuth:
     if default is not None and default not in authorizers:
         raise TemplateError(f"{api_id}: DefaultAuthorizer {default} is not declared")
     return _ApiAuth(default, authorizers)
+
+
+def _cors_configuration(properties: Mapping[str, Any]) -> Any:
+    """SAM's CorsConfiguration, else the OpenAPI body's x-amazon-apigateway-cors (its keys
+    are SAM's, lower camel case) — where template.yaml keeps it, since SAM mangles an
+    intrinsic AllowOrigins in CorsConfiguration."""
+    if "CorsConfiguration" in properties:
+        return properties["CorsConfiguration"]
+    body = properties.get("DefinitionBody")
+    cors = body.get("x-amazon-apigateway-cors") if isinstance(body, Mapping) else None
+    if not isinstance(cors, Mapping):
+        return None
+    return {key[0].upper() + key[1:]: value for key, value in cors.items()}
 
 
 def _cors(api_id: str, config: Any, resolver: TemplateValues) -> CorsConfig | None:

@@ -57,7 +57,7 @@ def function_spec(
 
 class TemplateValues:
     """Resolves the intrinsics a local run can: Ref to a parameter (the override, else the
-    parameter's Default)."""
+    parameter's Default), and Fn::Split of what resolves to a string."""
 
     def __init__(self, template: Mapping[str, Any], overrides: Mapping[str, str]) -> None:
         self._parameters: Mapping[str, Any] = template.get("Parameters") or {}
@@ -66,6 +66,12 @@ class TemplateValues:
     def value(self, value: Any, where: str) -> Any:
         if isinstance(value, Mapping) and set(value) == {"Ref"}:
             return self._parameter(str(value["Ref"]), where)
+        if isinstance(value, Mapping) and set(value) == {"Fn::Split"}:
+            delimiter, source = value["Fn::Split"]
+            text = self.value(source, where)
+            if not isinstance(text, str):
+                raise TemplateError(f"{where}: Fn::Split needs a string, got {text!r}")
+            return text.split(delimiter)
         if isinstance(value, Mapping) and any(
             key == "Ref" or str(key).startswith("Fn::") for key in value
         ):
