@@ -14,8 +14,10 @@ the harness does see them when they are there.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -153,3 +155,82 @@ def test_the_write_path_loads_requests_and_cryptography_so_the_check_can_see_the
 
     # then
     assert loaded & READ_PATH_FORBIDDEN == READ_PATH_FORBIDDEN
+
+
+# What Lambda's python3.13 runtime provides besides the standard library (its boto3).
+RUNTIME_DISTRIBUTIONS = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
+)
+
+
+def _distributions_in(requirements: Path) -> set[str]:
+    return {
+        re.split(r"[=<>~!\[ ;]", line.strip(), maxsplit=1)[0].lower().replace("_", "-")
+        for line in requirements.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    }
+
+
+# The child again, but every top-level module its function does not ship is absent, as on
+# Lambda: an import of it raises ModuleNotFoundError (optional ones, which libraries guard,
+# are skipped as they would be there).
+ONLY_SHIPPED_CHILD = """
+import importlib.abc, json, sys
+shipped = set(json.loads(sys.argv[2]))
+class OnlyShipped(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        top = name.partition(".")[0]
+        if (top in shipped or top in sys.stdlib_module_names
+                or top in sys.builtin_module_names or top.startswith("_sysconfigdata")):
+            return None
+        raise ModuleNotFoundError(f"No module named {top!r}: not shipped", name=top)
+sys.meta_path.insert(0, OnlyShipped())
+import app
+getattr(app, sys.argv[1])()
+"""
+
+
+def _shipped_modules(template: dict[str, Any], properties: dict[str, Any]) -> set[str]:
+    """Top-level modules a deployed function can import: its layers' packages, the wheels
+    their requirements.txt install, and the runtime's SDK (as this venv lays them out)."""
+    owners = importlib.metadata.packages_distributions()
+    distributions = set(RUNTIME_DISTRIBUTIONS)
+    modules = {"app"}
+    for layer in properties.get("Layers", []):
+        content = ROOT / template["Resources"][layer["Ref"]]["Properties"]["ContentUri"]
+        distributions |= _distributions_in(content / "requirements.txt")
+        modules |= {entry.name for entry in content.iterdir() if entry.is_dir()}
+    modules |= {
+        module
+        for module, owner in owners.items()
+        if {d.lower().replace("_", "-") for d in owner} & distributions
+    }
+    return modules
+
+
+@pytest.mark.parametrize("logical_id", sorted(BOUNDARIES))
+def test_a_cold_start_needs_nothing_its_layers_and_the_runtime_do_not_ship(
+    template: dict[str, Any], logical_id: str
+) -> None:
+    # given only what the deployed function has importable
+    properties = _functions(template)[logical_id]
+    path = _lambda_path(template, properties)
+    shipped = sorted(_shipped_modules(template, properties))
+    builder, _ = BOUNDARIES[logical_id]
+    # when it starts cold and builds what its first request uses
+    child = subprocess.run(
+        [sys.executable, "-c", ONLY_SHIPPED_CHILD, builder, json.dumps(shipped)],
+        cwd=path[0],
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            **LAMBDA_ENVIRONMENT,
+            "PYTHONPATH": os.pathsep.join(str(entry) for entry in path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # then nothing it needs is missing (found by issue 15's shipped-layout bench: the
+    # re-encryption function had no layer with cryptography)
+    assert child.returncode == 0, child.stderr[-2000:]
