@@ -25,13 +25,25 @@ $(UV):
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
+# CPython 3.13 — Lambda's runtime — for the venv, the tests and the shipped bytecode.
+# scripts/find_python313.sh looks at PYTHON313 (`make PYTHON313=...`), python3.13 on PATH,
+# pyenv's and uv's, and fails saying how to get one. Python 3.11+ only bootstraps uv (.tools).
+FIND_PY313 := scripts/find_python313.sh
+
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen
+	py=$$($(FIND_PY313)) && $(UV) sync --frozen --python "$$py"
+	@touch $@
+
+# What the local run needs and no more (the project and its `local` group): a first `make dev`
+# does not wait for the linters, the fuzzer and the load generator. Inexact, so it never
+# uninstalls what `make test` put there.
+$(VENV)/.synced-local: uv.lock pyproject.toml | $(UV)
+	py=$$($(FIND_PY313)) && $(UV) sync --frozen --inexact --no-default-groups --group local --python "$$py"
 	@touch $@
 
 venv: $(VENV)/.synced ## create/refresh .venv from uv.lock
 
-dev: venv ## run the API locally on http://127.0.0.1:3000 (PORT overrides)
+dev: $(VENV)/.synced-local ## run the API locally on http://127.0.0.1:3000 (PORT overrides)
 	$(VENV)/bin/repoconn dev
 
 test: venv $(DYNAMODB_LOCAL_JAR) ## run every test suite (starts and stops DynamoDB Local itself)
@@ -59,16 +71,24 @@ format: venv ## apply ruff's formatting and safe fixes
 
 # The layers' build script installs wheels with pip or uv: the project's pinned uv in .tools/
 # is put on PATH, so the build needs nothing installed by hand.
-build: venv ## sam build: python3.13/arm64 artifacts in .aws-sam/build
-	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(SAM) build
+build: venv ## sam build: python3.13/arm64 artifacts with their 3.13 bytecode in .aws-sam/build
+	py=$$($(FIND_PY313)) && PYTHON313="$$py" PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(SAM) build
 
 test-build: venv ## inspect .aws-sam/build (run make build first): arm64 cp313 wheels, no test code
 	$(PY) -m pytest tests/build
 
-validate: venv ## sam validate --lint, cfn-lint and checkov
+# What CloudFormation receives is SAM's translation (infra/sam/translate.py, SAM's own
+# translator, offline): it is linted and scanned as well as template.yaml.
+TRANSLATED := build/translated-template.json
+
+validate: venv ## sam validate --lint; cfn-lint and checkov on template.yaml and on its SAM translation
 	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
 	$(VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV) --config-file .checkov.yaml
+	mkdir -p $(dir $(TRANSLATED))
+	$(UV) tool run --from aws-sam-cli==$(SAM_VERSION) python infra/sam/translate.py template.yaml > $(TRANSLATED)
+	$(VENV)/bin/cfn-lint $(TRANSLATED)
+	$(CHECKOV) --file $(TRANSLATED) --framework cloudformation --compact --quiet --skip-download
 
 openapi: venv ## docs/openapi.json from the handlers' models, template.yaml's routes and the error classes
 	PYTHONPATH=infra/openapi $(PY) -m repoconn_openapi.generator

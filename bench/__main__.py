@@ -23,10 +23,11 @@ from bench import machine, report
 from bench.backends import Endpoints, backends, write_json
 from bench.paths import DOCS, WORK_DIR
 
-SECTIONS = ("cold", "warm", "receiver", "scale", "gateway", "artifacts")
+SECTIONS = ("cold", "shipped", "warm", "receiver", "scale", "gateway", "artifacts")
 # (full, --quick) settings per section.
 SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "cold": ({"rounds": 15, "source_rounds": 3}, {"rounds": 3, "source_rounds": 1}),
+    "shipped": ({"rounds": 7}, {"rounds": 2}),
     "warm": (
         {
             "rounds": 5,
@@ -139,10 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         return {**SETTINGS[name][pick], **extra}
 
     context = {"machine": machine.describe()}
-    from bench import artifacts, cold_start, gateway_load
+    from bench import artifacts, cold_start, gateway_load, shipped_cold_start
 
     section("artifacts", artifacts.run)
     section("cold", lambda: cold_start.run(**options("cold")))
+    section("shipped", lambda: shipped_cold_start.run(**options("shipped")))
     if {"warm", "receiver", "scale"} & set(chosen):
         print("bench: starting DynamoDB Local, moto and the simulator ...", file=sys.stderr)
         try:

@@ -1,15 +1,18 @@
 """What `make build` put in .aws-sam/build is what Lambda (python3.13, arm64) can run.
 
 Run by `make test-build` after `make build`; the default test run ignores this folder (it
-needs a build). The build host is x86-64 Python 3.11, so every native extension must still
-be an AArch64 ELF built for CPython 3.13 (or the stable ABI), from a wheel whose tags say so.
-Functions and layers are found through the built template, as SAM deploys them.
+needs a build). The build host is x86-64, so every native extension must still be an AArch64
+ELF built for CPython 3.13 (or the stable ABI), from a wheel whose tags say so; every module
+ships with its CPython 3.13 bytecode (scripts/compile_bytecode.sh), so a cold start compiles
+nothing. Functions and layers are found through the built template, as SAM deploys them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,12 @@ NEVER_BUNDLED = (
     "tests",
 )
 LAYER_PACKAGES = {"CoreLayer": "repoconn_core", "ProvidersLayer": "repoconn_providers"}
+# CPython 3.13's bytecode: its cache tag and magic number (Lib/importlib/_bootstrap_external.py,
+# 3571 for 3.13.0), and the pyc flags of an unchecked hash-based .pyc (PEP 552: bit 0 set,
+# check_source bit 1 clear).
+CPYTHON_313_TAG = "cpython-313"
+CPYTHON_313_MAGIC = (3571).to_bytes(2, "little") + b"\r\n"
+UNCHECKED_HASH = 0b01
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +189,16 @@ def test_every_function_artifact_is_its_handler_and_nothing_else(
         for logical_id, resource in _functions(built_template).items()
     }
 
+    bytecode = {
+        logical_id: sorted(
+            p.name for p in (BUILD / resource["Properties"]["CodeUri"] / "__pycache__").iterdir()
+        )
+        for logical_id, resource in _functions(built_template).items()
+    }
+
     # then
-    assert built == {logical_id: ["app.py"] for logical_id in source_code}
+    assert built == {logical_id: ["__pycache__", "app.py"] for logical_id in source_code}
+    assert bytecode == {logical_id: [f"app.{CPYTHON_313_TAG}.pyc"] for logical_id in source_code}
     assert built_code == source_code
 
 
@@ -197,9 +214,13 @@ def test_every_layer_carries_its_package_under_python(
 
     # when
     built = _layer_dir(built_template, layer) / package
-    found = sorted(str(path.relative_to(built)) for path in built.rglob("*") if path.is_file())
+    found = sorted(
+        str(path.relative_to(built))
+        for path in built.rglob("*")
+        if path.is_file() and path.parent.name != "__pycache__"
+    )
 
-    # then
+    # then (its sources, and beside each its bytecode: the tests below)
     assert "__init__.py" in found
     assert found == expected
 
@@ -296,16 +317,48 @@ def test_no_xray_sdk_test_code_or_local_tooling_anywhere() -> None:
     assert found == []
 
 
-def test_no_bytecode_compiled_by_the_build_machines_python() -> None:
-    # when
-    found = sorted(
-        str(path.relative_to(BUILD))
-        for path in _all_paths()
-        if path.name == "__pycache__" or path.suffix == ".pyc"
-    )
+def _shipped_modules() -> list[Path]:
+    """Every .py a function or layer ships (what Lambda may import)."""
+    return sorted(path for path in _all_paths() if path.suffix == ".py")
 
-    # then
-    assert found == []
+
+def test_every_shipped_module_has_its_cpython_313_unchecked_hash_bytecode() -> None:
+    assert sys.version_info[:2] == (3, 13), "source hashes are computed by 3.13 only"
+    # given every module a function or layer ships
+    modules = _shipped_modules()
+    assert len(modules) > 500, "fewer modules than the layers hold: is the build complete?"
+    missing, wrong_flags, stale = [], [], []
+    for module in modules:
+        # when its bytecode is looked up where CPython 3.13 looks for it
+        pyc = module.parent / "__pycache__" / f"{module.stem}.{CPYTHON_313_TAG}.pyc"
+        if not pyc.is_file():
+            missing.append(str(module.relative_to(BUILD)))
+            continue
+        header = pyc.read_bytes()[:16]
+        magic, flags, source_hash = header[:4], header[4:8], header[8:16]
+        # then it is 3.13's, hash-based and unchecked (flags 0b01), and its hash is the
+        # source's: the interpreter will load it and never compile the source
+        if magic != CPYTHON_313_MAGIC or int.from_bytes(flags, "little") != UNCHECKED_HASH:
+            wrong_flags.append(str(module.relative_to(BUILD)))
+        # (source_hash is keyed by the running interpreter's magic: the venv is 3.13)
+        elif source_hash != importlib.util.source_hash(module.read_bytes()):
+            stale.append(str(module.relative_to(BUILD)))
+    assert (missing, wrong_flags, stale) == ([], [], [])
+
+
+def test_no_bytecode_without_its_source_or_of_another_interpreter() -> None:
+    # when
+    pycs = [path for path in _all_paths() if path.suffix == ".pyc"]
+    orphans = [
+        str(pyc.relative_to(BUILD))
+        for pyc in pycs
+        if not (pyc.parent.parent / f"{pyc.name.split('.', 1)[0]}.py").is_file()
+    ]
+    foreign = [str(pyc.relative_to(BUILD)) for pyc in pycs if CPYTHON_313_TAG not in pyc.name]
+
+    # then every .pyc is a 3.13 compilation of a module that ships
+    assert pycs
+    assert (orphans, foreign) == ([], [])
 
 
 @pytest.mark.parametrize("function", READ_FUNCTIONS)

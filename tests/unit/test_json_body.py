@@ -44,7 +44,9 @@ def test_json_within_the_limits_is_read_as_json_loads_reads_it(text: str) -> Non
         (_nested(1_000), "nested more than"),
         (_nested(1_000_000), "nested more than"),
         ("[" * 1_000_000, "nested more than"),
-        ("[" * 5000 + "}", "nested more than"),
+        # Python 3.13's parser reaches the stray "}" before any recursion limit: not JSON
+        # (on 3.11 the recursion came first). Either way a 400, never a 500.
+        ("[" * 5000 + "}", "not valid JSON"),
         ("9" * (MAX_NUMBER_DIGITS + 1), "digits"),
         ("[" + "9" * 5000 + "]", "digits"),
         ("1." + "5" * 100, "digits"),

@@ -28,12 +28,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeVar
 
 from repoconn_core.claims import ClaimRefused, claim_values, scope_values
 from repoconn_core.errors import Forbidden, InsufficientScope, Unauthenticated
-
-T = TypeVar("T")
 
 _NO_ACCESS = "You do not have access to this project."
 _NOT_ADMIN = "Changing this project's repository connection requires the admin role."
@@ -138,7 +135,7 @@ def require_write_scope(principal: Principal, write_scopes: frozenset[str]) -> N
         raise InsufficientScope(_NO_SCOPE)
 
 
-def _readable(
+def _readable[T](
     read: Callable[[object], T],
     claims: Mapping[str, object],
     name: str,

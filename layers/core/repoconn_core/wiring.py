@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from repoconn_core.settings import settings
 
@@ -23,11 +23,10 @@ if TYPE_CHECKING:
     from repoconn_core.relay import PublishDeliveries
     from repoconn_core.storage.connection_store import ConnectionStore
 
-Part = TypeVar("Part")
 _cached: list[Callable[..., object]] = []
 
 
-def per_container(builder: Callable[[], Part]) -> Callable[[], Part]:
+def per_container[Part](builder: Callable[[], Part]) -> Callable[[], Part]:
     """Build once per container (Lambda reuses it between invocations); ``reset`` forgets."""
     cached = cache(builder)
     _cached.append(cached)

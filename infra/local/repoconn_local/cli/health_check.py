@@ -38,7 +38,13 @@ from repoconn_local.aws.embedded import (
 from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_template
 from repoconn_local.lambda_host.context import LocalLambdaContext
 from repoconn_local.lambda_host.function_host import import_function_module
-from repoconn_local.local_ports import DEFAULT_AWS_PORT, DEFAULT_PORT, DEFAULT_SIM_PORT, LOCAL_HOST
+from repoconn_local.local_ports import (
+    DEFAULT_AWS_PORT,
+    DEFAULT_PORT,
+    DEFAULT_SIM_PORT,
+    LOCAL_HOST,
+    port_from_env,
+)
 from repoconn_local.simulator.bitbucket import BitbucketApi
 from repoconn_local.simulator.github import GitHubApi
 from repoconn_local.simulator.gitlab import GitLabApi
@@ -138,21 +144,25 @@ def _function_timeout(template: Mapping[str, Any]) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``repoconn health-check`` (shared with ``python -m``)."""
+    # The same variables as `repoconn dev` (PORT, SIM_PORT, AWS_PORT), read the same way.
+    aws = f"http://{LOCAL_HOST}:{port_from_env('AWS_PORT', DEFAULT_AWS_PORT)}"
+    simulator = f"http://{LOCAL_HOST}:{port_from_env('SIM_PORT', DEFAULT_SIM_PORT)}"
+    api = f"http://{LOCAL_HOST}:{port_from_env('PORT', DEFAULT_PORT)}"
     parser.add_argument(
         "--aws-endpoint-url",
-        default=f"http://{LOCAL_HOST}:{DEFAULT_AWS_PORT}",
+        default=aws,
         help="the stack's embedded AWS, as printed by 'repoconn dev' (embedded AWS (moto) ...)"
-        f" (default http://{LOCAL_HOST}:{DEFAULT_AWS_PORT})",
+        f" (default {aws}: AWS_PORT)",
     )
     parser.add_argument(
         "--simulator-url",
-        default=LocalStackAddress.simulator_url,
-        help=f"the provider simulator (default {LocalStackAddress.simulator_url})",
+        default=simulator,
+        help=f"the provider simulator (default {simulator}: SIM_PORT)",
     )
     parser.add_argument(
         "--api-url",
-        default=LocalStackAddress.api_url,
-        help=f"the stack's API, the hooks' callback base (default {LocalStackAddress.api_url})",
+        default=api,
+        help=f"the stack's API, the hooks' callback base (default {api}: PORT)",
     )
 
 

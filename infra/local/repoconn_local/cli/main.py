@@ -19,7 +19,12 @@ from collections.abc import Sequence
 from types import FrameType
 
 from repoconn_local.gateway.jwt_authorizer import DEFAULT_TTL_SECONDS, mint_token
-from repoconn_local.local_ports import DEFAULT_AWS_PORT, DEFAULT_PORT, DEFAULT_SIM_PORT
+from repoconn_local.local_ports import (
+    DEFAULT_AWS_PORT,
+    DEFAULT_PORT,
+    DEFAULT_SIM_PORT,
+    port_from_env,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         dev.add_argument(
             option,
             type=int,
-            default=_env_int(env, default),
+            default=port_from_env(env, default),
             help=f"{what} port (env {env}, default {default})",
         )
     dev.add_argument(
@@ -227,11 +232,6 @@ def _banner(api: str, simulator: str, aws: str) -> str:
             "  Ctrl-C to stop",
         ]
     )
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
 
 
 if __name__ == "__main__":
