@@ -11,9 +11,9 @@ round (order shuffled), so drift on a shared machine hits every function alike.
 Two bytecode modes:
 - ``cached``: .pyc files exist (written by an unmeasured warm-up into a private
   PYTHONPYCACHEPREFIX): the cost of the code that is imported. The targets apply here.
-- ``source``: no .pyc at all, as ``sam build`` ships the layers (scripts/build_layer.sh
-  builds without bytecode and Lambda's /opt is read-only, so nothing can be cached there):
-  every import compiles. Read functions and baseline only, fewer rounds; informational.
+- ``source``: no .pyc at all: every import compiles (how the layers shipped before issue 15;
+  section 1b, bench/shipped_cold_start.py, measures the shipped layout itself, with and
+  without its bytecode). Read functions and baseline only, fewer rounds; informational.
 """
 
 from __future__ import annotations

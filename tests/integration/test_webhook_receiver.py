@@ -382,6 +382,53 @@ def test_verified_body_that_is_not_json_is_400_and_not_recorded(
     assert len(event_bus.events()) == 1
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"ref": "refs/heads/main", "size": NaN}',
+        b'{"ref": "refs/heads/main", "size": -Infinity}',
+        b'{"ref": "refs/heads/main", "size": 1e999}',
+        b"[" * 1000 + b"]" * 1000,
+    ],
+    ids=["NaN", "-Infinity", "1e999", "nested 1,000 deep"],
+)
+def test_a_verified_body_that_is_not_strict_json_is_400_and_not_recorded(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, body: bytes
+) -> None:
+    # given a correctly signed body Python's json would read, but JSON does not allow (or
+    # nested beyond any payload's depth)
+    created = given_connected(api, REPOS["GitHub"], token=TOKEN)
+    delivery = signed("GitHub", hook_secret(sim, "GitHub"), body=body)
+    # when it is delivered
+    response = deliver(created["id"], delivery)
+    # then 400, nothing recorded or published (an Infinity in an event would stall the relay)
+    assert (response.status, response.json()["code"]) == (400, "malformed_body")
+    assert event_bus.events() == []
+
+
+def test_every_published_event_is_strict_json(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap
+) -> None:
+    # given deliveries with floats, big integers and unicode, from each provider
+    payload = {"ref": "refs/heads/main", "ratio": 0.1, "id": 2**63, "title": "caf\u00e9 \u2603"}
+    for provider in ("GitHub", "GitLab", "Bitbucket"):
+        created = given_connected(api, REPOS[provider], project=provider.lower(), token=TOKEN)
+        delivered = deliver(
+            created["id"], signed(provider, hook_secret(sim, provider), payload=payload)
+        )
+        assert delivered.status == 202
+    # then each published event parses back with a parser that refuses non-finite numbers
+    events = event_bus.events()
+    assert len(events) == 3
+
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+
+    for event in events:
+        text = json.dumps(event)
+        assert json.loads(text, parse_constant=refuse) == event
+
+
 def test_logs_carry_neither_the_secret_nor_the_body(
     api: Api,
     sim: ProviderSimulator,

@@ -50,6 +50,9 @@ def test_json_within_the_limits_is_read_as_json_loads_reads_it(text: str) -> Non
         ("9" * (MAX_NUMBER_DIGITS + 1), "digits"),
         ("[" + "9" * 5000 + "]", "digits"),
         ("1." + "5" * 100, "digits"),
+        # valid JSON text, but no double: read as inf, it would be written back as Infinity
+        ("1e999", "beyond the range"),
+        ('{"n": [-1E+400]}', "beyond the range"),
         ("NaN", "not valid JSON"),
         ("[-Infinity]", "not valid JSON"),
         ("{", "not valid JSON"),

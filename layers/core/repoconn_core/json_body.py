@@ -20,6 +20,7 @@ parse.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from repoconn_core.errors import MalformedBody
@@ -29,7 +30,10 @@ MAX_NUMBER_DIGITS = 64
 
 _NOT_JSON = "The request body is not valid JSON."
 _TOO_DEEP = f"The request body is nested more than {MAX_DEPTH} levels deep."
-_TOO_LONG = f"The request body holds a number of more than {MAX_NUMBER_DIGITS} digits."
+_TOO_LONG = (
+    f"The request body holds a number of more than {MAX_NUMBER_DIGITS} digits, or beyond the"
+    " range of a double."
+)
 
 
 # json.loads builds exactly these (never subclasses), so an exact type test is enough.
@@ -71,7 +75,12 @@ def _bounded_int(text: str) -> int:
 def _bounded_float(text: str) -> float:
     if len(text) > MAX_NUMBER_DIGITS + 8:  # sign, point, exponent
         raise _NumberTooLong
-    return float(text)
+    value = float(text)
+    # 1e999 is valid JSON text but no double: Python reads it as inf and would write it back
+    # as Infinity, which is not JSON (EventBridge refuses such an event).
+    if not math.isfinite(value):
+        raise _NumberTooLong
+    return value
 
 
 def _not_a_json_constant(name: str) -> Any:
