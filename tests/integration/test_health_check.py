@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from pydantic import SecretStr
@@ -448,38 +449,40 @@ class OrderedScanStore:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_a_rate_limit_skips_the_remaining_connections_of_that_provider(
+def test_a_rate_limited_token_skips_only_the_connections_holding_that_token(
     sim_control: SimulatorControl, store, cipher, app_settings: Settings, provider: str
 ) -> None:
-    # given three connections on one provider, the first of which gets rate-limited, and one
-    # connection on another provider
+    # given, on one provider, a connection whose token gets rate-limited, another holding the
+    # same token, and one with a token of its own; and a connection on another provider
     other = "gitlab" if provider == "github" else "github"
-    limited = with_token(
-        store,
-        cipher,
-        connect(store, cipher, app_settings, repo_url(provider, "one"), "p1"),
-        "limited-x",
+    limited, same_token = (
+        with_token(
+            store,
+            cipher,
+            connect(store, cipher, app_settings, repo_url(provider, name), project),
+            "limited-x",
+        )
+        for name, project in (("one", "p1"), ("two", "p2"))
     )
-    later = [
-        connect(store, cipher, app_settings, repo_url(provider, name), project)
-        for name, project in (("two", "p2"), ("three", "p3"))
-    ]
+    own_token = connect(store, cipher, app_settings, repo_url(provider, "three"), "p3")
     elsewhere = connect(store, cipher, app_settings, repo_url(other, "four"), "p4")
-    order = [limited, *later, elsewhere]
+    order = [limited, same_token, own_token, elsewhere]
     sim_control.clear_requests()
     # when the health check runs, one check at a time in that order
     ordered = OrderedScanStore(store, [stored.repository_url for stored in order])
     report = health_check(ordered, cipher, app_settings, max_workers=1).run()
-    # then the limited one is degraded, the rest of that provider is skipped (not even asked),
-    # and the other provider is checked as usual
-    assert report == HealthReport(healthy=1, degraded=1, skipped=2)
+    # then the limited one is degraded, the one sharing its token is skipped (not even asked),
+    # and every other tenant — same provider or not — is checked as usual (issue 16: one
+    # tenant's limited token used to skip the whole provider)
+    assert report == HealthReport(healthy=2, degraded=1, skipped=1)
     assert health_of(store, limited.repository_url) == ("degraded", RATE_LIMITED_REASON, NOW)
-    for stored in later:
-        assert health_of(store, stored.repository_url) == (None, None, None)
-        assert without_health(store.get(stored.repository_url)) == stored
+    assert health_of(store, same_token.repository_url) == (None, None, None)
+    assert without_health(store.get(same_token.repository_url)) == same_token
+    assert health_of(store, own_token.repository_url) == ("healthy", HEALTHY_REASON, NOW)
     assert health_of(store, elsewhere.repository_url) == ("healthy", HEALTHY_REASON, NOW)
-    asked = [entry["path"] for entry in sim_control.requests() if entry["provider"] == provider]
-    assert len(asked) == 1
+    asked = [unquote(entry["path"]) for entry in sim_control.requests(provider)]
+    assert len([path for path in asked if "/one" in path]) == 1
+    assert not [path for path in asked if "/two" in path]
 
 
 class InFlightCounter:
@@ -539,10 +542,12 @@ def test_the_scan_is_read_page_by_page(
     dynamodb_calls.clear()
     # when the health check runs with pages of two
     report = health_check(store, cipher, app_settings, page_size=2).run()
-    # then the table was read two items per Scan call: 15 items (each connection has a
-    # project pointer and a connection pointer), and Limit counts items before the filter
+    # then only connection items were read, two per page: the project index (which holds
+    # connections only — not the 10 pointers, nor delivery records) gave the keys in three
+    # Scans, one BatchGetItem per page the items. A table Scan took 8 calls over 15 items.
     assert report == HealthReport(healthy=5)
-    assert dynamodb_calls.count("Scan") == 8
+    assert dynamodb_calls.count("Scan") == 3
+    assert dynamodb_calls.count("BatchGetItem") == 3
 
 
 def test_an_unexpected_error_on_one_connection_does_not_stop_the_run(

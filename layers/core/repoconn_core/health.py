@@ -21,9 +21,11 @@ changed it since the scan (``replace_webhook`` compares ``updatedAt``). If a con
 disconnect won that race, a hook this check created is deleted again unless the winner now
 points at it (a racing connect finds hooks by callback URL and may have adopted ours).
 
-Rate limits: once a provider endpoint (its API base URL) rate-limits a call, the remaining
-connections on that endpoint are skipped for this run — their health fields stay as they are —
-so the check never burns the budget the users' own connects need.
+Rate limits: providers limit per token, so once a call with one token is rate-limited, the
+remaining connections holding that same token (on that API) are skipped for this run — their
+health fields stay as they are — and every other tenant is still checked. The check never
+burns more of a limited token's budget, which its owner's own connects need. (Before issue 16
+the whole provider API was skipped: one tenant's exhausted token stopped everyone's check.)
 
 A failure while checking one connection never stops the run; unexpected exceptions are logged
 with the connection's ids (never a token or secret) and counted as errors.
@@ -31,6 +33,7 @@ with the connection's ids (never a token or secret) and counted as errors.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -172,20 +175,27 @@ class HealthReport:
         }
 
 
-class _RateLimitedEndpoints:
-    """API base URLs that rate-limited a call in this run; shared by the worker threads."""
+class _RateLimitedTokens:
+    """Tokens a provider rate-limited in this run, by API and the token's SHA-256 (never the
+    token itself); shared by the worker threads. Providers limit per token (GitHub, GitLab and
+    Bitbucket count a user's or token's requests), so one tenant's exhausted token skips only
+    the connections holding that same token — not everyone on that provider."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._endpoints: set[str] = set()
+        self._limited: set[tuple[str, bytes]] = set()
 
-    def add(self, endpoint: ProviderEndpoint) -> None:
-        with self._lock:
-            self._endpoints.add(endpoint.api_base_url)
+    @staticmethod
+    def _key(endpoint: ProviderEndpoint, token: SecretStr) -> tuple[str, bytes]:
+        return endpoint.api_base_url, hashlib.sha256(token.get_secret_value().encode()).digest()
 
-    def __contains__(self, endpoint: ProviderEndpoint) -> bool:
+    def add(self, endpoint: ProviderEndpoint, token: SecretStr) -> None:
         with self._lock:
-            return endpoint.api_base_url in self._endpoints
+            self._limited.add(self._key(endpoint, token))
+
+    def holds(self, endpoint: ProviderEndpoint, token: SecretStr) -> bool:
+        with self._lock:
+            return self._key(endpoint, token) in self._limited
 
 
 class HealthCheck:
@@ -231,7 +241,7 @@ class HealthCheck:
         outcomes: Counter[Outcome] = Counter()
         repaired = 0
         completed = True
-        limited = _RateLimitedEndpoints()
+        limited = _RateLimitedTokens()
 
         def tally(done: set[Future[CheckResult]]) -> None:
             nonlocal repaired
@@ -270,9 +280,7 @@ class HealthCheck:
 
     # One connection --------------------------------------------------------------------------
 
-    def _check_safely(
-        self, stored: StoredConnection, limited: _RateLimitedEndpoints
-    ) -> CheckResult:
+    def _check_safely(self, stored: StoredConnection, limited: _RateLimitedTokens) -> CheckResult:
         try:
             return self._check(stored, limited)
         except errors.DomainError as error:
@@ -286,16 +294,18 @@ class HealthCheck:
             log.exception("health check of a connection failed unexpectedly", extra=_ids(stored))
         return CheckResult(Outcome.ERROR)
 
-    def _check(self, stored: StoredConnection, limited: _RateLimitedEndpoints) -> CheckResult:
+    def _check(self, stored: StoredConnection, limited: _RateLimitedTokens) -> CheckResult:
         repo = self._providers.repository(stored.repository_url)
-        if repo.endpoint in limited:
-            log.info("skipped: the provider rate-limited this run", extra=_ids(stored))
-            return CheckResult(Outcome.SKIPPED)
-
         repaired = False
         verdict: Verdict | None
+        token: SecretStr | None = None
         try:
             token = self._secrets.token(stored)
+            if limited.holds(repo.endpoint, token):
+                log.info(
+                    "skipped: the provider rate-limited its token this run", extra=_ids(stored)
+                )
+                return CheckResult(Outcome.SKIPPED)
             client = self._providers.client(repo)
             client.preflight(repo, token)
             hook = client.get_hook(repo, token, stored.webhook_id) if stored.webhook_id else None
@@ -309,8 +319,8 @@ class HealthCheck:
             verdict = verdict_for_error(error)
             if verdict is None:
                 raise
-            if isinstance(error, errors.ProviderRateLimited):
-                limited.add(repo.endpoint)
+            if isinstance(error, errors.ProviderRateLimited) and token is not None:
+                limited.add(repo.endpoint, token)
         return self._record(stored, verdict, repaired)
 
     def _record(self, stored: StoredConnection, verdict: Verdict, repaired: bool) -> CheckResult:

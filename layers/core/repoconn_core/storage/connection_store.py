@@ -121,13 +121,29 @@ class ConnectionStore(ConnectionWrites):
         return to_webhook(item)
 
     def scan_connections(self, page_size: int = 100) -> Iterator[StoredConnection]:
-        """Every connection item, page by page (pointers and delivery records skipped)."""
-        item_model = self._models.item
+        """Every connection item, page by page, never reading anything else.
+
+        The keys come from a Scan of the project index, which holds connection items only
+        (pointers, leases and delivery records have no ``projectId``); each page's items from
+        one consistent BatchGetItem. A table Scan would read — and pay for — a week of delivery
+        records to skip them. The index is eventually consistent: a connection written in the
+        last moment may be missed, and is picked up by the next pass; one deleted meanwhile is
+        left out.
+        """
+        index = self._models.item.project_index
+        keys: list[str] = []
         with dynamodb_failures():
-            for item in item_model.scan(
-                item_model.projectId.exists(), page_size=page_size, consistent_read=True
-            ):
-                yield to_stored(item)
+            for entry in index.scan(page_size=page_size, attributes_to_get=["repositoryUrl"]):
+                keys.append(entry.repositoryUrl)
+                if len(keys) == page_size:
+                    yield from self._in_order(keys)
+                    keys = []
+            if keys:
+                yield from self._in_order(keys)
+
+    def _in_order(self, keys: list[str]) -> Iterator[StoredConnection]:
+        found = self.connections_at(keys)
+        return (found[key] for key in keys if key in found)
 
     def connections_at(self, repository_urls: Iterable[str]) -> dict[str, StoredConnection]:
         """The connection items at these keys (consistent BatchGetItem), by repository URL;
