@@ -63,14 +63,26 @@ def receive(event: dict[str, Any], request_id: str) -> Response[str]:
         ("requestId", request_id),
     ):
         metrics.add_metadata(key=key, value=value)
-    if receipt.duplicate:
-        # Already accepted once: acknowledged (so the provider stops retrying), not re-processed.
-        metrics.add_metric(name="DeliveriesDuplicate", unit=MetricUnit.Count, value=1)
+    body: dict[str, Any]
+    if receipt.ignored:
+        # A ping, or a kind the hook does not subscribe to: acknowledged, nothing published.
+        metrics.add_metric(name="DeliveriesIgnored", unit=MetricUnit.Count, value=1)
         status = 200
+        body = {"accepted": False, "ignored": receipt.ignored, "deliveryId": receipt.delivery_id}
     else:
-        metrics.add_metric(name="DeliveriesAccepted", unit=MetricUnit.Count, value=1)
-        status = 202
-    body = {"accepted": True, "duplicate": receipt.duplicate, "deliveryId": receipt.delivery_id}
+        if receipt.duplicate:
+            # Already accepted once: acknowledged (so the provider stops retrying), not
+            # re-processed.
+            metrics.add_metric(name="DeliveriesDuplicate", unit=MetricUnit.Count, value=1)
+            status = 200
+        else:
+            metrics.add_metric(name="DeliveriesAccepted", unit=MetricUnit.Count, value=1)
+            status = 202
+        body = {
+            "accepted": True,
+            "duplicate": receipt.duplicate,
+            "deliveryId": receipt.delivery_id,
+        }
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,

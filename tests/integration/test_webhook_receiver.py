@@ -429,6 +429,79 @@ def test_every_published_event_is_strict_json(
         assert json.loads(text, parse_constant=refuse) == event
 
 
+EVENT_HEADER = {"GitHub": "X-GitHub-Event", "GitLab": "X-Gitlab-Event", "Bitbucket": "X-Event-Key"}
+
+
+def relabelled(delivery: Delivery, provider: str, event: str) -> Delivery:
+    """The same signed delivery under another event header (no provider signs that header)."""
+    return replace(delivery, headers={**delivery.headers, EVENT_HEADER[provider]: event})
+
+
+@pytest.mark.parametrize(
+    ("provider", "event"),
+    [
+        ("GitHub", "release"),
+        ("GitHub", "workflow_run"),
+        ("GitHub", "Admin Stuff!"),
+        ("GitLab", "Tag Push Hook"),
+        ("GitLab", "Issue Hook"),
+        ("Bitbucket", "repo:fork"),
+        ("Bitbucket", "issue:created"),
+    ],
+)
+def test_a_kind_the_hook_does_not_subscribe_to_is_acknowledged_and_never_published(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str, event: str
+) -> None:
+    # given a correctly signed delivery (a captured push, say) under an event kind the hook
+    # was not registered for
+    created = given_connected(api, REPOS[provider], token=TOKEN)
+    synced = last_sync_at(api)
+    delivery = relabelled(signed(provider, hook_secret(sim, provider)), provider, event)
+    # when it is delivered, twice
+    first, again = deliver(created["id"], delivery), deliver(created["id"], delivery)
+    # then each is acknowledged (a 4xx makes GitLab disable the hook), nothing is recorded,
+    # published or counted as a sync
+    for answer in (first, again):
+        assert (answer.status, answer.json()) == (
+            200,
+            {"accepted": False, "ignored": "not_subscribed", "deliveryId": delivery.delivery_id},
+        )
+    assert event_bus.events() == []
+    assert last_sync_at(api) == synced
+
+
+def test_githubs_ping_is_acknowledged_and_not_published(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap
+) -> None:
+    created = given_connected(api, REPOS["GitHub"], token=TOKEN)
+    ping = relabelled(
+        signed("GitHub", hook_secret(sim, "GitHub"), payload={"zen": "Keep it logically awesome."}),
+        "GitHub",
+        "ping",
+    )
+    answer = deliver(created["id"], ping)
+    assert (answer.status, answer.json()["ignored"]) == (200, "ping")
+    assert event_bus.events() == []
+
+
+@pytest.mark.parametrize(
+    ("provider", "event"),
+    [
+        ("GitHub", "pull_request"),
+        ("GitLab", "Merge Request Hook"),
+        ("Bitbucket", "pullrequest:created"),
+        ("Bitbucket", "pullrequest:fulfilled"),
+    ],
+)
+def test_every_subscribed_kind_is_published(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str, event: str
+) -> None:
+    created = given_connected(api, REPOS[provider], token=TOKEN)
+    delivery = relabelled(signed(provider, hook_secret(sim, provider)), provider, event)
+    assert deliver(created["id"], delivery).status == 202
+    assert len(event_bus.events()) == 1
+
+
 def test_logs_carry_neither_the_secret_nor_the_body(
     api: Api,
     sim: ProviderSimulator,

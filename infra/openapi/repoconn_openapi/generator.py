@@ -296,7 +296,10 @@ def _success_responses(
         raise OpenApiError(f"{route.route_key}: the resolver documents no 200 answer")
     if route.path == WEBHOOK:
         ok["content"] = {APPLICATION_JSON: {"schema": {"$ref": ref("DeliveryAck")}}}
-        ok["description"] = "A duplicate delivery (already accepted once): acknowledged again."
+        ok["description"] = (
+            "A duplicate delivery (already accepted once) acknowledged again, or a ping or an"
+            " event kind the hook does not subscribe to, acknowledged and not published."
+        )
     else:
         ok["description"] = "OK" if not errors.also_success else "Updated: the same repository."
     responses: dict[int, Any] = {200: ok}

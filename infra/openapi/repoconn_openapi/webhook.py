@@ -9,14 +9,33 @@ from repoconn_openapi.route_errors import APPLICATION_JSON
 
 WEBHOOK_ACK_SCHEMA: dict[str, Any] = {
     "title": "DeliveryAck",
-    "type": "object",
-    "properties": {
-        "accepted": {"type": "boolean", "const": True},
-        "duplicate": {"type": "boolean"},
-        "deliveryId": {"type": "string"},
-    },
-    "required": ["accepted", "duplicate", "deliveryId"],
-    "additionalProperties": False,
+    "oneOf": [
+        {
+            "type": "object",
+            "description": "Recorded for publishing (202), or a duplicate of one (200).",
+            "properties": {
+                "accepted": {"type": "boolean", "const": True},
+                "duplicate": {"type": "boolean"},
+                "deliveryId": {"type": "string"},
+            },
+            "required": ["accepted", "duplicate", "deliveryId"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "description": (
+                "Verified but not published (200): a ping, or an event kind the hook does not"
+                " subscribe to."
+            ),
+            "properties": {
+                "accepted": {"type": "boolean", "const": False},
+                "ignored": {"type": "string", "enum": ["ping", "not_subscribed"]},
+                "deliveryId": {"type": "string"},
+            },
+            "required": ["accepted", "ignored", "deliveryId"],
+            "additionalProperties": False,
+        },
+    ],
 }
 WEBHOOK_HEADERS = {
     "X-GitHub-Event": "GitHub: event name (push, pull_request, ping).",

@@ -63,3 +63,17 @@ WEBHOOK_EVENTS: dict[ServiceType, tuple[str, ...]] = {
         "pullrequest:rejected",
     ),
 }
+# The event kinds (the event header, as signatures.event_kind normalises it) a hook registered
+# with WEBHOOK_EVENTS delivers. Any other kind, correctly signed or not, is acknowledged and
+# dropped (receive.py): a captured delivery relabelled "release" is not published as one.
+DELIVERED_EVENT_KINDS: dict[ServiceType, frozenset[str]] = {
+    ServiceType.GITHUB: frozenset({"push", "pull_request"}),
+    ServiceType.GITLAB: frozenset({"push", "merge_request"}),
+    ServiceType.BITBUCKET: frozenset(WEBHOOK_EVENTS[ServiceType.BITBUCKET]),
+}
+# Sent when a hook is created (GitHub's ping): verified and acknowledged, never published.
+PING_EVENT_KINDS: dict[ServiceType, frozenset[str]] = {
+    ServiceType.GITHUB: frozenset({"ping"}),
+    ServiceType.GITLAB: frozenset(),
+    ServiceType.BITBUCKET: frozenset(),
+}

@@ -2,9 +2,11 @@
 
 bound the size → the connection named by the id in the callback URL, with its accepted
 secrets (current, plus the previous one inside its grace window) → verify the provider's
-signature → parse the JSON payload → record the delivery id once, together with the event to
-publish → answer. Publishing and lastSyncAt happen after the answer, in the relay (relay.py),
-which reads the recorded deliveries from the table's stream (the outbox).
+signature → only the event kinds the hook subscribes to go on (a ping or any other kind is
+acknowledged, never recorded or published) → parse the JSON payload → record the delivery id
+once, together with the event to publish → answer. Publishing and lastSyncAt happen after
+the answer, in the relay (relay.py), which reads the recorded deliveries from the table's
+stream (the outbox).
 
 One synchronous AWS call per warm delivery
 ------------------------------------------
@@ -56,7 +58,7 @@ from repoconn_core.delivery_events import VerifiedDelivery, delivery_event
 from repoconn_core.errors import DeliveryRejected, MalformedBody, PayloadTooLarge
 from repoconn_core.json_body import load_json
 from repoconn_core.ports import ConnectionById, DeliveryRecorder, FieldCipher
-from repoconn_core.providers import ServiceType
+from repoconn_core.providers import DELIVERED_EVENT_KINDS, PING_EVENT_KINDS, ServiceType
 from repoconn_core.records import DeliveryOutcome, WebhookConnection
 from repoconn_core.settings import Settings
 
@@ -77,6 +79,9 @@ class DeliveryReceipt:
     delivery_id: str
     event_kind: str
     duplicate: bool
+    # Verified but not published, nor recorded: "ping" (a hook's creation), or
+    # "not_subscribed" (a kind the hook does not subscribe to). None for a delivery.
+    ignored: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,12 @@ class ReceiveWebhook:
         stored = known.stored
 
         delivery_id, event_kind = self._identify(stored.service_type, headers, body)
+        if event_kind not in DELIVERED_EVENT_KINDS[stored.service_type]:
+            # Acknowledged (a 4xx makes GitLab disable the hook), never published or recorded.
+            ignored = "ping" if event_kind in PING_EVENT_KINDS[stored.service_type] else None
+            return DeliveryReceipt(
+                delivery_id, event_kind, duplicate=False, ignored=ignored or "not_subscribed"
+            )
         payload = _json_payload(headers, body)  # before recording: a 400 must not be "seen"
         delivery = VerifiedDelivery(
             connection_id=stored.id,
