@@ -187,14 +187,16 @@ def receive_call(connection_id: str, headers: dict[str, str], body: bytes) -> Ca
     return _call("receive", event)
 
 
-def push_payload(commits: int = 3) -> bytes:
-    """A GitHub push payload of a realistic size and shape (a few KB)."""
+def push_payload(commits: int = 3, after: str = "9f2c" * 10) -> bytes:
+    """A GitHub push payload of a realistic size and shape (a few KB). ``after`` (40 hex
+    digits): the receiver treats equal bodies as one delivery, so each delivery a benchmark
+    means to be new gets its own (``unique_push_payload``), at the same size."""
     author = {"name": "Bench Author", "email": "bench@example.com", "username": "bench"}
     return json.dumps(
         {
             "ref": "refs/heads/main",
             "before": "0" * 40,
-            "after": "9f2c" * 10,
+            "after": after,
             "repository": {
                 "id": 123456789,
                 "name": "repo-0",
@@ -266,3 +268,8 @@ class NewConnections(logging.Handler):
         logger = logging.getLogger(self._LOGGER)
         logger.removeHandler(self)
         logger.setLevel(self._level)
+
+
+def unique_push_payload(commits: int = 3) -> bytes:
+    """``push_payload`` with an ``after`` commit of its own: a new delivery, not a replay."""
+    return push_payload(commits, after=uuid.uuid4().hex + "0" * 8)

@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from repoconn_core.receive import replay_key
 from repoconn_local.aws.template_schema import load_template
 from repoconn_local.lambda_host.context import LocalLambdaContext
 from repoconn_local.lambda_host.stream_mapping import stream_mapping
@@ -49,6 +50,7 @@ from bench.inprocess import (
     github_delivery,
     push_payload,
     receive_call,
+    unique_push_payload,
     upsert_call,
 )
 from tests.support.simulator_control import SimulatorControl
@@ -56,11 +58,13 @@ from tests.support.simulator_control import SimulatorControl
 TARGET_PER_SECOND = 500
 
 
-def _deliveries(connection_id: str, secret: str, body: bytes, count: int) -> list[Call]:
-    return [
-        receive_call(connection_id, github_delivery(secret, body, str(uuid.uuid4())), body)
-        for _ in range(count)
-    ]
+def _deliveries(connection_id: str, secret: str, count: int) -> list[Call]:
+    """``count`` new deliveries: a body of their own each (equal bodies are one delivery)."""
+    calls = []
+    for _ in range(count):
+        body = unique_push_payload()
+        calls.append(receive_call(connection_id, github_delivery(secret, body), body))
+    return calls
 
 
 def _bare(secret: bytes, signatures: list[tuple[bytes, str]]) -> None:
@@ -163,19 +167,18 @@ def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[
         (body, "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest())
     ] * per_round
 
-    _run_all(_deliveries(connection_id, secret, body, options["warmup"]))  # cache, JIT, pools
+    _run_all(_deliveries(connection_id, secret, options["warmup"]))  # cache, JIT, pools
     # One recorded delivery, read back raw: the template of the raw-PutItem floor.
-    sample_id = str(uuid.uuid4())
-    _run_all([receive_call(connection_id, github_delivery(secret, body, sample_id), body)])
+    _run_all([receive_call(connection_id, github_delivery(secret, body), body)])
     ddb = client("dynamodb", endpoints.dynamodb)
     sample = ddb.get_item(
         TableName=os.environ["TABLE_NAME"],
-        Key={"repositoryUrl": {"S": f"delivery#{connection_id}#{sample_id}"}},
+        Key={"repositoryUrl": {"S": f"delivery#{connection_id}#{replay_key(body)}"}},
         ConsistentRead=True,
     )["Item"]
     _raw_puts(ddb, sample, options["warmup"])()
     raw_batches = [_raw_puts(ddb, sample, per_round) for _ in range(rounds)]
-    batches = [_deliveries(connection_id, secret, body, per_round) for _ in range(rounds)]
+    batches = [_deliveries(connection_id, secret, per_round) for _ in range(rounds)]
     rss_before = _max_rss_kib()
     handler_wall: list[float] = []
     handler_cpu: list[float] = []

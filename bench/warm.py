@@ -31,11 +31,11 @@ from bench.inprocess import (
     counts,
     expect,
     github_delivery,
-    push_payload,
     read_call,
     receive_call,
     sim_requests,
     timed,
+    unique_push_payload,
     upsert_call,
 )
 from tests.support.simulator_control import SimulatorControl
@@ -212,9 +212,9 @@ def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[
     # first delivery decrypts the webhook secret, the next ones use the container's cache.
     fresh = _connect(f"{secret_probe}-receiver", _repository(f"{secret_probe}-receiver"))["id"]
     secret = str(SimulatorControl(endpoints.simulator).hook_of(fresh)["secret"])
-    body = push_payload()
 
     def delivery() -> Call:
+        body = unique_push_payload()  # equal bodies are one delivery
         return receive_call(fresh, github_delivery(secret, body), body)
 
     calls["receive_cold_cache"] = _calls(log, endpoints.simulator, delivery(), 202)

@@ -475,12 +475,16 @@ def test_a_recorded_delivery_is_one_item_carrying_its_event_and_never_in_the_ind
 
     # when a delivery is recorded
     outcome = delivery_log.record_delivery(
-        connection, "d-1", event=EVENT, expires_at=CREATED + timedelta(days=7)
+        connection,
+        "d-1",
+        event=EVENT,
+        expires_at=CREATED + timedelta(days=7),
+        replay_key="sha256-body-1",
     )
 
     # then one item holds it, readable back as the relay will get it from the stream
     assert outcome is DeliveryOutcome.RECORDED
-    key = f"delivery#{connection.id}#d-1"
+    key = f"delivery#{connection.id}#sha256-body-1"
     item = _raw_item(dynamodb_client, connections_table, key)
     assert item is not None and "projectId" not in item
     assert recorded_delivery("seq-1", item) == RecordedDelivery(
@@ -504,14 +508,14 @@ def test_a_delivery_id_is_recorded_once_until_its_record_expires(
     window = timedelta(days=7)
 
     first = delivery_log.record_delivery(
-        connection, "d-1", event=EVENT, expires_at=CREATED + window
+        connection, "d-1", event=EVENT, expires_at=CREATED + window, replay_key="sha256-body-1"
     )
     again = delivery_log.record_delivery(
-        connection, "d-1", event=EVENT, expires_at=CREATED + window
+        connection, "d-1", event=EVENT, expires_at=CREATED + window, replay_key="sha256-body-1"
     )
     later = replace(EVENT, time=CREATED + window + timedelta(seconds=1))
     expired = delivery_log.record_delivery(
-        connection, "d-1", event=later, expires_at=later.time + window
+        connection, "d-1", event=later, expires_at=later.time + window, replay_key="sha256-body-1"
     )
 
     assert (first, again, expired) == (

@@ -146,7 +146,7 @@ def test_valid_delivery_is_accepted_published_and_advances_last_sync(
         "eventKind": kind,
         "deliveryId": delivery.delivery_id,
         "receivedAt": synced,
-        "payload": PUSH,
+        "payload": json.loads(delivery.body),
     }
 
 
@@ -171,7 +171,7 @@ def test_published_event_carries_no_secret_token_or_header(
 def base64_encoded(provider: str, secret: str) -> tuple[Delivery, bool]:
     """A signed delivery that API Gateway hands over base64-encoded: the signature over the
     raw bytes must hold."""
-    return signed(provider, secret, standard_webhooks=True), True
+    return signed(provider, secret, payload=PUSH, standard_webhooks=True), True
 
 
 def form_encoded(provider: str, secret: str) -> tuple[Delivery, bool]:
@@ -185,7 +185,7 @@ def form_encoded(provider: str, secret: str) -> tuple[Delivery, bool]:
 
 def standard_webhooks(provider: str, secret: str) -> tuple[Delivery, bool]:
     """GitLab's token plus a valid Standard Webhooks signature."""
-    return signed(provider, secret, standard_webhooks=True), False
+    return signed(provider, secret, payload=PUSH, standard_webhooks=True), False
 
 
 ACCEPTED_ENCODINGS = [
@@ -500,6 +500,44 @@ def test_every_subscribed_kind_is_published(
     delivery = relabelled(signed(provider, hook_secret(sim, provider)), provider, event)
     assert deliver(created["id"], delivery).status == 202
     assert len(event_bus.events()) == 1
+
+
+@pytest.mark.parametrize("provider", ["GitHub", "Bitbucket", "GitLab"])
+def test_a_captured_delivery_resent_under_fresh_ids_is_a_duplicate(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str
+) -> None:
+    # given a delivery that was accepted (GitHub and Bitbucket do not sign the id header)
+    created = given_connected(api, REPOS[provider], token=TOKEN)
+    secret = hook_secret(sim, provider)
+    original = signed(provider, secret)
+    assert deliver(created["id"], original).status == 202
+    # when the same body is sent again under three fresh delivery ids
+    replays = [signed(provider, secret, body=original.body) for _ in range(3)]
+    answers = [deliver(created["id"], replay) for replay in replays]
+    # then each is acknowledged as a duplicate and the event is published once
+    assert [(a.status, a.json()["duplicate"]) for a in answers] == [(200, True)] * 3
+    assert len(event_bus.events()) == 1
+
+
+def test_gitlab_events_sharing_a_fallback_id_are_not_merged(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap
+) -> None:
+    # given two different GitLab events with the same X-Gitlab-Event-UUID and no
+    # Idempotency-Key (older GitLab; one API call can trigger both with one UUID)
+    created = given_connected(api, REPOS["GitLab"], token=TOKEN)
+    secret = hook_secret(sim, "GitLab")
+    shared = str(uuid.uuid4())
+    first, second = (
+        signed("GitLab", secret, payload={**PUSH, "after": after}, delivery_id=shared)
+        for after in ("a" * 40, "b" * 40)
+    )
+    for delivery in (first, second):
+        del delivery.headers["Idempotency-Key"]
+    # when both arrive
+    answers = [deliver(created["id"], first), deliver(created["id"], second)]
+    # then both are published: different bodies are different deliveries
+    assert [a.status for a in answers] == [202, 202]
+    assert len(event_bus.events()) == 2
 
 
 def test_logs_carry_neither_the_secret_nor_the_body(

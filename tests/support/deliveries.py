@@ -17,6 +17,12 @@ from typing import Any
 PUSH = {"ref": "refs/heads/main", "before": "0" * 40, "after": "9f2c" * 10, "commits": []}
 
 
+def fresh_push() -> dict[str, Any]:
+    """A push with a head commit of its own: a new event, as every real push is (the receiver
+    takes an equal body for a replay of the same delivery)."""
+    return {**PUSH, "after": uuid.uuid4().hex + "0" * 8}
+
+
 @dataclass(frozen=True)
 class Delivery:
     headers: dict[str, str]
@@ -37,8 +43,9 @@ def signed(
     delivery_id: str | None = None,
     standard_webhooks: bool = False,
 ) -> Delivery:
-    """A delivery with the headers each provider documents, signed with ``secret``."""
-    raw = body if body is not None else json.dumps(payload or PUSH).encode()
+    """A delivery with the headers each provider documents, signed with ``secret``; without
+    ``payload`` or ``body``, a new push each time (``fresh_push``)."""
+    raw = body if body is not None else json.dumps(payload or fresh_push()).encode()
     did = delivery_id or str(uuid.uuid4())
     headers: dict[str, str] = {"Content-Type": "application/json"}
     if provider == "GitHub":

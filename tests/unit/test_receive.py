@@ -46,6 +46,7 @@ class FakeStore:
     outcome: DeliveryOutcome = DeliveryOutcome.RECORDED
     reads: int = 0
     recorded: list[tuple[str, DeliveryEvent, datetime]] = field(default_factory=list)
+    replay_keys: list[str] = field(default_factory=list)
 
     def get_by_id(self, connection_id: str) -> StoredConnection | None:
         self.reads += 1
@@ -54,6 +55,7 @@ class FakeStore:
     def record_delivery(
         self, stored: StoredConnection, delivery_id: str, **at: Any
     ) -> DeliveryOutcome:
+        self.replay_keys.append(at["replay_key"])
         self.recorded.append((delivery_id, at["event"], at["expires_at"]))
         return self.outcome
 

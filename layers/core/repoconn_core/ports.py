@@ -77,7 +77,10 @@ class DeliveryRecorder(Protocol):
         delivery_id: str,
         event: DeliveryEvent,
         expires_at: datetime,
-    ) -> DeliveryOutcome: ...
+        *,
+        replay_key: str,
+    ) -> DeliveryOutcome:
+        """Record once per ``replay_key`` (receive.py: the body's digest) within the window."""
 
 
 class EventPublisher(Protocol):

@@ -3,10 +3,10 @@
 bound the size → the connection named by the id in the callback URL, with its accepted
 secrets (current, plus the previous one inside its grace window) → verify the provider's
 signature → only the event kinds the hook subscribes to go on (a ping or any other kind is
-acknowledged, never recorded or published) → parse the JSON payload → record the delivery id
-once, together with the event to publish → answer. Publishing and lastSyncAt happen after
-the answer, in the relay (relay.py), which reads the recorded deliveries from the table's
-stream (the outbox).
+acknowledged, never recorded or published) → parse the JSON payload → record the delivery
+once per body (``replay_key``), together with the event to publish → answer. Publishing and
+lastSyncAt happen after the answer, in the relay (relay.py), which reads the recorded
+deliveries from the table's stream (the outbox).
 
 One synchronous AWS call per warm delivery
 ------------------------------------------
@@ -40,6 +40,7 @@ this module imports neither boto3 nor ``repoconn_providers``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -237,6 +238,7 @@ class ReceiveWebhook:
             delivery_id,
             event=delivery_event(delivery),
             expires_at=now + self._replay_window,
+            replay_key=replay_key(body),
         )
         return DeliveryReceipt(
             delivery_id, event_kind, duplicate=outcome is DeliveryOutcome.DUPLICATE
@@ -269,6 +271,19 @@ class ReceiveWebhook:
         known = KnownConnection(stored, secrets, read_at=now, opened_at=opened_at)
         self._cache.put(connection_id, known)
         return known
+
+
+def replay_key(body: bytes) -> str:
+    """What makes two deliveries to one connection the same: the body, byte for byte.
+
+    Not the delivery id: GitHub and Bitbucket do not sign it, so a captured delivery re-sent
+    under fresh ids would be accepted again and again; and GitLab's fallback id
+    (``X-Gitlab-Event-UUID``) is shared by the webhooks one API call triggers, so two different
+    events could be merged. A provider's retry or redelivery sends the same body, so it is
+    still a duplicate. Two genuine events never share a body: payloads carry their commit
+    ids, timestamps or the object's new state.
+    """
+    return "sha256-" + hashlib.sha256(body).hexdigest()
 
 
 def _json_payload(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:

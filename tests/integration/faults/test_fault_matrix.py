@@ -87,8 +87,9 @@ def assert_done(
         ] == []
         assert len(after.hooks) == int(old_hook_left)
     else:  # receive: recorded; the relay publishes it and advances lastSyncAt
-        keys = {item["repositoryUrl"]["S"] for item in after.deliveries()}
-        assert keys == {f"delivery#{given.connection_id}#{given.delivery_id}"}
+        [record] = after.deliveries()
+        assert record["repositoryUrl"]["S"].startswith(f"delivery#{given.connection_id}#sha256-")
+        assert record["deliveryId"]["S"] == given.delivery_id
         events = world.published()
         assert [event["detail"]["deliveryId"] for event in events] == [given.delivery_id]
         [item] = snapshot(world).connections().values()

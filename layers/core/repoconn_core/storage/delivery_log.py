@@ -45,6 +45,8 @@ class DeliveryLog:
         delivery_id: str,
         event: DeliveryEvent,
         expires_at: datetime,
+        *,
+        replay_key: str,
     ) -> DeliveryOutcome:
         """Accept a verified delivery once: one conditional PutItem of its record and event
         (unless an unexpired record exists). The relay publishes it from the table's stream
@@ -59,13 +61,14 @@ class DeliveryLog:
         """
         at = event.time
         require_aware(at)
-        key = delivery_key(stored.id, delivery_id)
+        key = delivery_key(stored.id, replay_key)
         owner = str(uuid.uuid4())
         item = {
             "repositoryUrl": {"S": key},
             "expiresAt": {"N": str(int(expires_at.timestamp()))},
             "owner": {"S": owner},
             "connectionId": {"S": stored.id},
+            "deliveryId": {"S": delivery_id},
             "connectionRepositoryUrl": {"S": stored.repository_url},
             "receivedAt": {"S": DeliveryRecord.receivedAt.serialize(at)},
             "detailType": {"S": event.detail_type},
@@ -116,7 +119,9 @@ def recorded_delivery(position: str, image: dict[str, Any]) -> RecordedDelivery 
         position=position,
         connection_id=str(record.connectionId),
         repository_url=str(record.connectionRepositoryUrl),
-        delivery_id=key.removeprefix(f"{DELIVERY_KEY_PREFIX}{record.connectionId}#"),
+        # Records written before the key became the body's digest were keyed by the id.
+        delivery_id=record.deliveryId
+        or key.removeprefix(f"{DELIVERY_KEY_PREFIX}{record.connectionId}#"),
         event=DeliveryEvent(
             detail_type=str(record.detailType),
             detail=str(record.detail),

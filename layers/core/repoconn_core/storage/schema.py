@@ -10,7 +10,8 @@ item in one key attribute, ``repositoryUrl``.
 - a *connection pointer* per connection, keyed ``connection#<connectionId>``, holding
   ``currentRepositoryUrl``: the webhook receiver only knows the id from its callback URL.
   Written and deleted in the same transactions as the item.
-- a *delivery record* per accepted webhook delivery, keyed ``delivery#<connectionId>#<id>``
+- a *delivery record* per accepted webhook delivery, keyed ``delivery#<connectionId>#<replay
+  key>`` (the SHA-256 of the body: receive.py)
   with ``expiresAt`` (epoch seconds, the table's TTL attribute) and the delivery's event: the
   table's stream is the outbox the relay publishes from (delivery_log.py). No ``projectId``,
   so never in the GSI.
@@ -142,11 +143,13 @@ class ConnectionPointer(Model):
 class DeliveryRecord(Model):
     """One accepted webhook delivery: replay protection, and the event still to publish."""
 
-    repositoryUrl = UnicodeAttribute(hash_key=True)  # "delivery#<connectionId>#<deliveryId>"
+    # "delivery#<connectionId>#sha256-<hex digest of the body>" (receive.py's replay key)
+    repositoryUrl = UnicodeAttribute(hash_key=True)
     expiresAt = NumberAttribute()  # epoch seconds; also the table's TTL attribute
     # Which record_delivery call wrote it: tells our own write from an earlier delivery's.
     owner = UnicodeAttribute(null=True)
     connectionId = UnicodeAttribute(null=True)
+    deliveryId = UnicodeAttribute(null=True)  # absent on records keyed by the id (before issue 16)
     connectionRepositoryUrl = UnicodeAttribute(null=True)
     receivedAt = UTCDateTimeAttribute(null=True)
     detailType = UnicodeAttribute(null=True)
@@ -208,8 +211,8 @@ def connection_key(connection_id: str) -> str:
     return f"{CONNECTION_KEY_PREFIX}{connection_id}"
 
 
-def delivery_key(connection_id: str, delivery_id: str) -> str:
-    return f"{DELIVERY_KEY_PREFIX}{connection_id}#{delivery_id}"
+def delivery_key(connection_id: str, replay_key: str) -> str:
+    return f"{DELIVERY_KEY_PREFIX}{connection_id}#{replay_key}"
 
 
 def lease_key(project_id: str) -> str:
