@@ -210,7 +210,7 @@ def run(endpoints: Endpoints, log: AwsCallLog, options: dict[str, Any]) -> dict[
         ops = aws_per_delivery.setdefault(service, {})
         ops[operation] = ops.get(operation, 0) + 1 / (rounds * per_round)
 
-    memory_batch = _deliveries(connection_id, secret, body, options["memory_deliveries"])
+    memory_batch = _deliveries(connection_id, secret, options["memory_deliveries"])
     tracemalloc.start()
     baseline_current, _ = tracemalloc.get_traced_memory()
     tracemalloc.reset_peak()

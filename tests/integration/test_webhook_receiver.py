@@ -41,7 +41,7 @@ REPOS = {
 }
 PROVIDERS = sorted(REPOS)
 TOKEN = "tok-good-webhook-receiver-0123"
-MAX_BODY = 1_048_576  # Settings.webhook_max_body_bytes, the default the api fixture keeps
+MAX_BODY = 4_194_304  # Settings.webhook_max_body_bytes, the default the api fixture keeps
 
 
 # Helpers -----------------------------------------------------------------------------------
@@ -230,6 +230,52 @@ def test_payload_too_large_for_eventbridge_is_published_without_it(
     assert event["detail"]["payloadOmitted"] is True
     assert event["detail"]["payloadBytes"] == len(delivery.body)
     assert event["detail"]["deliveryId"] == delivery.delivery_id
+
+
+def github_push_with_commits(count: int) -> dict[str, Any]:
+    """A push as GitHub's documented payload has it, with ``count`` commits (a large merge,
+    a vendored dependency): how real deliveries get to megabytes."""
+    author = {"name": "Monalisa Octocat", "email": "octocat@github.com", "username": "octocat"}
+    return {
+        "ref": "refs/heads/main",
+        "before": "0" * 40,
+        "after": uuid.uuid4().hex + "0" * 8,
+        "repository": {"id": 1296269, "full_name": "acme/api", "private": True},
+        "pusher": {"name": "octocat", "email": "octocat@github.com"},
+        "commits": [
+            {
+                "id": f"{n:040x}",
+                "tree_id": f"{n + 1:040x}",
+                "distinct": True,
+                "message": f"Update vendored module {n}\n\nRegenerated from upstream.",
+                "timestamp": "2026-11-30T12:00:00+01:00",
+                "url": f"https://github.com/acme/api/commit/{n:040x}",
+                "author": author,
+                "committer": author,
+                "added": [f"vendor/module_{n}/file_{k}.py" for k in range(20)],
+                "removed": [],
+                "modified": [f"vendor/module_{n}/__init__.py"],
+            }
+            for n in range(count)
+        ],
+    }
+
+
+def test_a_multi_megabyte_push_is_accepted_and_published_without_its_payload(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap
+) -> None:
+    # given a genuine-shaped push of about 3 MB (the old 1 MiB limit answered it 413, and
+    # GitHub does not resend)
+    created = given_connected(api, REPOS["GitHub"], token=TOKEN)
+    delivery = signed("GitHub", hook_secret(sim, "GitHub"), payload=github_push_with_commits(2500))
+    assert 2_000_000 < len(delivery.body) < MAX_BODY
+    # when it is delivered
+    response = deliver(created["id"], delivery)
+    # then it is accepted, and published without the payload EventBridge could not carry
+    assert response.status == 202
+    [event] = event_bus.events()
+    assert event["detail"]["payloadOmitted"] is True
+    assert event["detail"]["payloadBytes"] == len(delivery.body)
 
 
 # Rejected deliveries: one answer for every cause -------------------------------------------

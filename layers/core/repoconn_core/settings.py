@@ -62,7 +62,10 @@ class Settings(BaseModel):
     provider_max_retries: int = 2
 
     webhook_secret_grace_seconds: int = 3600
-    webhook_max_body_bytes: int = 1_048_576
+    # What a synchronous Lambda invocation (6 MB request payload) leaves for a delivery's body
+    # once API Gateway has wrapped it in its event: JSON-escaped (quotes double) or base64
+    # (4/3) for non-text content types. docs/decisions.md, "Real sizes".
+    webhook_max_body_bytes: int = 4_194_304
     secret_cache_ttl_seconds: int = 300
     # How long the receiver trusts a connection it read without reading it again (receive.py).
     connection_cache_ttl_seconds: int = Field(default=5, ge=0, le=300)
