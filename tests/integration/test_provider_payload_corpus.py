@@ -1,0 +1,88 @@
+"""Every example payload GitHub documents (@octokit/webhooks-examples: 58 event types, 329
+payloads; tests/support/provider_examples.py fetches it), signed as GitHub signs and delivered
+through the real receiver: the subscribed kinds are recorded and published with their payload
+intact, the ping is acknowledged, every other kind is acknowledged and never published.
+
+Payloads we wrote ourselves are the shapes we expected; these are the shapes GitHub sends.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from repoconn_core.providers import DELIVERED_EVENT_KINDS, ServiceType
+
+from tests.integration.conftest import EventBusTap
+from tests.support.api import Api, given_connected
+from tests.support.deliveries import hub_signature
+from tests.support.handlers import deliver_to_receiver
+from tests.support.provider_examples import github_examples
+from tests.support.simulator_control import SimulatorControl
+
+REPOSITORY = "https://github.com/acme/corpus"
+TOKEN = "tok-good-payload-corpus-0123"
+# EventBridge's entry limit less the event's envelope: bigger payloads are published without.
+PUBLISHED_WITH_PAYLOAD_UP_TO = 200_000
+
+
+def _deliver(connection_id: str, secret: str, event: str, payload: Any) -> tuple[str, Any]:
+    body = json.dumps(payload).encode()
+    delivery_id = str(uuid.uuid4())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/5f1e6c0",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery_id,
+        "X-GitHub-Hook-ID": "490000001",
+        "X-Hub-Signature-256": hub_signature(secret, body),
+    }
+    return delivery_id, deliver_to_receiver(connection_id, headers, body)
+
+
+def test_every_github_example_payload_is_verified_and_only_subscribed_kinds_published(
+    api: Api, sim_control: SimulatorControl, event_bus: EventBusTap
+) -> None:
+    # given a GitHub connection and GitHub's documented examples of every event type
+    connection_id = given_connected(api, REPOSITORY, token=TOKEN)["id"]
+    secret = str(sim_control.hook_of(connection_id)["secret"])
+    corpus = github_examples()
+    subscribed = DELIVERED_EVENT_KINDS[ServiceType.GITHUB]
+    # when each is signed and delivered under its own event name
+    published: dict[str, Any] = {}
+    for event in corpus:
+        for payload in event["examples"]:
+            delivery_id, answer = _deliver(connection_id, secret, event["name"], payload)
+            body = answer.json()
+            expected = (
+                (202, {"accepted": True, "duplicate": False, "deliveryId": delivery_id})
+                if event["name"] in subscribed
+                else (
+                    200,
+                    {
+                        "accepted": False,
+                        "ignored": "ping" if event["name"] == "ping" else "not_subscribed",
+                        "deliveryId": delivery_id,
+                    },
+                )
+            )
+            assert (answer.status, body) == expected, (event["name"], answer.text[:300])
+            if event["name"] in subscribed:
+                published[delivery_id] = payload
+    # then exactly the subscribed kinds reached the bus, each payload as GitHub sent it (or
+    # left out, with its size, when EventBridge could not carry it)
+    events = {e["detail"]["deliveryId"]: e for e in event_bus.events()}
+    assert set(events) == set(published)
+    for delivery_id, payload in published.items():
+        detail = events[delivery_id]["detail"]
+        if len(json.dumps(payload)) <= PUBLISHED_WITH_PAYLOAD_UP_TO:
+            assert detail["payload"] == payload
+        else:
+            assert detail["payloadOmitted"] is True
+    examples = sum(len(event["examples"]) for event in corpus)
+    assert len(corpus) >= 58 and examples >= 329
+    print(
+        f"GitHub example corpus: {examples} payloads of {len(corpus)} event types verified; "
+        f"{len(published)} published (push, pull_request), the rest acknowledged"
+    )
