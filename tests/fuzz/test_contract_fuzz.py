@@ -250,7 +250,7 @@ def test_every_generated_request_keeps_the_contract(
 
     # When it is sent to the local stack
     if case.operation.path == WEBHOOK and target.hooks and steer.random() < 0.7:
-        response = _send_signed_delivery(case, target, steer.choice(target.hooks))
+        response = _send_signed_delivery(case, target, steer.choice(target.hooks), steer)
     else:
         response = case.call(
             base_url=target.run.api,
@@ -301,14 +301,30 @@ def _plausible_connect_body(body: dict[str, Any], steer: random.Random) -> dict[
     return body
 
 
-def _send_signed_delivery(case: schemathesis.Case, target: FuzzTarget, hook: SignedHook) -> Any:
+# A kind each provider's hook subscribes to, under its event header: without one, a signed
+# delivery is acknowledged and dropped before the recording path is reached.
+SUBSCRIBED_KIND = {
+    "github": ("X-GitHub-Event", "push"),
+    "gitlab": ("X-Gitlab-Event", "Push Hook"),
+    "bitbucket": ("X-Event-Key", "repo:push"),
+}
+
+
+def _send_signed_delivery(
+    case: schemathesis.Case, target: FuzzTarget, hook: SignedHook, steer: random.Random
+) -> Any:
     """Send the delivery to a real connection, signed as its provider signs (over the exact
-    bytes sent), so the fuzzed payload and headers get past verification."""
+    bytes sent), so the fuzzed payload and headers get past verification; mostly under a kind
+    the hook subscribes to, so the fuzzed payload reaches the recording path."""
     case.path_parameters = {**case.path_parameters, "connectionId": hook.connection_id}
     kwargs = case.as_transport_kwargs(base_url=target.run.api)
     body = _body_bytes(kwargs)
     headers = dict(kwargs.pop("headers", None) or {})
     headers.update(_signature(hook, body))
+    if steer.random() < 0.75:
+        name, kind = SUBSCRIBED_KIND[hook.provider]
+        headers = {k: v for k, v in headers.items() if k.lower() != name.lower()}
+        headers[name] = kind
     kwargs.update(data=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
     return target.session.request(**kwargs)
 

@@ -516,6 +516,21 @@ def test_a_kind_the_hook_does_not_subscribe_to_is_acknowledged_and_never_publish
     assert last_sync_at(api) == synced
 
 
+def test_a_verified_body_that_is_not_a_json_object_is_400_whatever_its_kind(
+    api: Api, sim: ProviderSimulator, event_bus: EventBusTap
+) -> None:
+    # given a correctly signed body that is a JSON string, under a kind the hook does not
+    # subscribe to (found by the contract fuzzer: it was acknowledged before the body was read)
+    created = given_connected(api, REPOS["GitHub"], token=TOKEN)
+    delivery = relabelled(
+        signed("GitHub", hook_secret(sim, "GitHub"), body=b'"AAA"'), "GitHub", "release"
+    )
+    # when it is delivered, then it is refused like any malformed body
+    answer = deliver(created["id"], delivery)
+    assert (answer.status, answer.json()["code"]) == (400, "malformed_body")
+    assert event_bus.events() == []
+
+
 def test_githubs_ping_is_acknowledged_and_not_published(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap
 ) -> None:

@@ -2,8 +2,8 @@
 
 bound the size → the connection named by the id in the callback URL, with its accepted
 secrets (current, plus the previous one inside its grace window) → verify the provider's
-signature → only the event kinds the hook subscribes to go on (a ping or any other kind is
-acknowledged, never recorded or published) → parse the JSON payload → record the delivery
+signature → parse the JSON payload → only the event kinds the hook subscribes to go on (a
+ping or any other kind is acknowledged, never recorded or published) → record the delivery
 once per body (``replay_key``), together with the event to publish → answer. Publishing and
 lastSyncAt happen after the answer, in the relay (relay.py), which reads the recorded
 deliveries from the table's stream (the outbox).
@@ -215,13 +215,15 @@ class ReceiveWebhook:
         stored = known.stored
 
         delivery_id, event_kind = self._identify(stored.service_type, headers, body)
+        # Before anything is decided about it: a body that is not a JSON object is a 400,
+        # whatever its kind (and before recording: a 400 must not be "seen").
+        payload = _json_payload(headers, body)
         if event_kind not in DELIVERED_EVENT_KINDS[stored.service_type]:
             # Acknowledged (a 4xx makes GitLab disable the hook), never published or recorded.
             ignored = "ping" if event_kind in PING_EVENT_KINDS[stored.service_type] else None
             return DeliveryReceipt(
                 delivery_id, event_kind, duplicate=False, ignored=ignored or "not_subscribed"
             )
-        payload = _json_payload(headers, body)  # before recording: a 400 must not be "seen"
         delivery = VerifiedDelivery(
             connection_id=stored.id,
             project_id=stored.project_id,
