@@ -183,6 +183,8 @@ def test_the_409_is_for_a_caller_whose_token_the_provider_accepted(
         ('{"accessToken": -1.' + "5" * 200 + "}", f"more than {MAX_NUMBER_DIGITS} digits"),
         ('{"accessToken": NaN}', "must be a JSON object"),
         ('{"accessToken": Infinity}', "must be a JSON object"),
+        ('{"accessToken": 1e999}', "beyond the range of a double"),
+        ('{"accessToken": -2E+308}', "beyond the range of a double"),
     ],
     ids=[
         "1,000 deep",
@@ -193,6 +195,8 @@ def test_the_409_is_for_a_caller_whose_token_the_provider_accepted(
         "200-digit float",
         "NaN",
         "Infinity",
+        "1e999",
+        "-2E+308",
     ],
 )
 def test_bodies_beyond_the_limits_are_400_malformed_body(
