@@ -66,8 +66,10 @@ WEBHOOK_EVENTS: dict[ServiceType, tuple[str, ...]] = {
 # The event kinds (the event header, as signatures.event_kind normalises it) a hook registered
 # with WEBHOOK_EVENTS delivers. Any other kind, correctly signed or not, is acknowledged and
 # dropped (receive.py): a captured delivery relabelled "release" is not published as one.
+# GitHub and Bitbucket name the kinds as they are subscribed; GitLab subscribes by flag
+# (push_events) and names the kind in its header ("Push Hook" → push).
 DELIVERED_EVENT_KINDS: dict[ServiceType, frozenset[str]] = {
-    ServiceType.GITHUB: frozenset({"push", "pull_request"}),
+    ServiceType.GITHUB: frozenset(WEBHOOK_EVENTS[ServiceType.GITHUB]),
     ServiceType.GITLAB: frozenset({"push", "merge_request"}),
     ServiceType.BITBUCKET: frozenset(WEBHOOK_EVENTS[ServiceType.BITBUCKET]),
 }

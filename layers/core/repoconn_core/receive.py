@@ -220,9 +220,12 @@ class ReceiveWebhook:
         payload = _json_payload(headers, body)
         if event_kind not in DELIVERED_EVENT_KINDS[stored.service_type]:
             # Acknowledged (a 4xx makes GitLab disable the hook), never published or recorded.
-            ignored = "ping" if event_kind in PING_EVENT_KINDS[stored.service_type] else None
+            ping = event_kind in PING_EVENT_KINDS[stored.service_type]
             return DeliveryReceipt(
-                delivery_id, event_kind, duplicate=False, ignored=ignored or "not_subscribed"
+                delivery_id,
+                event_kind,
+                duplicate=False,
+                ignored="ping" if ping else "not_subscribed",
             )
         delivery = VerifiedDelivery(
             connection_id=stored.id,
