@@ -9,14 +9,13 @@ Payloads we wrote ourselves are the shapes we expected; these are the shapes Git
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from repoconn_core.providers import DELIVERED_EVENT_KINDS, ServiceType
 
 from tests.integration.conftest import EventBusTap
 from tests.support.api import Api, given_connected
-from tests.support.deliveries import hub_signature
+from tests.support.deliveries import relabelled, signed
 from tests.support.handlers import deliver_to_receiver
 from tests.support.provider_examples import github_examples
 from tests.support.simulator_control import SimulatorControl
@@ -28,17 +27,8 @@ PUBLISHED_WITH_PAYLOAD_UP_TO = 200_000
 
 
 def _deliver(connection_id: str, secret: str, event: str, payload: Any) -> tuple[str, Any]:
-    body = json.dumps(payload).encode()
-    delivery_id = str(uuid.uuid4())
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "GitHub-Hookshot/5f1e6c0",
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": delivery_id,
-        "X-GitHub-Hook-ID": "490000001",
-        "X-Hub-Signature-256": hub_signature(secret, body),
-    }
-    return delivery_id, deliver_to_receiver(connection_id, headers, body)
+    delivery = relabelled(signed("GitHub", secret, payload=payload), "GitHub", event)
+    return delivery.delivery_id, deliver_to_receiver(connection_id, delivery.headers, delivery.body)
 
 
 def test_every_github_example_payload_is_verified_and_only_subscribed_kinds_published(

@@ -24,7 +24,7 @@ from repoconn_local.lambda_host.context import LocalLambdaContext
 from tests.support.api import Api, given_connected
 from tests.support.deliveries import signed
 from tests.support.handlers import deliver_to_receiver
-from tests.support.legacy_format import format_1_blobs
+from tests.support.legacy_format import as_format_1
 from tests.support.simulator_control import SimulatorControl
 
 TOKEN = "tok-good-reencrypt-0123456789"
@@ -45,24 +45,6 @@ def _deliver(sim_control: SimulatorControl, connection_id: str, secret: str | No
     return deliver_to_receiver(connection_id, delivery.headers, delivery.body).status
 
 
-def _to_format_1(
-    stored: StoredConnection, hook_secret: str, kms: Any, key: str, *, previous: bool
-) -> StoredConnection:
-    values = {"accessToken": TOKEN, "webhookSecret": hook_secret}
-    blobs = format_1_blobs(kms, key, stored.project_id, stored.repository_url, values)
-    old = format_1_blobs(
-        kms, key, stored.project_id, stored.repository_url, {"webhookSecret": OLD_SECRET}
-    )
-    return replace(
-        stored,
-        access_token=blobs["accessToken"],
-        webhook_secret=blobs["webhookSecret"],
-        previous_webhook_secret=old["webhookSecret"] if previous else None,
-        previous_secret_expires_at=datetime.now(UTC) + timedelta(hours=1) if previous else None,
-        secret_generation=0,
-    )
-
-
 @pytest.fixture
 def legacy_table(
     api: Api, sim_control: SimulatorControl, kms_client: Any, app_settings: Any
@@ -76,8 +58,14 @@ def legacy_table(
         stored = store.get(_url(n))
         assert stored is not None
         secret = str(sim_control.hook_of(info["id"])["secret"])
-        legacy = _to_format_1(
-            stored, secret, kms_client, app_settings.kms_key_id, previous=n % 2 == 0
+        in_grace = (OLD_SECRET, datetime.now(UTC) + timedelta(hours=1))
+        legacy = as_format_1(
+            stored,
+            kms_client,
+            app_settings.kms_key_id,
+            token=TOKEN,
+            webhook_secret=secret,
+            previous=in_grace if n % 2 == 0 else None,
         )
         store.save(legacy, replacing=stored)
         connections[_url(n)] = {"id": info["id"], "project": f"p{n}", "previous": n % 2 == 0}

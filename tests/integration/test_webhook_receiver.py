@@ -30,7 +30,7 @@ from repoconn_providers import wiring as provider_wiring
 from tests.conftest import AWS_REGION, TEST_TABLE_NAME
 from tests.integration.conftest import TEST_EVENT_BUS, EventBusTap
 from tests.support.api import Api, given_connected
-from tests.support.deliveries import PUSH, SIGNATURE_HEADER, Delivery, signed
+from tests.support.deliveries import PUSH, SIGNATURE_HEADER, Delivery, relabelled, signed
 from tests.support.handlers import RECEIVE_WEBHOOK, HttpResult, invoke_http, webhook_event
 from tests.support.simulator_control import SIM_PROVIDER, SimulatorControl
 
@@ -473,14 +473,6 @@ def test_every_published_event_is_strict_json(
     for event in events:
         text = json.dumps(event)
         assert json.loads(text, parse_constant=refuse) == event
-
-
-EVENT_HEADER = {"GitHub": "X-GitHub-Event", "GitLab": "X-Gitlab-Event", "Bitbucket": "X-Event-Key"}
-
-
-def relabelled(delivery: Delivery, provider: str, event: str) -> Delivery:
-    """The same signed delivery under another event header (no provider signs that header)."""
-    return replace(delivery, headers={**delivery.headers, EVENT_HEADER[provider]: event})
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 # A push, as the providers' payloads start.
@@ -89,3 +89,11 @@ SIGNATURE_HEADER = {
     "GitLab": "X-Gitlab-Token",
     "Bitbucket": "X-Hub-Signature",
 }
+
+
+EVENT_HEADER = {"GitHub": "X-GitHub-Event", "GitLab": "X-Gitlab-Event", "Bitbucket": "X-Event-Key"}
+
+
+def relabelled(delivery: Delivery, provider: str, event: str) -> Delivery:
+    """The same signed delivery under another event header (no provider signs that header)."""
+    return replace(delivery, headers={**delivery.headers, EVENT_HEADER[provider]: event})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -37,10 +38,17 @@ def format_1_blobs(
 
 
 def as_format_1(
-    stored: StoredConnection, kms_client: Any, key_id: str, *, token: str, webhook_secret: str
+    stored: StoredConnection,
+    kms_client: Any,
+    key_id: str,
+    *,
+    token: str,
+    webhook_secret: str,
+    previous: tuple[str, datetime] | None = None,
 ) -> StoredConnection:
-    """``stored`` with its token and webhook secret sealed in format 1 (no previous secret,
-    generation 0), as an item written before issue 14 holds them."""
+    """``stored`` with its token and webhook secret sealed in format 1 (generation 0), as an
+    item written before issue 14 holds them; ``previous``: a rotated-out secret and its expiry,
+    kept as format 1 kept it — the earlier write's ``webhookSecret`` blob, its own data key."""
     blobs = format_1_blobs(
         kms_client,
         key_id,
@@ -48,11 +56,21 @@ def as_format_1(
         stored.repository_url,
         {"accessToken": token, "webhookSecret": webhook_secret},
     )
+    old_blob, old_expiry = None, None
+    if previous is not None:
+        old_secret, old_expiry = previous
+        old_blob = format_1_blobs(
+            kms_client,
+            key_id,
+            stored.project_id,
+            stored.repository_url,
+            {"webhookSecret": old_secret},
+        )["webhookSecret"]
     return replace(
         stored,
         access_token=blobs["accessToken"],
         webhook_secret=blobs["webhookSecret"],
-        previous_webhook_secret=None,
-        previous_secret_expires_at=None,
+        previous_webhook_secret=old_blob,
+        previous_secret_expires_at=old_expiry,
         secret_generation=0,
     )

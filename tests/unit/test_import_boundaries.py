@@ -69,6 +69,15 @@ def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def _child_environment(path: list[Path]) -> dict[str, str]:
+    """Lambda's environment for a child whose sys.path is ``path`` (code, then layers)."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        **LAMBDA_ENVIRONMENT,
+        "PYTHONPATH": os.pathsep.join(str(entry) for entry in path),
+    }
+
+
 def _lambda_path(template: dict[str, Any], properties: dict[str, Any]) -> list[Path]:
     layers = [
         ROOT / template["Resources"][layer["Ref"]]["Properties"]["ContentUri"]
@@ -85,11 +94,7 @@ def loaded_modules() -> Iterator[dict[str, set[str]]]:
     for logical_id, properties in _functions(template).items():
         builder, _ = BOUNDARIES[logical_id]
         path = _lambda_path(template, properties)
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            **LAMBDA_ENVIRONMENT,
-            "PYTHONPATH": os.pathsep.join(str(entry) for entry in path),
-        }
+        env = _child_environment(path)
         children[logical_id] = subprocess.Popen(
             [sys.executable, "-c", CHILD, builder],
             cwd=path[0],
@@ -221,11 +226,7 @@ def test_a_cold_start_needs_nothing_its_layers_and_the_runtime_do_not_ship(
     child = subprocess.run(
         [sys.executable, "-c", ONLY_SHIPPED_CHILD, builder, json.dumps(shipped)],
         cwd=path[0],
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            **LAMBDA_ENVIRONMENT,
-            "PYTHONPATH": os.pathsep.join(str(entry) for entry in path),
-        },
+        env=_child_environment(path),
         capture_output=True,
         text=True,
         timeout=120,
