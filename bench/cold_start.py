@@ -89,7 +89,13 @@ def _layouts() -> dict[str, tuple[Path, list[Path], str]]:
     return layouts
 
 
-def _run(layout: tuple[Path, list[Path], str], bytecode: dict[str, str]) -> dict[str, Any]:
+def run_child(
+    layout: tuple[Path, list[Path], str],
+    bytecode: dict[str, str],
+    interpreter_flags: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """One cold start in a fresh interpreter; ``interpreter_flags`` (``-S``: no
+    site-packages) for the shipped layout of bench/shipped_cold_start.py."""
     cwd, path, builder = layout
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -98,7 +104,7 @@ def _run(layout: tuple[Path, list[Path], str], bytecode: dict[str, str]) -> dict
         "PYTHONPATH": os.pathsep.join(str(entry) for entry in path),
     }
     result = subprocess.run(  # noqa: S603 - our own interpreter, fixed program
-        [sys.executable, "-c", CHILD, builder],
+        [sys.executable, *interpreter_flags, "-c", CHILD, builder],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -107,7 +113,7 @@ def _run(layout: tuple[Path, list[Path], str], bytecode: dict[str, str]) -> dict
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"cold start of {cwd.name} failed:\n{result.stderr[-2000:]}")
+        raise RuntimeError(f"cold start of {cwd} failed:\n{result.stderr[-2000:]}")
     data: dict[str, Any] = json.loads(result.stdout)
     return data
 
@@ -124,7 +130,7 @@ def _measure(
     for _ in range(rounds):
         shuffle.shuffle(order)
         for name in order:
-            runs[name].append(_run(layouts[name], bytecode))
+            runs[name].append(run_child(layouts[name], bytecode))
     return runs
 
 
@@ -154,7 +160,7 @@ def run(*, rounds: int, source_rounds: int) -> dict[str, Any]:
     prefix = WORK_DIR / "pycache"
     cached = {"PYTHONPYCACHEPREFIX": str(prefix)}
     for name in names:  # warm-up: writes the .pyc files, not measured
-        _run(layouts[name], cached)
+        run_child(layouts[name], cached)
     cached_runs = _measure(layouts, names, rounds, {**cached, "PYTHONDONTWRITEBYTECODE": "1"})
 
     source_names = [*READ_FUNCTIONS, BASELINE]

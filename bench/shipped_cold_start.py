@@ -20,18 +20,16 @@ round against the baseline handler (Powertools' Logger from the core layer, boto
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import platform
 import random
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from bench import stats
-from bench.cold_start import BASELINE, BASELINE_DIR, BUILDERS, CHILD, LAMBDA_ENVIRONMENT
+from bench import cold_start, stats
+from bench.cold_start import BASELINE, BASELINE_DIR, BUILDERS
 from bench.paths import ROOT, WORK_DIR
 
 SHIPPED = WORK_DIR / "shipped"
@@ -115,23 +113,13 @@ def _build() -> dict[str, dict[str, Any]]:
     return layouts
 
 
+# Lambda's code is read-only: nothing compiled by one run may serve the next.
+READ_ONLY = {"PYTHONDONTWRITEBYTECODE": "1"}
+
+
 def _run(layout: tuple[Path, list[Path]], builder: str) -> dict[str, Any]:
     cwd, path = layout
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        **LAMBDA_ENVIRONMENT,
-        # Lambda's code is read-only: nothing compiled by one run may serve the next.
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPATH": os.pathsep.join(str(entry) for entry in path),
-    }
-    result = subprocess.run(  # noqa: S603 - our own interpreter, fixed program
-        [sys.executable, "-S", "-c", CHILD, builder],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise RuntimeError(f"cold start of {cwd} failed:\n{result.stderr[-2000:]}")
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
+    return cold_start.run_child((cwd, path, builder), READ_ONLY, interpreter_flags=("-S",))
 
 
 def run(*, rounds: int) -> dict[str, Any]:
