@@ -417,3 +417,48 @@ def test_repoconn_reencrypt_runs_a_pass_against_the_stacks_aws(local_run: LocalR
     assert report["scanned"] >= 1
     assert report["already_current"] == report["scanned"]
     assert report["reencrypted"] == report["unreadable"] == 0
+
+
+# The secret is in place before the provider signs with it (issue 16) -------------------------
+
+
+def test_githubs_ping_on_hook_creation_verifies(local_run: LocalRun) -> None:
+    # given an admin connecting a repository for the first time
+    local_run.reset_simulator()
+    project, repo = _unique("p"), _unique("widgets")
+    admin = local_run.token("alice", project, admin=True)
+
+    # when GitHub creates the hook, it pings it before answering the create: before the
+    # connection could be written
+    response = local_run.gateway.connect(
+        project, f"https://github.com/acme/{repo}", ACCESS_TOKEN, bearer_token=admin
+    )
+
+    # then the ping verified (200, acknowledged; not 401)
+    assert response.status == 201
+    [ping] = local_run.sim.sent_deliveries()
+    assert (ping["event"], ping["trigger"], ping["status"]) == ("ping", "ping", 200)
+
+
+def test_a_push_during_a_reconnect_verifies_with_the_new_secret(local_run: LocalRun) -> None:
+    # given a connected repository
+    local_run.reset_simulator()
+    project, repo = _unique("p"), _unique("widgets")
+    admin = local_run.token("alice", project, admin=True)
+    url = f"https://github.com/acme/{repo}"
+    given_connected(local_run.gateway, url, project=project, token=ACCESS_TOKEN, bearer_token=admin)
+    # and a push GitHub sends while the reconnect updates the hook, signed with the new secret
+    local_run.sim.deliver_on_next_update(
+        "github", "push", {"ref": "refs/heads/main", "after": uuid.uuid4().hex}
+    )
+
+    # when the admin reconnects (a new token: the secret rotates)
+    response = local_run.gateway.connect(project, url, ACCESS_TOKEN + "2", bearer_token=admin)
+
+    # then the push sent during the update was accepted (202), not lost to a 401
+    assert response.status == 200
+    [during] = [d for d in local_run.sim.sent_deliveries() if d["trigger"] == "update"]
+    assert (during["event"], during["status"]) == ("push", 202)
+    # and the stored secret after the reconnect is the one the hook holds: a push verifies
+    hook = local_run.sim.hook_of(response.json()["id"])
+    assert local_run.sim.deliver(hook["provider"], hook["id"])["status"] == 202

@@ -101,6 +101,7 @@ def key_kind(key: str) -> str:
         ("project#", "project"),
         ("connection#", "connection"),
         ("delivery#", "delivery"),
+        ("pending#", "pending"),
     ):
         if key.startswith(prefix):
             return kind

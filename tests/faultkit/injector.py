@@ -117,6 +117,7 @@ class Injector:
     _counts: Counter[str] = field(default_factory=Counter)
     _armed: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _only_thread: int | None = None
 
     @contextmanager
     def armed(self, plan: Mapping[tuple[str, int], Fault] | None = None) -> Iterator[Injector]:
@@ -139,10 +140,23 @@ class Injector:
     def is_armed(self) -> bool:
         return self._armed
 
+    @contextmanager
+    def only_this_thread(self) -> Iterator[None]:
+        """Inside the block, only this thread's steps are traced and faulted: what the
+        operation under test causes elsewhere (the receiver handling the ping GitHub sends
+        while connect creates a hook, on the gateway's threads) is not one of its steps."""
+        self._only_thread = threading.get_ident()
+        try:
+            yield
+        finally:
+            self._only_thread = None
+
     def on_step(self, step: str, detail: Any = None) -> Fault | None:
         """Record one call of ``step``; the fault planned for this occurrence, if any."""
         with self._lock:
             if not self._armed:
+                return None
+            if self._only_thread not in (None, threading.get_ident()):
                 return None
             self._counts[step] += 1
             key = (step, self._counts[step])

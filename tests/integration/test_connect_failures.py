@@ -6,7 +6,7 @@ import pytest
 from pydantic import SecretStr
 from repoconn_core.errors import DependencyUnavailable
 from repoconn_core.models import ConnectRequest
-from repoconn_core.records import StoredConnection
+from repoconn_core.records import PendingSecret, StoredConnection
 from repoconn_core.settings import Settings
 from repoconn_core.storage.connection_store import ConnectionStore
 
@@ -28,6 +28,12 @@ class FailingSaveStore:
 
     def save(self, new: StoredConnection, *, replacing: StoredConnection | None) -> None:
         raise DependencyUnavailable("DynamoDB is throttling", retry_after=2)
+
+    def stage_secret(self, pending: PendingSecret) -> None:
+        self._store.stage_secret(pending)
+
+    def drop_pending_secret(self, pending: PendingSecret) -> None:
+        self._store.drop_pending_secret(pending)
 
 
 @pytest.mark.parametrize(

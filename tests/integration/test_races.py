@@ -129,6 +129,10 @@ class AtomicMotoRequests:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._emitters: list[Any] = []
+        # Whether this thread's request holds the lock: a request already under way when its
+        # client's events were registered (by another thread's first call on a shared client)
+        # gets an after-call without a before-call, and must not release someone else's hold.
+        self._held = threading.local()
 
     def on_send(self, sender: Any, **_: Any) -> None:
         events = sender.client.meta.events
@@ -147,9 +151,12 @@ class AtomicMotoRequests:
 
     def _enter(self, **_: Any) -> None:
         self._lock.acquire()
+        self._held.value = True
 
     def _leave(self, **_: Any) -> None:
-        self._lock.release()
+        if getattr(self._held, "value", False):
+            self._held.value = False
+            self._lock.release()
 
 
 @pytest.fixture

@@ -95,6 +95,7 @@ def test_the_receivers_reads_are_limited_to_the_attributes_it_projects() -> None
     from repoconn_core.storage.schema import (
         CONNECTION_POINTER_ATTRIBUTES,
         DELIVERY_READBACK_ATTRIBUTES,
+        PENDING_SECRET_ATTRIBUTES,
         WEBHOOK_ITEM_ATTRIBUTES,
     )
 
@@ -112,6 +113,7 @@ def test_the_receivers_reads_are_limited_to_the_attributes_it_projects() -> None
         *WEBHOOK_ITEM_ATTRIBUTES,
         *CONNECTION_POINTER_ATTRIBUTES,
         *DELIVERY_READBACK_ATTRIBUTES,
+        *PENDING_SECRET_ATTRIBUTES,
     }
     assert set(allowed) == projected
     assert "accessToken" not in allowed

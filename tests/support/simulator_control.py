@@ -50,6 +50,18 @@ class DeliveryAnswer(TypedDict):
     attempt: int
 
 
+class SentDelivery(TypedDict):
+    """A delivery the simulator sent (``GET /_sim/deliveries``)."""
+
+    provider: str
+    hookId: str
+    event: str
+    deliveryId: str
+    trigger: Literal["control", "ping", "update"]
+    status: int | None  # the receiver's status; None when unreachable
+    at: str
+
+
 class SimulatorControl:
     def __init__(self, base_url: str, *, timeout: float = 5) -> None:
         self.base_url = base_url.rstrip("/")
@@ -98,6 +110,20 @@ class SimulatorControl:
     def hook_action(self, provider: str, hook_id: str, action: HookAction) -> None:
         """A provider-side change to one hook (GitLab: its alert_status)."""
         self._ok("POST", f"/hooks/{provider}/{quote(str(hook_id), safe='')}/{action}")
+
+    def sent_deliveries(self) -> list[SentDelivery]:
+        """Every delivery sent since the last reset, oldest first (pings included)."""
+        sent: list[SentDelivery] = self._ok("GET", "/deliveries").json()["deliveries"]
+        return sent
+
+    def deliver_on_next_update(self, provider: str, event: str, payload: dict[str, Any]) -> None:
+        """During the provider's next hook update, deliver this with the new secret, before
+        the update is answered (GitHub signs with a new secret from that moment)."""
+        self._ok(
+            "POST",
+            "/on-hook-update",
+            json={"provider": provider, "event": event, "payload": payload},
+        )
 
     def deliver_raw(
         self, provider: str, hook_id: str, body: dict[str, Any], *, timeout: float = 30

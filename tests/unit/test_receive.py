@@ -17,7 +17,7 @@ from repoconn_core.connection_secrets import WebhookSecrets
 from repoconn_core.delivery_events import DeliveryEvent, delivery_event
 from repoconn_core.errors import DeliveryRejected, MalformedBody, PayloadTooLarge
 from repoconn_core.receive import ConnectionCache, DeliveryReceipt, KnownConnection, ReceiveWebhook
-from repoconn_core.records import DeliveryOutcome, StoredConnection
+from repoconn_core.records import DeliveryOutcome, PendingSecret, StoredConnection
 from repoconn_providers import signatures
 
 from tests.support.records import stored_connection, verified_delivery
@@ -47,10 +47,19 @@ class FakeStore:
     reads: int = 0
     recorded: list[tuple[str, DeliveryEvent, datetime]] = field(default_factory=list)
     replay_keys: list[str] = field(default_factory=list)
+    pending: PendingSecret | None = None
+    pending_reads: int = 0
 
     def get_by_id(self, connection_id: str) -> StoredConnection | None:
         self.reads += 1
         return self.stored if self.stored and self.stored.id == connection_id else None
+
+    def pending_secret(self, connection_id: str, now: datetime) -> PendingSecret | None:
+        self.pending_reads += 1
+        pending = self.pending
+        if pending is None or pending.connection_id != connection_id:
+            return None
+        return pending if now < pending.expires_at else None
 
     def record_delivery(
         self, stored: StoredConnection, delivery_id: str, **at: Any
@@ -370,3 +379,91 @@ def test_cache_keeps_at_most_max_entries_least_recently_used_first_out() -> None
     assert cache.fresh("b") is None
     assert cache.fresh("a") is a
     assert cache.fresh("c") is c
+
+
+# A secret being installed (PendingSecret): verified before the connection is written --------
+
+NEW = "new-secret-0123456789abcdef0123"
+
+
+def staged(secret: str = NEW, **changes: object) -> PendingSecret:
+    values: dict[str, Any] = {
+        "connection_id": CONNECTION_ID,
+        "project_id": "proj-1",
+        "repository_url": "https://github.com/acme/widgets",
+        "service_type": stored().service_type,
+        "webhook_secret": b"blob:" + secret.encode(),
+        "secret_generation": 1,
+        "staged_at": NOW - timedelta(seconds=2),
+        "expires_at": NOW + timedelta(minutes=10),
+    }
+    return PendingSecret(**{**values, **changes})
+
+
+def ping_headers(secret: str, body: bytes) -> dict[str, str]:
+    return {**github_headers(secret, body), "x-github-event": "ping"}
+
+
+def test_a_first_connects_ping_verifies_against_the_staged_secret() -> None:
+    # given a connect that staged its secret and is creating the hook: no connection item yet
+    parts = Parts(FakeStore(None, pending=staged()))
+    ping = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
+    # when GitHub pings the new hook before the connection is written
+    receipt = parts.use_case()(CONNECTION_ID, ping_headers(NEW, ping), ping)
+    # then the ping is acknowledged, and nothing is recorded
+    assert receipt.ignored == "ping"
+    assert parts.store.recorded == []
+
+
+def test_a_push_signed_with_the_staged_secret_is_recorded_for_the_staged_connection() -> None:
+    # given no connection item yet, and a push the new hook sends at once
+    parts = Parts(FakeStore(None, pending=staged(project_id="proj-9")))
+    receipt = parts.use_case()(CONNECTION_ID, github_headers(NEW), BODY)
+    # then it is recorded for the project and repository being connected
+    assert receipt == DeliveryReceipt("d-1", "push", duplicate=False)
+    [event] = parts.events()
+    assert (event["connectionId"], event["projectId"]) == (CONNECTION_ID, "proj-9")
+
+
+def test_during_a_rotation_the_new_and_the_stored_secret_both_verify() -> None:
+    # given a stored connection (CURRENT) whose reconnect staged NEW and updated the hook
+    parts = Parts(FakeStore(stored(), pending=staged()))
+    use_case = parts.use_case()
+    # then deliveries signed with either are accepted
+    assert use_case(CONNECTION_ID, github_headers(NEW, delivery_id="n"), BODY).delivery_id == "n"
+    other = json.dumps({"ref": "refs/heads/other"}).encode()
+    assert use_case(CONNECTION_ID, github_headers(CURRENT, other), other).duplicate is False
+
+
+def test_a_delivery_the_stored_secrets_verify_never_reads_the_staged_one() -> None:
+    parts = Parts(FakeStore(stored(), pending=staged()))
+    parts.use_case()(CONNECTION_ID, github_headers(CURRENT), BODY)
+    assert parts.store.pending_reads == 0
+
+
+@pytest.mark.parametrize(
+    ("store", "secret"),
+    [
+        (FakeStore(None, pending=staged()), "forged-secret"),
+        (FakeStore(None, pending=staged(expires_at=NOW)), NEW),
+        (FakeStore(stored(), pending=staged()), "forged-secret"),
+        (FakeStore(None, pending=staged(connection_id=CONNECTION_ID[:-1] + "2")), NEW),
+    ],
+    ids=["forged", "expired", "forged-with-a-connection", "staged-for-another-connection"],
+)
+def test_the_staged_secret_admits_nothing_else(store: FakeStore, secret: str) -> None:
+    with pytest.raises(DeliveryRejected):
+        Parts(store).use_case()(CONNECTION_ID, github_headers(secret), BODY)
+    assert store.recorded == []
+
+
+def test_forgeries_during_a_stage_open_the_staged_secret_once() -> None:
+    # given a connect in progress, and a container receiving forged deliveries meanwhile
+    parts = Parts(FakeStore(None, pending=staged()))
+    use_case = parts.use_case()
+    for attempt in range(5):
+        with pytest.raises(DeliveryRejected):
+            use_case(CONNECTION_ID, github_headers(f"forged-{attempt}"), BODY)
+    # then the staged secret was decrypted once, not once per forgery
+    assert parts.cipher.decrypts == 1
+    assert parts.store.pending_reads == 5

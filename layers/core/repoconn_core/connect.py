@@ -2,8 +2,9 @@
 
 authorise → validate the URL → take the project's lease (409 while another change runs,
 leases.py) → preflight the token with the provider → refuse a repository another project
-owns (409) → ensure exactly one hook with a fresh secret → encrypt → conditional write →
-remove the hook of a replaced repository → release the lease.
+owns (409) → encrypt a fresh secret → stage it (hooks.stage_pending_secret) → ensure exactly
+one hook with it → conditional write → drop the staged secret → remove the hook of a replaced
+repository → release the lease.
 
 The order is the authorization rule (docs/security.md, "Order of checks"): a caller learns
 nothing about configured hosts before they are admin of the project, and whether a repository
@@ -12,8 +13,11 @@ is connected elsewhere only once the provider accepted their token for that repo
 Failure rules: a hook this call *created* is deleted again if anything after it fails, so a
 failed connect leaves nothing behind at the provider; a hook it *updated* gets the stored
 secret back, so deliveries keep verifying. Encryption comes before any change at the
-provider, so a KMS failure changes nothing there. The write is one DynamoDB transaction
-(see storage/connection_store.py), so there is never a half-written connection.
+provider, so a KMS failure changes nothing there. The new secret is stored (staged) before
+the provider has it, so a delivery signed with it verifies from the first moment: GitHub
+pings a hook as it creates it, and signs with a new secret as soon as it is updated. The
+write is one DynamoDB transaction (see storage/connection_store.py), so there is never a
+half-written connection.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from repoconn_core.hooks import (
     adopt_or_create_hook,
     delete_hook_quietly,
     delete_stored_hook,
+    drop_pending_quietly,
+    stage_pending_secret,
 )
 from repoconn_core.identity import Principal, require_project_admin
 from repoconn_core.leases import hold
@@ -114,18 +120,35 @@ class ConnectRepository:
                 webhook_secret=secret,
                 generation=1,
             )
-        ensured = self._ensure_hook(client, repo, token, existing, callback_url, secret)
+        pending = stage_pending_secret(
+            self._store,
+            connection_id=connection_id,
+            project_id=project_id,
+            repository_url=repo.canonical_url,
+            service_type=repo.service_type,
+            sealed=sealed,
+            now=now,
+        )
         try:
-            new = self._build_connection(
-                connection_id, project_id, repo, sealed, ensured, existing, now
-            )
-            self._store.save(new, replacing=current)
-        except BaseException:
-            if ensured.created:
-                delete_hook_quietly(client, repo, token, ensured.hook, connectionId=connection_id)
-            elif existing is not None:
-                self._restore_secret(client, repo, token, existing, ensured.hook.id, callback_url)
-            raise
+            ensured = self._ensure_hook(client, repo, token, existing, callback_url, secret)
+            try:
+                new = self._build_connection(
+                    connection_id, project_id, repo, sealed, ensured, existing, now
+                )
+                self._store.save(new, replacing=current)
+            except BaseException:
+                if ensured.created:
+                    delete_hook_quietly(
+                        client, repo, token, ensured.hook, connectionId=connection_id
+                    )
+                elif existing is not None:
+                    self._restore_secret(
+                        client, repo, token, existing, ensured.hook.id, callback_url
+                    )
+                raise
+        finally:
+            # Stored in the connection, or the hook is gone or has its stored secret back.
+            drop_pending_quietly(self._store, pending)
 
         if current is not None and current.repository_url != repo.canonical_url:
             self._remove_replaced_hook(current)

@@ -48,7 +48,13 @@ from pydantic import SecretStr
 from repoconn_core import errors
 from repoconn_core.clock import utc_now
 from repoconn_core.connection_secrets import ConnectionSecrets
-from repoconn_core.hooks import ProviderAccess, adopt_or_create_hook, delete_hook_quietly
+from repoconn_core.hooks import (
+    ProviderAccess,
+    adopt_or_create_hook,
+    delete_hook_quietly,
+    drop_pending_quietly,
+    stage_pending_secret,
+)
 from repoconn_core.ports import ClientFor, FieldCipher, HealthStore, WebhookClient
 from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef
 from repoconn_core.records import StoredConnection
@@ -344,23 +350,36 @@ class HealthCheck:
         """Re-create the missing hook with a new secret and store it; None when a connect or
         disconnect changed the connection meanwhile (then the item is theirs, not ours)."""
         secret = self._providers.new_secret()
-        new = adopt_or_create_hook(
-            client, repo, token, self._providers.callback_url(stored.id), secret
+        now = self._clock()
+        # Sealed and staged before the provider has it: GitHub pings the hook it creates.
+        sealed = self._secrets.rotate(
+            stored,
+            token=token,
+            webhook_secret=secret,
+            previous_expires_at=now + self._providers.secret_grace,
+        )
+        pending = stage_pending_secret(
+            self._store,
+            connection_id=stored.id,
+            project_id=stored.project_id,
+            repository_url=stored.repository_url,
+            service_type=stored.service_type,
+            sealed=sealed,
+            now=now,
         )
         try:
-            now = self._clock()
-            sealed = self._secrets.rotate(
-                stored,
-                token=token,
-                webhook_secret=secret,
-                previous_expires_at=now + self._providers.secret_grace,
+            new = adopt_or_create_hook(
+                client, repo, token, self._providers.callback_url(stored.id), secret
             )
-            repaired = stored.with_hook(sealed, new.hook.id, at=now)
-            stored_it = self._store.replace_webhook(stored, repaired)
-        except BaseException:
-            if new.created:
-                delete_hook_quietly(client, repo, token, new.hook, **_ids(stored))
-            raise
+            try:
+                repaired = stored.with_hook(sealed, new.hook.id, at=now)
+                stored_it = self._store.replace_webhook(stored, repaired)
+            except BaseException:
+                if new.created:
+                    delete_hook_quietly(client, repo, token, new.hook, **_ids(stored))
+                raise
+        finally:
+            drop_pending_quietly(self._store, pending)
         if stored_it:
             log.info(
                 "webhook re-created",

@@ -11,21 +11,24 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 from pydantic import SecretStr
 
 from repoconn_core.connection_secrets import ConnectionSecrets
 from repoconn_core.errors import HookNotFound, ProviderUnavailable
-from repoconn_core.ports import ClientFor, WebhookClient
-from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef
-from repoconn_core.records import StoredConnection
+from repoconn_core.ports import ClientFor, PendingSecrets, WebhookClient
+from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef, ServiceType
+from repoconn_core.records import PendingSecret, SealedSecrets, StoredConnection
 from repoconn_core.repository_url import parse_repository_url
 from repoconn_core.settings import Settings
 
 # A child of the handler's Logger: same JSON format and correlation id, no second config.
 log = Logger(child=True)
+# How long a staged secret verifies deliveries: past any connect or repair (API Gateway ends a
+# request after 30 s), with room for the provider's in-flight deliveries after a failed one.
+PENDING_SECRET_TTL = timedelta(minutes=10)
 
 
 def new_webhook_secret() -> SecretStr:
@@ -68,6 +71,46 @@ class ProviderAccess:
 
     def callback_url(self, connection_id: str) -> str:
         return callback_url_for(self.webhook_base_url, connection_id)
+
+
+def stage_pending_secret(
+    store: PendingSecrets,
+    *,
+    connection_id: str,
+    project_id: str,
+    repository_url: str,
+    service_type: ServiceType,
+    sealed: SealedSecrets,
+    now: datetime,
+) -> PendingSecret:
+    """Store the webhook secret of ``sealed`` before any provider is given it, so that what the
+    provider signs with it at once (GitHub pings a hook it creates; a rotated hook signs with
+    the new secret from the moment it is updated) verifies before the connection is written."""
+    pending = PendingSecret(
+        connection_id=connection_id,
+        project_id=project_id,
+        repository_url=repository_url,
+        service_type=service_type,
+        webhook_secret=sealed.webhook_secret,
+        secret_generation=sealed.generation,
+        staged_at=now,
+        expires_at=now + PENDING_SECRET_TTL,
+    )
+    store.stage_secret(pending)
+    return pending
+
+
+def drop_pending_quietly(store: PendingSecrets, pending: PendingSecret) -> None:
+    """Best effort: the staged secret is written into the connection (or its hook is gone);
+    a leftover stops verifying at its expiry. Only this stage's item is deleted, not one a
+    concurrent change staged since."""
+    try:
+        store.drop_pending_secret(pending)
+    except Exception:
+        log.warning(
+            "could not delete a staged webhook secret; it expires by itself",
+            extra={"connectionId": pending.connection_id},
+        )
 
 
 @dataclass(frozen=True)

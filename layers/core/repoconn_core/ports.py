@@ -20,6 +20,7 @@ from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef
 from repoconn_core.records import (
     ConnectionSummary,
     DeliveryOutcome,
+    PendingSecret,
     StoredConnection,
     WebhookConnection,
 )
@@ -33,7 +34,15 @@ class SummaryReader(Protocol):
     def exists_for_project(self, project_id: str) -> bool: ...
 
 
-class ConnectionWriter(Protocol):
+class PendingSecrets(Protocol):
+    """Where a new webhook secret waits while the provider is given it (records.PendingSecret)."""
+
+    def stage_secret(self, pending: PendingSecret) -> None: ...
+
+    def drop_pending_secret(self, pending: PendingSecret) -> None: ...
+
+
+class ConnectionWriter(PendingSecrets, Protocol):
     def get(self, repository_url: str) -> StoredConnection | None: ...
 
     def current_for_project(self, project_id: str) -> StoredConnection | None: ...
@@ -48,8 +57,10 @@ class ConnectionDeleter(ConnectionWriter, Protocol):
 class ConnectionById(Protocol):
     def get_by_id(self, connection_id: str) -> WebhookConnection | None: ...
 
+    def pending_secret(self, connection_id: str, now: datetime) -> PendingSecret | None: ...
 
-class HealthStore(Protocol):
+
+class HealthStore(PendingSecrets, Protocol):
     def scan_connections(self, page_size: int = ...) -> Iterator[StoredConnection]: ...
 
     def get(self, repository_url: str) -> StoredConnection | None: ...

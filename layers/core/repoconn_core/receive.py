@@ -2,8 +2,11 @@
 
 bound the size → the connection named by the id in the callback URL, with its accepted
 secrets (current, plus the previous one inside its grace window) → verify the provider's
-signature → parse the JSON payload → only the event kinds the hook subscribes to go on (a
-ping or any other kind is acknowledged, never recorded or published) → record the delivery
+signature (failing that, against the secret a connect or hook repair is installing right now,
+``PendingSecret``: GitHub pings a hook as it creates it and signs with a new secret the moment
+it is updated, before the connection is written) → parse the JSON payload → only the event
+kinds the hook subscribes to go on (a ping or any other kind is acknowledged, never recorded
+or published) → record the delivery
 once per body (``replay_key``), together with the event to publish → answer. Publishing and
 lastSyncAt happen after the answer, in the relay (relay.py), which reads the recorded
 deliveries from the table's stream (the outbox).
@@ -24,6 +27,9 @@ What the cache may not change is who gets in, so:
 
 - a signature that does not verify against cached secrets is checked again after reading
   the item (consistently): a rotation by a reconnect is seen at once, not after ``read_ttl``;
+  one that still does not verify is checked against the staged secret, if any (one more
+  GetItem; its plaintext is cached per stage like the item's, so forgeries during a connect
+  do not turn into KMS Decrypts either);
 - a connection deleted or deactivated less than ``read_ttl`` ago may still see a correctly
   signed delivery answered 202 by a container that verified one just before; the relay reads
   the connection again before publishing and drops such deliveries, so nothing is published
@@ -60,7 +66,7 @@ from repoconn_core.errors import DeliveryRejected, MalformedBody, PayloadTooLarg
 from repoconn_core.json_body import load_json
 from repoconn_core.ports import ConnectionById, DeliveryRecorder, FieldCipher
 from repoconn_core.providers import DELIVERED_EVENT_KINDS, PING_EVENT_KINDS, ServiceType
-from repoconn_core.records import DeliveryOutcome, WebhookConnection
+from repoconn_core.records import DeliveryOutcome, PendingSecret, WebhookConnection
 from repoconn_core.settings import Settings
 
 DEFAULT_REPLAY_WINDOW = timedelta(days=7)
@@ -112,7 +118,7 @@ class ConnectionCache:
         max_entries: int = 1024,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._secret_ttl = secret_ttl.total_seconds()
+        self.secret_ttl_seconds = secret_ttl.total_seconds()
         self._read_ttl = min(read_ttl, secret_ttl).total_seconds()
         self._max_entries = max_entries
         self.monotonic = monotonic
@@ -130,7 +136,7 @@ class ConnectionCache:
             entry = self._entries.get(connection_id)
             if entry is None:
                 return None
-            if self.monotonic() - entry.opened_at >= self._secret_ttl:
+            if self.monotonic() - entry.opened_at >= self.secret_ttl_seconds:
                 del self._entries[connection_id]
                 return None
             self._entries.move_to_end(connection_id)
@@ -161,8 +167,13 @@ class ReceiveWebhook:
         max_body_bytes: int,
         clock: Callable[[], datetime] = utc_now,
         replay_window: timedelta = DEFAULT_REPLAY_WINDOW,
+        staged: ConnectionCache | None = None,
     ) -> None:
+        """``staged``: the opened pending secrets (default: a cache like ``cache``'s)."""
         self._connections = connections
+        self._staged = staged or ConnectionCache(
+            timedelta(seconds=cache.secret_ttl_seconds), monotonic=cache.monotonic
+        )
         self._deliveries = deliveries
         self._secrets = ConnectionSecrets(cipher)
         self._verify = verify
@@ -205,14 +216,7 @@ class ReceiveWebhook:
         if not _CONNECTION_ID.fullmatch(connection_id):
             raise DeliveryRejected()
         now = self._clock()
-        known = self._cache.fresh(connection_id)
-        if known is None or not self._verified(known, headers, body, now):
-            # Not known, or a signature the cached secrets do not verify: read the item
-            # (a rotation, deletion or deactivation is seen here) and verify again.
-            known = self._read(connection_id)
-            if not self._verified(known, headers, body, now):
-                raise DeliveryRejected()
-        stored = known.stored
+        stored = self._verified_connection(connection_id, headers, body, now)
 
         delivery_id, event_kind = self._identify(stored.service_type, headers, body)
         # Before anything is decided about it: a body that is not a JSON object is a 400,
@@ -249,6 +253,38 @@ class ReceiveWebhook:
             delivery_id, event_kind, duplicate=outcome is DeliveryOutcome.DUPLICATE
         )
 
+    def _verified_connection(
+        self, connection_id: str, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> WebhookConnection:
+        """The connection a correctly signed delivery speaks for; DeliveryRejected otherwise."""
+        known = self._cache.fresh(connection_id)
+        if known is not None and self._verified(known, headers, body, now):
+            return known.stored
+        # Not known, or a signature the cached secrets do not verify: read the item (a
+        # rotation, deletion or deactivation is seen here) and verify again.
+        known = self._read(connection_id)
+        if known is not None and self._verified(known, headers, body, now):
+            return known.stored
+        # Signed with a secret being installed right now? (No item yet on a first connect.)
+        pending = self._connections.pending_secret(connection_id, now)
+        if pending is not None:
+            staged = self._opened_stage(pending)
+            if self._verified(staged, headers, body, now):
+                return staged.stored
+        raise DeliveryRejected()
+
+    def _opened_stage(self, pending: PendingSecret) -> KnownConnection:
+        """A staged secret as a connection with that one secret, opened once per stage."""
+        view = pending.webhook_view()
+        last = self._staged.last(pending.connection_id)
+        if last is not None and last.stored == view:
+            return last
+        now = self._staged.monotonic()
+        opened = WebhookSecrets(self._secrets.webhook_secret(view), None)
+        known = KnownConnection(view, opened, read_at=now, opened_at=now)
+        self._staged.put(pending.connection_id, known)
+        return known
+
     def _verified(
         self, known: KnownConnection, headers: Mapping[str, str], body: bytes, now: datetime
     ) -> bool:
@@ -258,13 +294,14 @@ class ReceiveWebhook:
             accepted.append(secrets.previous)
         return self._verify(stored.service_type, headers, body, accepted, now)
 
-    def _read(self, connection_id: str) -> KnownConnection:
+    def _read(self, connection_id: str) -> KnownConnection | None:
         """The connection as stored now (consistent read), its secrets decrypted only when
-        its version changed or the cached plaintext expired."""
+        its version changed or the cached plaintext expired; None when there is no active
+        connection with this id."""
         stored = self._connections.get_by_id(connection_id)
         if stored is None or not stored.is_active:
             self._cache.forget(connection_id)
-            raise DeliveryRejected()
+            return None
         now = self._cache.monotonic()
         last = self._cache.last(connection_id)
         if last is not None and last.stored.updated_at == stored.updated_at:

@@ -104,6 +104,46 @@ class WebhookConnection:
 WEBHOOK_FIELDS = tuple(field.name for field in fields(WebhookConnection))
 
 
+@dataclass(frozen=True, kw_only=True)
+class PendingSecret:
+    """A webhook secret on its way to the provider (connect, hook repair): stored before the
+    provider can sign with it, so a delivery it signs at once — GitHub's ``ping`` on creation,
+    a push during a rotation — verifies (docs/decisions.md, "Secrets before the provider").
+
+    ``webhook_secret`` is the blob the connection's next write stores, sealed exactly as there
+    (field ``webhookSecret``, write ``secret_generation``): no extra KMS call to stage it, and
+    it opens only for this project and repository. Accepted until ``expires_at``.
+    """
+
+    connection_id: str
+    project_id: str
+    repository_url: str
+    service_type: ServiceType
+    webhook_secret: bytes
+    secret_generation: int
+    staged_at: datetime
+    expires_at: datetime
+
+    def webhook_view(self) -> WebhookConnection:
+        """The connection as a delivery signed with this secret speaks for; its only secret
+        is this one."""
+        return WebhookConnection(
+            id=self.connection_id,
+            project_id=self.project_id,
+            repository_url=self.repository_url,
+            service_type=self.service_type,
+            is_active=True,
+            updated_at=self.staged_at,
+            webhook_secret=self.webhook_secret,
+            secret_generation=self.secret_generation,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"PendingSecret(connection_id={self.connection_id!r}, expires_at={self.expires_at!r})"
+        )
+
+
 # What ``with_hook`` changes: the fields a re-created hook writes.
 HOOK_FIELDS = (
     "access_token",

@@ -38,14 +38,17 @@ def perform(world: World, op: str, provider: str, given: Given) -> HttpResult:
     if op == "receive":
         assert given.hook_id is not None
         return world.deliver(provider, given.hook_id, given.delivery_id)
-    if op == "disconnect":
-        return world.delete(PROJECT)
-    url, token = {
-        "connect": (REPO_A[provider], TOKEN_1),
-        "reconnect": (REPO_A[provider], TOKEN_2),
-        "replace": (REPO_B[provider], TOKEN_2),
-    }[op]
-    return world.put(PROJECT, url, token)
+    # The receiver's work on GitHub's ping (sent while connect creates a hook) runs on the
+    # gateway's threads: not one of the operation's steps.
+    with world.injector.only_this_thread():
+        if op == "disconnect":
+            return world.delete(PROJECT)
+        url, token = {
+            "connect": (REPO_A[provider], TOKEN_1),
+            "reconnect": (REPO_A[provider], TOKEN_2),
+            "replace": (REPO_B[provider], TOKEN_2),
+        }[op]
+        return world.put(PROJECT, url, token)
 
 
 def answer_of(response: HttpResult) -> Answer:

@@ -81,9 +81,11 @@ OPERATIONS: dict[str, Operation] = {
                 "dynamodb:GetItem(item)",
                 "kms:GenerateDataKey",
                 "kms:GenerateDataKey#2",
+                "dynamodb:PutItem(pending)",
                 "provider:find_hook",
                 "provider:create_hook",
                 "dynamodb:TransactWriteItems",
+                "dynamodb:DeleteItem(pending)",
                 "dynamodb:DeleteItem(lease)",
             ),
             _CONNECT_ITEMS,
@@ -100,8 +102,10 @@ OPERATIONS: dict[str, Operation] = {
                 "kms:GenerateDataKey",
                 "kms:GenerateDataKey#2",
                 "kms:GenerateDataKey#3",
+                "dynamodb:PutItem(pending)",
                 "provider:update_hook",
                 "dynamodb:TransactWriteItems",
+                "dynamodb:DeleteItem(pending)",
                 "dynamodb:DeleteItem(lease)",
             ),
             _CONNECT_ITEMS,
@@ -117,9 +121,11 @@ OPERATIONS: dict[str, Operation] = {
                 "dynamodb:GetItem(item)#2",
                 "kms:GenerateDataKey",
                 "kms:GenerateDataKey#2",
+                "dynamodb:PutItem(pending)",
                 "provider:find_hook",
                 "provider:create_hook",
                 "dynamodb:TransactWriteItems",
+                "dynamodb:DeleteItem(pending)",
                 "kms:Decrypt",
                 "provider:delete_hook",
                 "dynamodb:DeleteItem(lease)",
@@ -282,6 +288,7 @@ End = Literal[
     "done-old-hook-left",  # success, one hook of the previous connection left (logged)
     "hook-removed-connection-kept",  # disconnect: hook gone, the write failed; retry finishes
     "done-lease-left",  # success; the project's lease could not be released (expires, logged)
+    "done-pending-left",  # success; the staged secret could not be deleted (expires, logged)
 ]
 
 
@@ -350,6 +357,10 @@ def expect(op: Operation, step: str, fault: Fault) -> Expect:
     if step == "dynamodb:DeleteItem(lease)":
         # Releasing is best effort: the operation's outcome stands; the lease expires.
         return Expect(SUCCESS[name], "done" if lost else "done-lease-left")
+
+    if step == "dynamodb:DeleteItem(pending)":
+        # Its secret is in the connection now; deleting the staged copy is best effort.
+        return Expect(SUCCESS[name], "done" if lost else "done-pending-left")
 
     if isinstance(fault, AwsError) and fault.cancel is not None:
         answer = _cancellation(op, fault.cancel)

@@ -133,6 +133,13 @@ def test_fault_gets_the_right_answer_and_leaves_a_consistent_state(
         assert any(r.levelno >= logging.WARNING and "lease" in r.getMessage() for r in logs.records)
         without_lease = Snapshot([i for i in after.items if i not in leases], after.hooks)
         assert_done(world, op, provider, given, before, without_lease)
+    elif end == "done-pending-left":
+        pending = [i for i in after.items if i["repositoryUrl"]["S"].startswith("pending#")]
+        assert len(pending) == 1
+        assert "projectId" not in pending[0]  # never in the project index
+        assert any("staged webhook secret" in r.getMessage() for r in logs.records)
+        without_pending = Snapshot([i for i in after.items if i not in pending], after.hooks)
+        assert_done(world, op, provider, given, before, without_pending)
     elif end == "hook-removed-connection-kept":
         assert after.items == before.items
         assert after.hooks == []

@@ -4,12 +4,9 @@ as the provider would, and deliver webhooks with each provider's headers and sig
 
 from __future__ import annotations
 
-import http.client
-import json
-import ssl
 import uuid
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from repoconn_local.simulator.core import (
     PROVIDERS,
@@ -19,10 +16,10 @@ from repoconn_local.simulator.core import (
     SimResponse,
     json_response,
 )
+from repoconn_local.simulator.outbound import send
 from repoconn_local.simulator.state import SimState, StoredHook, utc_now
 
 CONTROL_PREFIX = "/_sim"
-DELIVERY_TIMEOUT_SECONDS = 10  # GitHub and GitLab both give receivers ten seconds
 
 
 class ControlApi:
@@ -49,6 +46,11 @@ class ControlApi:
                 if method == "DELETE":
                     self.state.clear_requests()
                     return SimResponse(204)
+        if segments == ["deliveries"] and method == "GET":
+            with self.state.lock:
+                return json_response(200, {"deliveries": list(self.state.sent_deliveries)})
+        if segments == ["on-hook-update"] and method == "POST":
+            return self._queue_update_delivery(req)
         if segments == ["hooks"] and method == "GET":
             provider = req.query_value("provider")
             with self.state.lock:
@@ -94,30 +96,31 @@ class ControlApi:
         if not hook.active and body.get("force") is not True:
             # Providers do not deliver to disabled hooks.
             return json_response(409, {"error": "hook is inactive", "deliveryId": delivery_id})
-        with self.state.lock:
-            attempt = self.state.next_attempt(api.name, delivery_id)
-        payload_bytes, headers = api.build_delivery(
-            hook, event, body.get("payload", {}), delivery_id, attempt
+        status, answer, attempt = send(
+            api, hook, event, body.get("payload", {}), delivery_id, trigger="control"
         )
-        # Outside the lock: the receiver may call back into the simulator while it handles this.
-        try:
-            status, answer = _post(hook.url, payload_bytes, headers, api.verifies_tls(hook))
-        except (OSError, http.client.HTTPException) as exc:
-            with self.state.lock:
-                live = self.state.hook(api.name, hook.id)
-                if live is not None:
-                    api.record_delivery(live, None)
+        if status is None:
             return json_response(
-                502, {"error": f"receiver unreachable: {exc}", "deliveryId": delivery_id}
+                502, {"error": f"receiver unreachable: {answer}", "deliveryId": delivery_id}
             )
-        with self.state.lock:
-            live = self.state.hook(api.name, hook.id)
-            if live is not None:
-                api.record_delivery(live, status)
         return json_response(
             200,
             {"status": status, "body": answer, "deliveryId": delivery_id, "attempt": attempt},
         )
+
+    def _queue_update_delivery(self, req: SimRequest) -> SimResponse:
+        try:
+            body = req.json_object()
+        except BodyError as exc:
+            return json_response(400, {"error": str(exc)})
+        provider, event = body.get("provider"), body.get("event")
+        if provider != "github":
+            return json_response(400, {"error": "only GitHub hooks deliver during an update"})
+        if not isinstance(event, str) or not event:
+            return json_response(400, {"error": "`event` is required"})
+        with self.state.lock:
+            self.state.queue_update_delivery(provider, event, body.get("payload", {}))
+        return json_response(202, {"queued": True})
 
 
 def _set_active(hook: StoredHook, active: bool) -> None:
@@ -138,34 +141,3 @@ def control_hook(hook: StoredHook) -> dict[str, Any]:
         "secret": hook.secret,
         "active": hook.active,
     }
-
-
-def _post(url: str, body: bytes, headers: dict[str, str], verify_tls: bool) -> tuple[int, Any]:
-    """POST once, no redirects (the providers do not follow them either)."""
-    parts = urlsplit(url)
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        context = ssl.create_default_context()
-        if not verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        connection = http.client.HTTPSConnection(
-            parts.netloc, timeout=DELIVERY_TIMEOUT_SECONDS, context=context
-        )
-    else:
-        connection = http.client.HTTPConnection(parts.netloc, timeout=DELIVERY_TIMEOUT_SECONDS)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    try:
-        connection.request("POST", target, body=body, headers=headers)
-        response = connection.getresponse()
-        raw = response.read()
-        status = response.status
-    finally:
-        connection.close()
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        return status, json.loads(text) if text else None
-    except json.JSONDecodeError:
-        return status, text

@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -156,6 +157,9 @@ class SimResponse:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Run after the state lock is released and before the answer is sent: deliveries a
+    # provider makes while the call is still open (GitHub's ping of a hook it creates).
+    before_answer: list[Callable[[], object]] = field(default_factory=list)
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> SimResponse:
@@ -287,6 +291,8 @@ class ProviderApi(ABC):
                 except BodyError:
                     response = self.malformed_body(req)
             headers = self.common_headers(req, kind, token_fingerprint(token))
+        for deliver in response.before_answer:
+            deliver()
         return SimResponse(response.status, response.body, {**headers, **response.headers})
 
     @abstractmethod

@@ -11,12 +11,19 @@ https://docs.github.com/en/rest/repos/webhooks. Quirks reproduced on purpose:
 - At most 20 hooks per event per repository; a hook with the same URL and an overlapping
   event is "Hook already exists on this repository" (422).
 - `Link` pages point at /repositories/{id}/hooks, as GitHub's do; follow them verbatim.
+- Creating an active hook sends it a `ping`, signed with its secret, before the 201 is
+  answered (https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/
+  testing-webhooks): the receiver sees it before the caller could store anything. Deliveries
+  queued with `POST /_sim/on-hook-update` are sent during the next hook update, with the new
+  secret, before its answer: a rotation's window.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,6 +39,7 @@ from repoconn_local.simulator.core import (
     paginate,
     valid_hook_url,
 )
+from repoconn_local.simulator.outbound import send
 from repoconn_local.simulator.state import Repository, StoredHook, utc_now
 
 DOCS = "https://docs.github.com/rest"
@@ -229,9 +237,26 @@ class GitHubApi(ProviderApi):
             active=active,
             settings=config,
         )
-        return json_response(
+        response = json_response(
             201, self._hook_json(req, hook), {"Location": self._hook_url(req, hook)}
         )
+        if hook.active:
+            ping = {
+                "zen": "Design for failure.",
+                "hook_id": int(hook.id),
+                "hook": self._hook_json(req, hook),
+                "repository": {
+                    "id": hook.repo.number,
+                    "name": hook.repo.name,
+                    "full_name": hook.repo.full_path,
+                },
+            }
+            response.before_answer.append(self._sender(hook, "ping", ping, "ping"))
+        return response
+
+    def _sender(self, hook: StoredHook, event: str, payload: Any, trigger: str) -> Any:
+        # A snapshot: the delivery is sent after the lock is released.
+        return partial(send, self, hook.snapshot(), event, payload, str(uuid.uuid4()), trigger)
 
     def _update_hook(self, req: SimRequest, hook: StoredHook) -> SimResponse:
         body = req.json_object()
@@ -271,7 +296,10 @@ class GitHubApi(ProviderApi):
         hook.url, hook.secret, hook.events, hook.active = url, secret, events, active
         hook.settings = settings
         hook.updated_at = utc_now()
-        return json_response(200, self._hook_json(req, hook))
+        response = json_response(200, self._hook_json(req, hook))
+        for event, payload in self.state.take_update_deliveries(self.name):
+            response.before_answer.append(self._sender(hook, event, payload, "update"))
+        return response
 
     def _parse_config(self, raw: Any) -> tuple[dict[str, Any], SimResponse | None]:
         if not isinstance(raw, dict) or not isinstance(raw.get("url"), str) or not raw["url"]:

@@ -46,8 +46,17 @@ Control API (control.py):
                                            names push / pull_request / merge_request are
                                            mapped to each provider's own.
 
-Not simulated: GitHub's automatic `ping` on hook creation, GitLab's refusal of hook URLs on
-the local network (local runs register http://localhost URLs), automatic retries.
+    GET    /_sim/deliveries                {"deliveries": [{provider, hookId, event,
+                                           deliveryId, trigger, status, at}]}: every delivery
+                                           sent, oldest first; trigger "control", "ping" (GitHub
+                                           pings a hook as it creates it, before answering) or
+                                           "update"; status null when unreachable
+    POST   /_sim/on-hook-update            {"provider": "github", "event", "payload"}: deliver
+                                           this during the provider's next hook update, signed
+                                           with the new secret, before the update is answered
+
+Not simulated: GitLab's refusal of hook URLs on the local network (local runs register
+http://localhost URLs), automatic retries.
 
 Run standalone: `python -m repoconn_local.simulator.server --port 3001` (requests are logged to
 stderr without credentials).

@@ -79,6 +79,10 @@ class SimState:
             self._hooks: dict[tuple[str, str], StoredHook] = {}
             self._requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
             self._attempts: dict[tuple[str, str], int] = {}
+            # Every delivery sent (outbound.send), oldest first.
+            self.sent_deliveries: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
+            # provider -> (event, payload) to deliver during that provider's next hook update.
+            self._update_deliveries: dict[str, list[tuple[str, Any]]] = {}
             self._calls: dict[tuple[str, str], int] = {}
             self._window_start = utc_now().timestamp()
             self._repo_numbers = {
@@ -185,6 +189,12 @@ class SimState:
         key = (provider, fingerprint)
         self._calls[key] = self._calls.get(key, 0) + 1
         return self._calls[key], int(self._window_start + RATE_WINDOW_SECONDS)
+
+    def queue_update_delivery(self, provider: str, event: str, payload: Any) -> None:
+        self._update_deliveries.setdefault(provider, []).append((event, payload))
+
+    def take_update_deliveries(self, provider: str) -> list[tuple[str, Any]]:
+        return self._update_deliveries.pop(provider, [])
 
     def next_attempt(self, provider: str, delivery_id: str) -> int:
         key = (provider, delivery_id)

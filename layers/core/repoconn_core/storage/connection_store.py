@@ -8,16 +8,18 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pynamodb.constants import NONE
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
+from repoconn_core.providers import ServiceType
 from repoconn_core.records import (
     HOOK_FIELDS,
     ConnectionSummary,
+    PendingSecret,
     StoredConnection,
     WebhookConnection,
 )
@@ -26,8 +28,10 @@ from repoconn_core.storage.failures import condition_failed, dynamodb_failures, 
 from repoconn_core.storage.schema import (
     CONNECTION_ATTRIBUTES,
     CONNECTION_POINTER_ATTRIBUTES,
+    PENDING_SECRET_ATTRIBUTES,
     WEBHOOK_ITEM_ATTRIBUTES,
     connection_key,
+    pending_key,
     pointer_key,
     require_aware,
     require_repository_key,
@@ -154,6 +158,62 @@ class ConnectionStore(ConnectionWrites):
         with dynamodb_failures():
             items = self._models.item.batch_get(keys, consistent_read=True)
             return {item.repositoryUrl: to_stored(item) for item in items}
+
+    # Pending secrets (records.PendingSecret) ----------------------------------------------
+
+    def stage_secret(self, pending: PendingSecret) -> None:
+        """Store the secret about to be installed at the provider (one PutItem, replacing an
+        earlier one of this connection)."""
+        require_aware(pending.staged_at, pending.expires_at)
+        item = self._models.pending(
+            pending_key(pending.connection_id),
+            pendingProjectId=pending.project_id,
+            currentRepositoryUrl=pending.repository_url,
+            serviceType=pending.service_type.value,
+            webhookSecret=pending.webhook_secret,
+            secretGeneration=pending.secret_generation,
+            updatedAt=pending.staged_at,
+            expiresAt=int(pending.expires_at.timestamp()),
+        )
+        with dynamodb_failures():
+            item.save()
+
+    def pending_secret(self, connection_id: str, now: datetime) -> PendingSecret | None:
+        """The connection's staged secret (consistent, projected: the receiver's read); None
+        when there is none or it expired (TTL deletes lazily, so the expiry is checked here)."""
+        with dynamodb_failures():
+            try:
+                item = self._models.pending.get(
+                    pending_key(connection_id),
+                    consistent_read=True,
+                    attributes_to_get=list(PENDING_SECRET_ATTRIBUTES),
+                )
+            except DoesNotExist:
+                return None
+        if item.expiresAt <= now.timestamp():
+            return None
+        return PendingSecret(
+            connection_id=connection_id,
+            project_id=item.pendingProjectId,
+            repository_url=item.currentRepositoryUrl,
+            service_type=ServiceType(item.serviceType),
+            webhook_secret=item.webhookSecret,
+            secret_generation=int(item.secretGeneration),
+            staged_at=item.updatedAt,
+            expires_at=datetime.fromtimestamp(item.expiresAt, UTC),
+        )
+
+    def drop_pending_secret(self, pending: PendingSecret) -> None:
+        """Delete this staged secret (one DeleteItem). Gone already, or replaced by a later
+        stage (another ``updatedAt``), is fine: that one is not ours to delete."""
+        model = self._models.pending
+        try:
+            model(pending_key(pending.connection_id)).delete(
+                condition=model.updatedAt == pending.staged_at
+            )
+        except DeleteError as error:
+            if not condition_failed(error):
+                raise unavailable(error) from error
 
     # Single-item updates ----------------------------------------------------------------
 

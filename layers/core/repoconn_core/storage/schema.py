@@ -1,4 +1,4 @@
-"""The connections table's layout (ConnectionsTable in template.yaml): one table, five kinds of
+"""The connections table's layout (ConnectionsTable in template.yaml): one table, six kinds of
 item in one key attribute, ``repositoryUrl``.
 
 - a *connection item* per repository, keyed by its canonical ``repositoryUrl``. The key
@@ -17,6 +17,9 @@ item in one key attribute, ``repositoryUrl``.
   so never in the GSI.
 - a *project lease* while a connect or disconnect runs, keyed ``lease#<projectId>``, with
   the holder's ``owner`` token and ``expiresAt`` (lease_table.py).
+- a *pending secret* while a connect or hook repair installs a new webhook secret, keyed
+  ``pending#<connectionId>`` (records.PendingSecret), with ``expiresAt``. Its project is
+  ``pendingProjectId``, never ``projectId``: it must stay out of the GSI.
 
 A connection item's attributes are the camelCase names of ``StoredConnection``'s fields
 (``project_id`` ↔ ``projectId``): ``CONNECTION_ATTRIBUTES`` below is the one field table, and
@@ -55,11 +58,13 @@ POINTER_KEY_PREFIX = "project#"
 CONNECTION_KEY_PREFIX = "connection#"
 DELIVERY_KEY_PREFIX = "delivery#"
 LEASE_KEY_PREFIX = "lease#"
+PENDING_KEY_PREFIX = "pending#"
 _RESERVED_PREFIXES = (
     POINTER_KEY_PREFIX,
     CONNECTION_KEY_PREFIX,
     DELIVERY_KEY_PREFIX,
     LEASE_KEY_PREFIX,
+    PENDING_KEY_PREFIX,
 )
 # A Lambda behind API Gateway has 30 s in total; fail fast instead of pynamodb's 15 s / 30 s.
 CONNECT_TIMEOUT_SECONDS = 2.0
@@ -77,9 +82,20 @@ CONNECTION_ATTRIBUTES: dict[str, str] = {name: _camel(name) for name in CONNECTI
 _KEY_ATTRIBUTES = ("repositoryUrl", "projectId")  # the table's and the index's keys
 # What the webhook receiver's GetItems project, and all its IAM GetItem statement allows
 # (dynamodb:Attributes in template.yaml; a test compares them): a connection item's webhook
-# view, a connection pointer, and the delivery record it reads back after a lost answer.
+# view, a connection pointer, a pending secret, and the delivery record it reads back after a
+# lost answer.
 WEBHOOK_ITEM_ATTRIBUTES = tuple(CONNECTION_ATTRIBUTES[name] for name in WEBHOOK_FIELDS)
 CONNECTION_POINTER_ATTRIBUTES = ("repositoryUrl", "currentRepositoryUrl")
+PENDING_SECRET_ATTRIBUTES = (
+    "repositoryUrl",
+    "pendingProjectId",
+    "currentRepositoryUrl",
+    "serviceType",
+    "webhookSecret",
+    "secretGeneration",
+    "updatedAt",
+    "expiresAt",
+)
 DELIVERY_READBACK_ATTRIBUTES = ("repositoryUrl", "owner")
 # Must equal NonKeyAttributes of projectId-index in template.yaml (a test compares them).
 SUMMARY_ATTRIBUTES = tuple(
@@ -164,12 +180,27 @@ class ProjectLease(Model):
     expiresAt = NumberAttribute()  # epoch seconds; also the table's TTL attribute
 
 
+class PendingSecretItem(Model):
+    """A webhook secret being installed at the provider (records.PendingSecret)."""
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)  # "pending#<connectionId>"
+    # Not "projectId": an item with that attribute would appear in the project index.
+    pendingProjectId = UnicodeAttribute()
+    currentRepositoryUrl = UnicodeAttribute()  # the connection's repository
+    serviceType = UnicodeAttribute()
+    webhookSecret = BinaryAttribute(legacy_encoding=False)
+    secretGeneration = NumberAttribute()
+    updatedAt = UTCDateTimeAttribute()  # when it was staged
+    expiresAt = NumberAttribute()  # epoch seconds; also the table's TTL attribute
+
+
 class ConnectionModels(NamedTuple):
     item: type[ConnectionItem]
     pointer: type[ProjectPointer]
     connection_pointer: type[ConnectionPointer]
     delivery: type[DeliveryRecord]
     lease: type[ProjectLease]
+    pending: type[PendingSecretItem]
 
 
 def connection_settings(region: str, host: str | None) -> dict[str, Any]:
@@ -197,6 +228,7 @@ def connection_models(table_name: str, region: str, host: str | None = None) -> 
         connection_pointer=bind(ConnectionPointer),
         delivery=bind(DeliveryRecord),
         lease=bind(ProjectLease),
+        pending=bind(PendingSecretItem),
     )
 
 
@@ -217,6 +249,10 @@ def delivery_key(connection_id: str, replay_key: str) -> str:
 
 def lease_key(project_id: str) -> str:
     return f"{LEASE_KEY_PREFIX}{project_id}"
+
+
+def pending_key(connection_id: str) -> str:
+    return f"{PENDING_KEY_PREFIX}{connection_id}"
 
 
 def require_repository_key(repository_url: str) -> None:
