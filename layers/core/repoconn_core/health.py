@@ -355,7 +355,7 @@ class HealthCheck:
                 webhook_secret=secret,
                 previous_expires_at=now + self._providers.secret_grace,
             )
-            repaired = stored.with_hook(sealed, new.hook.id, at=now)
+            repaired = stored.with_hook(sealed, new.hook, at=now)
             stored_it = self._store.replace_webhook(stored, repaired)
         except BaseException:
             if new.created:
