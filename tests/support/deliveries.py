@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import SecretStr
+from repoconn_providers.signatures import gitlab_token
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.simulator_control import SimHook
@@ -45,6 +47,15 @@ class HookKeys:
     @classmethod
     def of(cls, hook: SimHook) -> HookKeys:
         return cls(str(hook["secret"]), hook.get("signingToken"))
+
+
+def listed_secret(provider: str, secret: str) -> str:
+    """What the provider holds as the hook's ``secret`` for a connection's webhook secret:
+    GitLab's X-Gitlab-Token is derived from it (signatures.gitlab_token), the others sign
+    with the secret itself. ``provider``: a ServiceType value or a simulator provider name."""
+    if provider.lower() == "gitlab":
+        return gitlab_token(SecretStr(secret))
+    return secret
 
 
 def standard_webhooks_signature(
