@@ -32,6 +32,7 @@ from repoconn_local.lambda_host.context import LocalLambdaContext
 
 from tests.integration.conftest import WEBHOOK_BASE_URL
 from tests.support.api import Api, given_connected
+from tests.support.deliveries import listed_secret
 from tests.support.records import stored_connection
 from tests.support.simulator_control import SimulatorControl
 from tests.support.use_cases import UseCases, admin_principal, registry_clients
@@ -314,13 +315,16 @@ def test_a_hook_deleted_at_the_provider_is_recreated_with_a_new_secret(
     assert new_hook["url"] == old_hook["url"] == f"{WEBHOOK_BASE_URL}/webhooks/{before.id}"
     assert new_hook["id"] == after.webhook_id != before.webhook_id
     assert new_hook["secret"] != old_hook["secret"]
-    assert decrypt(cipher, after) == {ACCESS_TOKEN: GOOD_TOKEN, WEBHOOK_SECRET: new_hook["secret"]}
+    opened = decrypt(cipher, after)
+    assert opened[ACCESS_TOKEN] == GOOD_TOKEN
+    assert listed_secret(provider, opened[WEBHOOK_SECRET]) == new_hook["secret"]
     # the old secret stays readable for the grace window, sealed again as the previous one
     # with its expiry; each field under its own data key: the token is opened for the check,
     # the old secret to keep it, then three fields sealed
     assert after.previous_secret_expires_at == NOW + timedelta(hours=1)
     previous = ConnectionSecrets(cipher).webhook_secrets(after, NOW).previous
-    assert previous is not None and previous.get_secret_value() == old_hook["secret"]
+    assert previous is not None
+    assert listed_secret(provider, previous.get_secret_value()) == old_hook["secret"]
     assert after.secret_generation == before.secret_generation + 1
     assert kms_used == [
         "Decrypt",

@@ -23,6 +23,7 @@ from repoconn_providers.github import GitHubClient
 from repoconn_providers.gitlab import GitLabClient
 from repoconn_providers.registry import build_http, client_for, close_clients
 
+from tests.support.deliveries import listed_secret
 from tests.support.environment import simulator_settings
 from tests.support.simulator_control import SimHook, SimRequest, SimulatorControl
 
@@ -199,7 +200,7 @@ def test_create_hook_registers_url_json_events_and_secret(target: Target) -> Non
     assert stored["id"] == hook.id
     assert stored["url"] == CALLBACK
     assert sorted(stored["events"]) == expected_events(target.service)
-    assert stored["secret"] == SECRET.get_secret_value()
+    assert stored["secret"] == listed_secret(target.service, SECRET.get_secret_value())
     assert stored["active"] is True
     assert stored["repository"] == target.repo.path
     assert hook.url == CALLBACK
@@ -217,7 +218,7 @@ def test_update_hook_changes_url_and_secret_in_place(target: Target) -> None:
     [stored] = target.hooks()
     assert updated.id == created.id == stored["id"]
     assert stored["url"] == NEW_CALLBACK
-    assert stored["secret"] == NEW_SECRET.get_secret_value()
+    assert stored["secret"] == listed_secret(target.service, NEW_SECRET.get_secret_value())
     assert sorted(stored["events"]) == expected_events(target.service)
 
 

@@ -62,7 +62,7 @@ from tests.conftest import AWS_REGION
 from tests.integration.conftest import WEBHOOK_BASE_URL
 from tests.integration.test_webhook_receiver import MAX_BODY
 from tests.support.aws_sandbox import enter_aws_sandbox
-from tests.support.deliveries import signed
+from tests.support.deliveries import listed_secret, signed
 from tests.support.environment import simulator_settings
 from tests.support.records import stored_connection
 from tests.support.simulator_control import SIM_PROVIDER, SimulatorControl
@@ -442,7 +442,8 @@ def assert_hooks_match(backend: Backend, sim_control: SimulatorControl, state: S
     assert set(hooks) == set(expected), "provider hooks differ from the stored connections"
     for key, (callback_url, secret) in expected.items():
         assert hooks[key]["url"] == callback_url
-        assert hooks[key]["secret"] == secret, "the hook signs with a secret not stored"
+        expected_secret = listed_secret(key[0], secret)
+        assert hooks[key]["secret"] == expected_secret, "the hook signs with a secret not stored"
 
 
 def report(backend: Backend, race_name: str, outcomes: list[str]) -> None:

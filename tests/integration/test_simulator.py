@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, quote
 import pytest
 import requests
 from repoconn_local.simulator.server import ProviderSimulator
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support.loopback import LoopbackServer, Received, Reply
 from tests.support.simulator_control import SimulatorControl
@@ -899,6 +900,7 @@ def test_control_lists_hooks_of_every_provider(
             "events": ["push_events", "merge_requests_events"],
             "secret": "gl-secret",
             "active": True,
+            "signingToken": None,
         },
         {
             "provider": "bitbucket",
@@ -1095,6 +1097,147 @@ def test_gitlab_delivery_carries_token_and_idempotency_key(
     assert headers["X-Gitlab-Event-UUID"] == r.json()["deliveryId"]
     assert headers["X-Gitlab-Webhook-UUID"]
     assert headers["User-Agent"].startswith("GitLab/")
+
+
+# GitLab signing tokens (GitLab MRs 230944, 231325) ------------------------------------------
+
+SIGNING_TOKEN = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+
+
+def gitlab_hook_request(
+    sim: ProviderSimulator, method: str, path: str, body: dict[str, Any]
+) -> requests.Response:
+    return requests.request(
+        method,
+        f"{sim.gitlab_api_url}/projects/group%2Fsub%2Frepo/hooks{path}",
+        json=body,
+        headers=gl(),
+        timeout=TIMEOUT,
+    )
+
+
+def test_gitlab_stores_a_signing_token_and_never_returns_it(
+    sim: ProviderSimulator, control: SimulatorControl
+) -> None:
+    # when a hook is created with a token and a signing token
+    r = gitlab_hook_request(
+        sim,
+        "POST",
+        "",
+        {"url": "https://app.example/1", "token": "gl-secret", "signing_token": SIGNING_TOKEN},
+    )
+    # then the answer says both are present and holds neither; the control API lists both
+    assert r.status_code == 201
+    assert (r.json()["token_present"], r.json()["signing_token_present"]) == (True, True)
+    assert SIGNING_TOKEN not in r.text and "gl-secret" not in r.text
+    listed = control.hooks()[0]
+    assert (listed["secret"], listed["signingToken"]) == ("gl-secret", SIGNING_TOKEN)
+    # and a GET says the same, a PUT that sends none keeps it, one that sends "" clears it
+    got = requests.get(
+        f"{sim.gitlab_api_url}/projects/group%2Fsub%2Frepo/hooks/{r.json()['id']}",
+        headers=gl(),
+        timeout=TIMEOUT,
+    )
+    assert got.json()["signing_token_present"] is True and SIGNING_TOKEN not in got.text
+    kept = gitlab_hook_request(sim, "PUT", f"/{r.json()['id']}", {"push_events": False})
+    assert kept.json()["signing_token_present"] is True
+    cleared = gitlab_hook_request(sim, "PUT", f"/{r.json()['id']}", {"signing_token": ""})
+    assert cleared.json()["signing_token_present"] is False
+    assert control.hooks()[0]["signingToken"] is None
+
+
+def test_gitlab_sets_a_signing_token_on_update(
+    sim: ProviderSimulator, control: SimulatorControl
+) -> None:
+    hook = create_gitlab_hook(sim, "https://app.example/1")
+    assert hook["signing_token_present"] is False
+    r = gitlab_hook_request(sim, "PUT", f"/{hook['id']}", {"signing_token": SIGNING_TOKEN})
+    assert r.status_code == 200 and r.json()["signing_token_present"] is True
+    assert control.hooks()[0]["signingToken"] == SIGNING_TOKEN
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not-a-signing-token",
+        "whsec_" + base64.b64encode(bytes(16)).decode(),  # a 16-byte key
+        "whsec_not*base64",
+        SIGNING_TOKEN[len("whsec_") :],  # no prefix
+        42,
+    ],
+)
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_gitlab_refuses_a_malformed_signing_token(
+    sim: ProviderSimulator, control: SimulatorControl, bad: Any, method: str
+) -> None:
+    hook = create_gitlab_hook(sim, "https://app.example/1")
+    path = "" if method == "POST" else f"/{hook['id']}"
+    r = gitlab_hook_request(
+        sim, method, path, {"url": "https://app.example/2", "signing_token": bad}
+    )
+    assert (r.status_code, r.json()) == (400, {"error": "signing_token is invalid"})
+    assert len(control.hooks()) == 1 and control.hooks()[0]["signingToken"] is None
+
+
+def test_gitlab_without_the_feature_ignores_signing_tokens(
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
+) -> None:
+    # given an instance without signing tokens
+    control.gitlab_signing_tokens(False)
+    assert control.send("GET", "/features").json() == {"gitlabSigningTokens": False}
+    # when a hook is created with one (even a malformed one: the parameter is unknown there)
+    r = gitlab_hook_request(
+        sim,
+        "POST",
+        "",
+        {"url": f"{receiver.url}/webhooks/gl", "token": "gl-secret", "signing_token": "junk"},
+    )
+    # then it is created without it, and its deliveries carry the token alone
+    assert r.status_code == 201 and r.json()["signing_token_present"] is False
+    assert control.hooks()[0]["signingToken"] is None
+    control.deliver_raw("gitlab", str(r.json()["id"]), {"event": "push", "payload": {}})
+    headers = {name.lower() for name in receiver.last().headers}
+    assert "x-gitlab-token" in headers
+    assert headers.isdisjoint({"webhook-id", "webhook-timestamp", "webhook-signature"})
+    # and a reset brings the feature back
+    control.reset()
+    assert control.send("GET", "/features").json() == {"gitlabSigningTokens": True}
+
+
+def test_the_features_switch_refuses_anything_but_a_boolean(control: SimulatorControl) -> None:
+    for body in ({"gitlabSigningTokens": "no"}, {}, {"gitlabSigningTokens": True, "x": 1}):
+        assert control.send("PUT", "/features", json=body).status_code == 400
+
+
+def test_gitlab_delivery_with_a_signing_token_is_signed_per_standard_webhooks(
+    sim: ProviderSimulator, control: SimulatorControl, receiver: Receiver
+) -> None:
+    # given a hook with a signing token
+    r = gitlab_hook_request(
+        sim,
+        "POST",
+        "",
+        {
+            "url": f"{receiver.url}/webhooks/gl",
+            "token": "gl-secret",
+            "signing_token": SIGNING_TOKEN,
+        },
+    )
+    # when it delivers
+    answer = control.deliver_raw(
+        "gitlab", str(r.json()["id"]), {"event": "push", "payload": {"object_kind": "push"}}
+    )
+    # then the delivery has the token, webhook-id = Idempotency-Key, and a signature the
+    # reference implementation verifies with the signing token (and not with the token)
+    delivered = receiver.last()
+    headers = delivered.headers
+    assert headers["X-Gitlab-Token"] == "gl-secret"
+    assert headers["webhook-id"] == headers["Idempotency-Key"] == answer.json()["deliveryId"]
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
+    assert headers["webhook-signature"].startswith("v1,")
+    assert Webhook(SIGNING_TOKEN).verify(delivered.body, headers) == {"object_kind": "push"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(b"gl-secret").verify(delivered.body, headers)
 
 
 def test_gitlab_delivery_maps_short_event_names_to_headers(

@@ -30,7 +30,14 @@ from repoconn_providers import wiring as provider_wiring
 from tests.conftest import AWS_REGION, TEST_TABLE_NAME
 from tests.integration.conftest import TEST_EVENT_BUS, EventBusTap
 from tests.support.api import Api, given_connected
-from tests.support.deliveries import PUSH, SIGNATURE_HEADER, Delivery, relabelled, signed
+from tests.support.deliveries import (
+    PUSH,
+    SIGNATURE_HEADER,
+    Delivery,
+    HookKeys,
+    relabelled,
+    signed,
+)
 from tests.support.handlers import RECEIVE_WEBHOOK, HttpResult, invoke_http, webhook_event
 from tests.support.simulator_control import SIM_PROVIDER, SimulatorControl
 
@@ -47,10 +54,11 @@ MAX_BODY = 4_194_304  # Settings.webhook_max_body_bytes, the default the api fix
 # Helpers -----------------------------------------------------------------------------------
 
 
-def hook_secret(sim: ProviderSimulator, provider: str) -> str:
+def hook_keys(sim: ProviderSimulator, provider: str) -> HookKeys:
+    """The one hook's secret (and GitLab signing token: the simulator's GitLab has them)."""
     hooks = SimulatorControl(sim.base_url).hooks(SIM_PROVIDER[provider])
     assert len(hooks) == 1
-    return str(hooks[0]["secret"])
+    return HookKeys.of(hooks[0])
 
 
 def deliver(connection_id: str, delivery: Delivery, *, as_base64: bool = False) -> HttpResult:
@@ -120,7 +128,7 @@ def test_valid_delivery_is_accepted_published_and_advances_last_sync(
 ) -> None:
     # given a connected repository and a delivery signed with its hook's secret
     created = given_connected(api, REPOS[provider], token=TOKEN)
-    secret = hook_secret(sim, provider)
+    secret = hook_keys(sim, provider)
     delivery = signed(provider, secret)
     # when the provider delivers it
     response = deliver(created["id"], delivery)
@@ -156,42 +164,44 @@ def test_published_event_carries_no_secret_token_or_header(
 ) -> None:
     # given a connection and a valid delivery (GitLab's carries the secret in a header)
     created = given_connected(api, REPOS[provider], token=TOKEN)
-    secret = hook_secret(sim, provider)
+    secret = hook_keys(sim, provider)
     delivery = signed(provider, secret)
     # when it is accepted and published
     assert deliver(created["id"], delivery).status == 202
     # then neither the secret, the access token nor any signature header is in the event
     text = json.dumps(event_bus.events())
-    assert secret not in text
+    assert secret.secret not in text
+    assert secret.signing_token is None or secret.signing_token not in text
     assert TOKEN not in text
     assert delivery.headers[SIGNATURE_HEADER[provider]] not in text
     assert SIGNATURE_HEADER[provider].lower() not in text.lower()
 
 
-def base64_encoded(provider: str, secret: str) -> tuple[Delivery, bool]:
+def base64_encoded(provider: str, keys: HookKeys) -> tuple[Delivery, bool]:
     """A signed delivery that API Gateway hands over base64-encoded: the signature over the
-    raw bytes must hold."""
-    return signed(provider, secret, payload=PUSH, standard_webhooks=True), True
+    raw bytes must hold (GitLab's too: its hook has a signing token)."""
+    return signed(provider, keys, payload=PUSH), True
 
 
-def form_encoded(provider: str, secret: str) -> tuple[Delivery, bool]:
+def form_encoded(provider: str, keys: HookKeys) -> tuple[Delivery, bool]:
     """A GitHub hook with content type "form": the JSON is the `payload` form field, and the
     signature is checked over the form body."""
     body = urlencode({"payload": json.dumps(PUSH)}).encode()
-    delivery = signed(provider, secret, body=body)
+    delivery = signed(provider, keys, body=body)
     delivery.headers["Content-Type"] = "application/x-www-form-urlencoded"
     return delivery, False
 
 
-def standard_webhooks(provider: str, secret: str) -> tuple[Delivery, bool]:
-    """GitLab's token plus a valid Standard Webhooks signature."""
-    return signed(provider, secret, payload=PUSH, standard_webhooks=True), False
+def token_only(provider: str, keys: HookKeys) -> tuple[Delivery, bool]:
+    """GitLab's token alone: a hook without a signing token (the simulator's instance without
+    the feature)."""
+    return signed(provider, keys.secret, payload=PUSH), False
 
 
 ACCEPTED_ENCODINGS = [
     *(pytest.param(provider, base64_encoded, id=f"base64-{provider}") for provider in PROVIDERS),
     pytest.param("GitHub", form_encoded, id="form-encoded-GitHub"),
-    pytest.param("GitLab", standard_webhooks, id="standard-webhooks-GitLab"),
+    pytest.param("GitLab", token_only, id="token-only-GitLab"),
 ]
 
 
@@ -201,11 +211,13 @@ def test_a_delivery_in_each_accepted_encoding_is_verified_and_its_payload_publis
     sim: ProviderSimulator,
     event_bus: EventBusTap,
     provider: str,
-    encoded: Callable[[str, str], tuple[Delivery, bool]],
+    encoded: Callable[[str, HookKeys], tuple[Delivery, bool]],
 ) -> None:
     # given a connected repository and a delivery of its hook, encoded this way
+    if encoded is token_only:
+        SimulatorControl(sim.base_url).gitlab_signing_tokens(False)
     created = given_connected(api, REPOS[provider], token=TOKEN)
-    delivery, as_base64 = encoded(provider, hook_secret(sim, provider))
+    delivery, as_base64 = encoded(provider, hook_keys(sim, provider))
     # when it is delivered
     response = deliver(created["id"], delivery, as_base64=as_base64)
     # then it verifies, and the JSON payload is what is published
@@ -220,7 +232,7 @@ def test_payload_too_large_for_eventbridge_is_published_without_it(
     # given a verified delivery under the body limit but over EventBridge's 256 KB entry limit
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     big = {"ref": "refs/heads/main", "blob": "x" * 300_000}
-    delivery = signed("GitHub", hook_secret(sim, "GitHub"), payload=big)
+    delivery = signed("GitHub", hook_keys(sim, "GitHub"), payload=big)
     # when it is delivered
     response = deliver(created["id"], delivery)
     # then it is accepted and the event says the payload was left out, and how big it was
@@ -267,7 +279,7 @@ def test_a_multi_megabyte_push_is_accepted_and_published_without_its_payload(
     # given a genuine-shaped push of about 3 MB (the old 1 MiB limit answered it 413, and
     # GitHub does not resend)
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
-    delivery = signed("GitHub", hook_secret(sim, "GitHub"), payload=github_push_with_commits(2500))
+    delivery = signed("GitHub", hook_keys(sim, "GitHub"), payload=github_push_with_commits(2500))
     assert 2_000_000 < len(delivery.body) < MAX_BODY
     # when it is delivered
     response = deliver(created["id"], delivery)
@@ -281,30 +293,35 @@ def test_a_multi_megabyte_push_is_accepted_and_published_without_its_payload(
 # Rejected deliveries: one answer for every cause -------------------------------------------
 
 
-def tampered(provider: str, secret: str) -> Delivery:
-    """A signed delivery whose body is changed afterwards (GitLab: signed with Standard
-    Webhooks; its token alone does not cover the body)."""
-    delivery = signed(provider, secret, standard_webhooks=True)
+def tampered(provider: str, keys: HookKeys) -> Delivery:
+    """A signed delivery whose body is changed afterwards (GitLab: its hook has a signing
+    token, and the Standard Webhooks signature covers the body)."""
+    delivery = signed(provider, keys)
     return replace(delivery, body=delivery.body.replace(b"main", b"evil"))
 
 
-def signed_with_another_secret(provider: str, secret: str) -> Delivery:
+def signed_with_another_secret(provider: str, keys: HookKeys) -> Delivery:
     return signed(provider, "not-the-hooks-secret-0123456789")
 
 
-def without_the_signature_header(provider: str, secret: str) -> Delivery:
-    delivery = signed(provider, secret)
+def without_the_signature_header(provider: str, keys: HookKeys) -> Delivery:
+    delivery = signed(provider, keys)
     del delivery.headers[SIGNATURE_HEADER[provider]]
     return delivery
 
 
-def forged_standard_webhooks_signature(provider: str, secret: str) -> Delivery:
+ANOTHER_SIGNING_TOKEN = "whsec_" + base64.b64encode(b"k" * 32).decode()
+
+
+def forged_standard_webhooks_signature(provider: str, keys: HookKeys) -> Delivery:
     """A correct X-Gitlab-Token but a webhook-signature made with another key: the token
-    alone is not enough once a signature is sent."""
-    delivery = signed(provider, secret, standard_webhooks=True)
-    forged = signed(provider, "another-key", standard_webhooks=True).headers["webhook-signature"]
-    delivery.headers["webhook-signature"] = forged
-    return delivery
+    alone is not enough for a hook with a signing token."""
+    return signed(provider, HookKeys(keys.secret, ANOTHER_SIGNING_TOKEN))
+
+
+def token_without_a_signature(provider: str, keys: HookKeys) -> Delivery:
+    """What whoever learnt the X-Gitlab-Token could send: the token, no signature headers."""
+    return signed(provider, keys.secret)
 
 
 UNVERIFIABLE = [
@@ -316,6 +333,7 @@ UNVERIFIABLE = [
     pytest.param(
         "GitLab", forged_standard_webhooks_signature, id="forged_standard_webhooks_signature"
     ),
+    pytest.param("GitLab", token_without_a_signature, id="token_without_a_signature"),
 ]
 
 
@@ -325,11 +343,11 @@ def test_a_delivery_that_does_not_verify_is_rejected_and_changes_nothing(
     sim: ProviderSimulator,
     event_bus: EventBusTap,
     provider: str,
-    spoil: Callable[[str, str], Delivery],
+    spoil: Callable[[str, HookKeys], Delivery],
 ) -> None:
     # given a connected repository and a delivery that does not verify against its secret
     created = given_connected(api, REPOS[provider], token=TOKEN)
-    delivery = spoil(provider, hook_secret(sim, provider))
+    delivery = spoil(provider, hook_keys(sim, provider))
     # when it is delivered
     response = deliver(created["id"], delivery)
     # then 401, nothing published, lastSyncAt untouched
@@ -345,7 +363,7 @@ def test_unknown_deleted_and_forged_deliveries_get_the_same_answer(
     # given a connection, a forged delivery to it, and valid deliveries to ids that do not
     # (or no longer) exist
     created = given_connected(api, REPOS[provider], token=TOKEN)
-    secret = hook_secret(sim, provider)
+    secret = hook_keys(sim, provider)
     forged = deliver(created["id"], signed(provider, "guess-0123456789abcdef"))
     unknown = deliver(str(uuid.uuid4()), signed(provider, secret))
     malformed = deliver("x" * 300, signed(provider, secret))
@@ -363,7 +381,7 @@ def test_a_deleted_connections_delivery_inside_the_read_window_is_never_publishe
 ) -> None:
     # given a container that verified a delivery moments ago, and its hook's secret
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
-    secret = hook_secret(sim, "GitHub")
+    secret = hook_keys(sim, "GitHub")
     assert deliver(created["id"], signed("GitHub", secret)).status == 202
     assert len(event_bus.events()) == 1
     # when the connection is deleted and, inside the container's read window, a delivery
@@ -387,7 +405,7 @@ def test_delivery_to_an_inactive_connection_is_rejected(
     assert stored is not None
     store.save(replace(stored, is_active=False), replacing=stored)
     # when a correctly signed delivery arrives
-    response = deliver(created["id"], signed("GitHub", hook_secret(sim, "GitHub")))
+    response = deliver(created["id"], signed("GitHub", hook_keys(sim, "GitHub")))
     # then it is rejected like any other
     assert_rejected(response)
     assert event_bus.events() == []
@@ -401,7 +419,7 @@ def test_body_over_the_limit_is_413_before_anything_else(
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     body = b'{"blob":"' + b"x" * (MAX_BODY - 10) + b'"}'
     assert len(body) == MAX_BODY + 1
-    delivery = signed("GitHub", hook_secret(sim, "GitHub"), body=body)
+    delivery = signed("GitHub", hook_keys(sim, "GitHub"), body=body)
     target = created["id"] if known else str(uuid.uuid4())
     # when it is delivered
     response = deliver(target, delivery)
@@ -416,7 +434,7 @@ def test_verified_body_that_is_not_json_is_400_and_not_recorded(
 ) -> None:
     # given a correctly signed body that is not JSON
     created = given_connected(api, REPOS["Bitbucket"], token=TOKEN)
-    secret = hook_secret(sim, "Bitbucket")
+    secret = hook_keys(sim, "Bitbucket")
     broken = signed("Bitbucket", secret, body=b"not json")
     # when it is delivered, then fixed and delivered again with the same id
     first = deliver(created["id"], broken)
@@ -444,7 +462,7 @@ def test_a_verified_body_that_is_not_strict_json_is_400_and_not_recorded(
     # given a correctly signed body Python's json would read, but JSON does not allow (or
     # nested beyond any payload's depth)
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
-    delivery = signed("GitHub", hook_secret(sim, "GitHub"), body=body)
+    delivery = signed("GitHub", hook_keys(sim, "GitHub"), body=body)
     # when it is delivered
     response = deliver(created["id"], delivery)
     # then 400, nothing recorded or published (an Infinity in an event would stall the relay)
@@ -460,7 +478,7 @@ def test_every_published_event_is_strict_json(
     for provider in ("GitHub", "GitLab", "Bitbucket"):
         created = given_connected(api, REPOS[provider], project=provider.lower(), token=TOKEN)
         delivered = deliver(
-            created["id"], signed(provider, hook_secret(sim, provider), payload=payload)
+            created["id"], signed(provider, hook_keys(sim, provider), payload=payload)
         )
         assert delivered.status == 202
     # then each published event parses back with a parser that refuses non-finite numbers
@@ -494,7 +512,7 @@ def test_a_kind_the_hook_does_not_subscribe_to_is_acknowledged_and_never_publish
     # was not registered for
     created = given_connected(api, REPOS[provider], token=TOKEN)
     synced = last_sync_at(api)
-    delivery = relabelled(signed(provider, hook_secret(sim, provider)), provider, event)
+    delivery = relabelled(signed(provider, hook_keys(sim, provider)), provider, event)
     # when it is delivered, twice
     first, again = deliver(created["id"], delivery), deliver(created["id"], delivery)
     # then each is acknowledged (a 4xx makes GitLab disable the hook), nothing is recorded,
@@ -515,7 +533,7 @@ def test_a_verified_body_that_is_not_a_json_object_is_400_whatever_its_kind(
     # subscribe to (found by the contract fuzzer: it was acknowledged before the body was read)
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     delivery = relabelled(
-        signed("GitHub", hook_secret(sim, "GitHub"), body=b'"AAA"'), "GitHub", "release"
+        signed("GitHub", hook_keys(sim, "GitHub"), body=b'"AAA"'), "GitHub", "release"
     )
     # when it is delivered, then it is refused like any malformed body
     answer = deliver(created["id"], delivery)
@@ -528,7 +546,7 @@ def test_githubs_ping_is_acknowledged_and_not_published(
 ) -> None:
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     ping = relabelled(
-        signed("GitHub", hook_secret(sim, "GitHub"), payload={"zen": "Keep it logically awesome."}),
+        signed("GitHub", hook_keys(sim, "GitHub"), payload={"zen": "Keep it logically awesome."}),
         "GitHub",
         "ping",
     )
@@ -550,7 +568,7 @@ def test_every_subscribed_kind_is_published(
     api: Api, sim: ProviderSimulator, event_bus: EventBusTap, provider: str, event: str
 ) -> None:
     created = given_connected(api, REPOS[provider], token=TOKEN)
-    delivery = relabelled(signed(provider, hook_secret(sim, provider)), provider, event)
+    delivery = relabelled(signed(provider, hook_keys(sim, provider)), provider, event)
     assert deliver(created["id"], delivery).status == 202
     assert len(event_bus.events()) == 1
 
@@ -561,7 +579,7 @@ def test_a_captured_delivery_resent_under_fresh_ids_is_a_duplicate(
 ) -> None:
     # given a delivery that was accepted (GitHub and Bitbucket do not sign the id header)
     created = given_connected(api, REPOS[provider], token=TOKEN)
-    secret = hook_secret(sim, provider)
+    secret = hook_keys(sim, provider)
     original = signed(provider, secret)
     assert deliver(created["id"], original).status == 202
     # when the same body is sent again under three fresh delivery ids
@@ -578,7 +596,7 @@ def test_gitlab_events_sharing_a_fallback_id_are_not_merged(
     # given two different GitLab events with the same X-Gitlab-Event-UUID and no
     # Idempotency-Key (older GitLab; one API call can trigger both with one UUID)
     created = given_connected(api, REPOS["GitLab"], token=TOKEN)
-    secret = hook_secret(sim, "GitLab")
+    secret = hook_keys(sim, "GitLab")
     shared = str(uuid.uuid4())
     first, second = (
         signed("GitLab", secret, payload={**PUSH, "after": after}, delivery_id=shared)
@@ -600,9 +618,9 @@ def test_logs_carry_neither_the_secret_nor_the_body(
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # given a GitLab connection: its deliveries carry the secret itself in X-Gitlab-Token
+    # given a GitLab connection: its deliveries carry its token in X-Gitlab-Token
     created = given_connected(api, REPOS["GitLab"], token=TOKEN)
-    secret = hook_secret(sim, "GitLab")
+    secret = hook_keys(sim, "GitLab")
     marker = {"note": "body-marker-7f3a"}
     capsys.readouterr()
     # when a valid and a forged delivery arrive (INFO, the level the functions run at;
@@ -623,8 +641,10 @@ def test_logs_carry_neither_the_secret_nor_the_body(
     assert emf[0]["DeliveriesAccepted"] == [1.0] and emf[1]["DeliveriesRejected"] == [1.0]
     logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
     assert "delivery rejected" in logged
+    assert secret.signing_token is not None
     for text in (logged, output):
-        assert secret not in text
+        assert secret.secret not in text
+        assert secret.signing_token not in text
         assert "forged-token-0123456789" not in text
         assert "body-marker-7f3a" not in text
 
@@ -638,7 +658,7 @@ def test_replayed_delivery_is_acknowledged_as_duplicate_and_published_once(
 ) -> None:
     # given a delivery that was accepted
     created = given_connected(api, REPOS[provider], token=TOKEN)
-    delivery = signed(provider, hook_secret(sim, provider))
+    delivery = signed(provider, hook_keys(sim, provider))
     first = deliver(created["id"], delivery)
     assert len(event_bus.events()) == 1
     synced = last_sync_at(api)
@@ -663,7 +683,7 @@ def test_parallel_copies_of_one_delivery_are_processed_once(
     # called from the threads, not the handler: a Lambda container runs one invocation at a
     # time, and Powertools' resolver keeps the current event in a module global.
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
-    delivery = signed("GitHub", hook_secret(sim, "GitHub"))
+    delivery = signed("GitHub", hook_keys(sim, "GitHub"))
     lower = {name.lower(): value for name, value in delivery.headers.items()}
     receivers = [provider_wiring.receive_webhook()]
     for _ in range(11):
@@ -688,7 +708,7 @@ def test_a_delivery_accepted_while_eventbridge_is_down_is_published_once_it_is_b
 ) -> None:
     # given a relay whose bus does not exist (PutEvents fails)
     created = given_connected(api, REPOS["Bitbucket"], token=TOKEN)
-    delivery = signed("Bitbucket", hook_secret(sim, "Bitbucket"))
+    delivery = signed("Bitbucket", hook_keys(sim, "Bitbucket"))
     monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
     wiring.reset()
     # when the delivery arrives, the relay fails (one attempt), and the provider retries it
@@ -720,28 +740,29 @@ def test_previous_secret_is_accepted_until_its_grace_window_ends(
 ) -> None:
     # given a connection whose secret a re-connect rotated
     created = given_connected(api, REPOS[provider], token=TOKEN)
-    old = hook_secret(sim, provider)
+    old = hook_keys(sim, provider)
     given_connected(api, REPOS[provider], token=TOKEN, expect=200)
-    new = hook_secret(sim, provider)
+    new = hook_keys(sim, provider)
     assert old != new
     stored = store.get_by_id(created["id"])
     assert stored is not None and stored.previous_secret_expires_at is not None
     ends = stored.previous_secret_expires_at
     clock = FakeClock(ends - timedelta(seconds=1))
     receive = use_case(store, cipher, clock=clock)
-    # when the old secret signs a delivery one second before the window ends
-    inside = signed(provider, old)
+    # when the old secret signs a delivery one second before the window ends (a GitLab
+    # signature is timestamped by the provider's clock, which agrees with ours)
+    inside = signed(provider, old, signed_at=clock.now)
     receipt = receive(created["id"], inside.headers, inside.body)
     # then it is accepted
     kind = "repo:push" if provider == "Bitbucket" else "push"
     assert receipt == DeliveryReceipt(inside.delivery_id, kind, duplicate=False)
     # and when the window has ended (same container, secrets cached), it is refused
     clock.now = ends
-    late = signed(provider, old)
+    late = signed(provider, old, signed_at=ends)
     with pytest.raises(DeliveryRejected):
         receive(created["id"], late.headers, late.body)
     # while the new secret keeps working
-    current = signed(provider, new)
+    current = signed(provider, new, signed_at=ends)
     assert receive(created["id"], current.headers, current.body).duplicate is False
 
 
@@ -751,11 +772,11 @@ def test_after_rotation_the_new_secret_is_used_without_waiting_for_the_cache(
     # given a container that cached the first secret
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
     receive = use_case(store, cipher)
-    first = signed("GitHub", hook_secret(sim, "GitHub"))
+    first = signed("GitHub", hook_keys(sim, "GitHub"))
     receive(created["id"], first.headers, first.body)
     # when a re-connect rotates the secret and the provider signs with the new one
     given_connected(api, REPOS["GitHub"], token=TOKEN, expect=200)
-    fresh = signed("GitHub", hook_secret(sim, "GitHub"))
+    fresh = signed("GitHub", hook_keys(sim, "GitHub"))
     # then the very next delivery verifies (the cache is keyed by updatedAt)
     assert receive(created["id"], fresh.headers, fresh.body).duplicate is False
 
@@ -772,7 +793,7 @@ def test_warm_path_and_forged_deliveries_make_no_kms_calls(
 ) -> None:
     # given a connection and a fresh container
     created = given_connected(api, REPOS["GitLab"], token=TOKEN)
-    secret = hook_secret(sim, "GitLab")
+    secret = hook_keys(sim, "GitLab")
     receive = use_case(store, cipher)
     kms_calls.clear()
     # when a stream of forged deliveries arrives, then valid ones
@@ -797,11 +818,11 @@ def test_rotation_costs_one_decrypt_per_secret_then_none(
     # given a warm container
     created = given_connected(api, REPOS["Bitbucket"], token=TOKEN)
     receive = use_case(store, cipher)
-    warm = signed("Bitbucket", hook_secret(sim, "Bitbucket"))
+    warm = signed("Bitbucket", hook_keys(sim, "Bitbucket"))
     receive(created["id"], warm.headers, warm.body)
     # when a re-connect rotates the secret and deliveries continue
     given_connected(api, REPOS["Bitbucket"], token=TOKEN, expect=200)
-    secret = hook_secret(sim, "Bitbucket")
+    secret = hook_keys(sim, "Bitbucket")
     kms_calls.clear()
     for _ in range(3):
         delivery = signed("Bitbucket", secret)
@@ -820,7 +841,7 @@ def test_cached_secrets_expire_after_the_ttl(
 ) -> None:
     # given a cache with a 300 s TTL on a fake monotonic clock
     created = given_connected(api, REPOS["GitHub"], token=TOKEN)
-    secret = hook_secret(sim, "GitHub")
+    secret = hook_keys(sim, "GitHub")
     ticks = [1000.0]
     receive = use_case(
         store, cipher, cache=ConnectionCache(timedelta(seconds=300), monotonic=lambda: ticks[0])

@@ -1,17 +1,23 @@
 """Webhook deliveries as each provider sends them: the headers its documentation lists,
-signed with the hook's secret (GitHub and Bitbucket: an HMAC of the body; GitLab: the secret
-itself, and optionally a Standard Webhooks signature)."""
+signed with the hook's secret (GitHub and Bitbucket: an HMAC of the body; GitLab: its token,
+and, for a hook with a signing token, a Standard Webhooks signature made by the spec's
+reference implementation, the ``standardwebhooks`` package)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
+
+from pydantic import SecretStr
+from repoconn_providers.signatures import gitlab_token
+from standardwebhooks.webhooks import Webhook
+
+from tests.support.simulator_control import SimHook
 
 # A push, as the providers' payloads start.
 PUSH = {"ref": "refs/heads/main", "before": "0" * 40, "after": "9f2c" * 10, "commits": []}
@@ -30,21 +36,57 @@ class Delivery:
     delivery_id: str
 
 
+@dataclass(frozen=True)
+class HookKeys:
+    """What a hook proves its deliveries with, as the simulator lists it: ``secret`` (GitLab:
+    the X-Gitlab-Token value) and, for a GitLab hook with one, its ``whsec_`` signing token."""
+
+    secret: str
+    signing_token: str | None = None
+
+    @classmethod
+    def of(cls, hook: SimHook) -> HookKeys:
+        return cls(str(hook["secret"]), hook.get("signingToken"))
+
+
+def listed_secret(provider: str, secret: str) -> str:
+    """What the provider holds as the hook's ``secret`` for a connection's webhook secret:
+    GitLab's X-Gitlab-Token is derived from it (signatures.gitlab_token), the others sign
+    with the secret itself. ``provider``: a ServiceType value or a simulator provider name."""
+    if provider.lower() == "gitlab":
+        return gitlab_token(SecretStr(secret))
+    return secret
+
+
+def standard_webhooks_signature(
+    signing_token: str, message_id: str, body: bytes, at: datetime | None = None
+) -> tuple[str, str]:
+    """``(webhook-timestamp, webhook-signature)`` as the reference implementation signs."""
+    moment = at or datetime.now(UTC)
+    signature = Webhook(signing_token).sign(message_id, moment, body.decode("utf-8"))
+    return str(int(moment.timestamp())), signature
+
+
 def hub_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def signed(
     provider: str,
-    secret: str,
+    keys: str | HookKeys,
     *,
     payload: dict[str, Any] | None = None,
     body: bytes | None = None,
     delivery_id: str | None = None,
-    standard_webhooks: bool = False,
+    signed_at: datetime | None = None,
 ) -> Delivery:
-    """A delivery with the headers each provider documents, signed with ``secret``; without
-    ``payload`` or ``body``, a new push each time (``fresh_push``)."""
+    """A delivery with the headers each provider documents, signed with ``keys`` (a secret, or
+    a hook's keys: a GitLab one with a signing token also gets the Standard Webhooks headers,
+    timestamped ``signed_at`` or now); without ``payload`` or ``body``, a new push each time
+    (``fresh_push``)."""
+    if isinstance(keys, str):
+        keys = HookKeys(keys)
+    secret = keys.secret
     raw = body if body is not None else json.dumps(payload or fresh_push()).encode()
     did = delivery_id or str(uuid.uuid4())
     headers: dict[str, str] = {"Content-Type": "application/json"}
@@ -64,14 +106,13 @@ def signed(
             "X-Gitlab-Event-UUID": did,
             "Idempotency-Key": did,
         }
-        if standard_webhooks:
-            stamp = str(int(time.time()))
-            content = f"{did}.{stamp}.".encode() + raw
-            digest = hmac.new(secret.encode(), content, hashlib.sha256).digest()
+        if keys.signing_token is not None:
+            # webhook-id is the Idempotency-Key (GitLab MR 230944).
+            stamp, signature = standard_webhooks_signature(keys.signing_token, did, raw, signed_at)
             headers |= {
                 "webhook-id": did,
                 "webhook-timestamp": stamp,
-                "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+                "webhook-signature": signature,
             }
     else:
         # https://support.atlassian.com/bitbucket-cloud/docs/event-payloads/#HTTP-headers

@@ -8,7 +8,7 @@ the control API itself.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 from urllib.parse import quote
 
 import requests
@@ -29,8 +29,9 @@ class SimHook(TypedDict):
     id: str
     url: str
     events: list[str]
-    secret: str | None
+    secret: str | None  # GitLab: the X-Gitlab-Token value
     active: bool
+    signingToken: NotRequired[str | None]  # GitLab only: its whsec_ Standard Webhooks token
 
 
 class SimRequest(TypedDict):
@@ -82,6 +83,10 @@ class SimulatorControl:
     def reset(self) -> None:
         """Forget every repository, hook and logged request."""
         self._ok("POST", "/reset")
+
+    def gitlab_signing_tokens(self, supported: bool) -> None:
+        """Model a GitLab instance with or without signing tokens (until the next reset)."""
+        self._ok("PUT", "/features", json={"gitlabSigningTokens": supported})
 
     def healthy(self) -> bool:
         return self.send("GET", "/health").status_code == 200

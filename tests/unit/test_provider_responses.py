@@ -21,6 +21,7 @@ from repoconn_providers.bitbucket import BitbucketClient
 from repoconn_providers.github import GitHubClient
 from repoconn_providers.gitlab import GitLabClient
 from repoconn_providers.http import ProviderHttp, RetryPolicy
+from repoconn_providers.signatures import gitlab_signing_token, gitlab_token
 
 from tests.unit.scripted_http import ScriptedServer, Step
 
@@ -338,6 +339,8 @@ def test_gitlab_create_sends_token_events_and_tls_verification(server: ScriptedS
                 "push_events": True,
                 "merge_requests_events": True,
                 "alert_status": "executable",
+                "token_present": True,
+                "signing_token_present": True,
             },
         ),
     )
@@ -346,12 +349,41 @@ def test_gitlab_create_sends_token_events_and_tls_verification(server: ScriptedS
 
     body = json.loads(server.seen[0].body)
     assert body["url"] == CALLBACK
-    assert body["token"] == SECRET.get_secret_value()
+    # Both derived from the secret (signatures.py), never the secret itself.
+    assert body["token"] == gitlab_token(SECRET)
+    assert body["signing_token"] == gitlab_signing_token(SECRET)
+    assert SECRET.get_secret_value() not in server.seen[0].body.decode()
     assert body["enable_ssl_verification"] is True
     assert body["push_events"] is True and body["merge_requests_events"] is True
     assert body["issues_events"] is False
     assert hook.id == "3"
     assert hook.events == ("push_events", "merge_requests_events")
+    assert hook.signing is True
+
+
+@pytest.mark.parametrize(
+    ("answer", "signing"),
+    [
+        pytest.param({"signing_token_present": True}, True, id="present"),
+        pytest.param({"signing_token_present": False}, False, id="feature-off"),
+        pytest.param({}, False, id="older-gitlab"),
+        pytest.param({"signing_token_present": "true"}, False, id="not-a-boolean"),
+    ],
+)
+def test_gitlab_hook_signs_only_when_the_answer_says_so(
+    server: ScriptedServer, answer: dict[str, object], signing: bool
+) -> None:
+    # given GitLab's answer to an update (an instance without the feature ignores the token)
+    client, repo = gitlab(server)
+    server.route(
+        "PUT",
+        "/api/v4/projects/acme%2Fplatform%2Fapi/hooks/3",
+        Step(200, {"id": 3, "url": CALLBACK, "push_events": True, **answer}),
+    )
+    # when the hook is updated, then it signs only if the answer says a signing token is there
+    hook = client.update_hook(repo, TOKEN, "3", CALLBACK, SECRET)
+    assert json.loads(server.seen[0].body)["signing_token"] == gitlab_signing_token(SECRET)
+    assert hook.signing is signing
 
 
 def test_gitlab_find_follows_x_next_page(server: ScriptedServer) -> None:

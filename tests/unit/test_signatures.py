@@ -9,15 +9,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
+from repoconn_core import providers
 from repoconn_providers.signatures import (
+    STANDARD_WEBHOOKS,
     delivery_id,
     event_kind,
+    gitlab_signing_key,
+    gitlab_signing_token,
+    gitlab_token,
     identify,
     verify_bitbucket,
     verify_delivery,
     verify_github,
     verify_gitlab,
 )
+from standardwebhooks.webhooks import Webhook
 
 SECRET = "s3cr3t-Value_of-32-random-bytes-ABCDEFG"
 OTHER = "another-secret-entirely-0123456789abcdef"
@@ -128,45 +134,92 @@ def test_gitlab_token_rules(headers: dict[str, str], accepted: list[str], expect
     assert verify_gitlab(headers, BODY, secrets(*accepted), now=NOW) is expected
 
 
-def test_gitlab_standard_webhooks_spec_test_vector_verifies() -> None:
-    # given the Standard Webhooks specification's published vector, sent with a matching token
-    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    headers = {
-        "X-Gitlab-Token": secret,
-        "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
-        "webhook-timestamp": "1614265330",
-        "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-    }
-    signed_at = datetime.fromtimestamp(1614265330, tz=UTC)
-    # when verified at the moment of signing
-    verified = verify_gitlab(headers, b'{"test": 2432232314}', secrets(secret), now=signed_at)
-    # then it passes
-    assert verified is True
+def test_gitlab_derived_token_verifies_without_a_signing_flag() -> None:
+    # given a hook registered since issue 16 on an instance without signing tokens: its
+    # X-Gitlab-Token is the token derived from the secret
+    headers = {"X-Gitlab-Token": gitlab_token(SecretStr(SECRET))}
+    # when / then: accepted, as the secret itself is (hooks registered before)
+    assert verify_gitlab(headers, BODY, secrets(SECRET), now=NOW) is True
+    assert verify_gitlab(headers, BODY, secrets(OTHER), now=NOW) is False
+
+
+def test_gitlab_without_a_signing_flag_ignores_a_signature_header() -> None:
+    # given a token-only connection and a delivery whose signature no key of ours made
+    headers = {"X-Gitlab-Token": SECRET, "webhook-signature": "v1,bm90LW91cnM="}
+    # when / then: the token decides
+    assert verify_gitlab(headers, BODY, secrets(SECRET), now=NOW) is True
+
+
+# GitLab with a signing token (Standard Webhooks) ---------------------------------------------
+
+SIGNING = STANDARD_WEBHOOKS
+KEY = gitlab_signing_key(SecretStr(SECRET))
+WHSEC = gitlab_signing_token(SecretStr(SECRET))
+TOKEN = gitlab_token(SecretStr(SECRET))
+
+
+def test_gitlab_derived_values_are_distinct_and_well_formed() -> None:
+    # given the webhook secret's derived token and signing token
+    # then: a 32-byte key as whsec_ + base64, a 43-character URL-safe token, none of them
+    # the secret or each other, and deterministic
+    assert len(KEY) == 32
+    assert "whsec_" + base64.b64encode(KEY).decode() == WHSEC
+    assert len(TOKEN) == 43 and TOKEN.replace("-", "").replace("_", "").isalnum()
+    assert len({SECRET, TOKEN, WHSEC, KEY.decode("latin-1")}) == 4
+    assert gitlab_token(SecretStr(SECRET)) == TOKEN
+    assert gitlab_signing_key(SecretStr(OTHER)) != KEY
+
+
+def test_gitlab_derivation_is_pinned() -> None:
+    # Registered hooks hold these values: a changed label would break every one of them.
+    label = b"repository-connections gitlab signing-key v1"
+    assert hmac.new(SECRET.encode(), label, hashlib.sha256).digest() == KEY
+    raw = hmac.new(SECRET.encode(), b"repository-connections gitlab token v1", hashlib.sha256)
+    assert base64.urlsafe_b64encode(raw.digest()).decode().rstrip("=") == TOKEN
+
+
+def test_the_core_and_the_verifier_name_standard_webhooks_alike() -> None:
+    assert STANDARD_WEBHOOKS == providers.STANDARD_WEBHOOKS
 
 
 def gitlab_signed(
-    secret: str = SECRET,
     *,
-    key: bytes | None = None,
+    token: str = TOKEN,
+    key: bytes = KEY,
     timestamp: int | None = None,
     body: bytes = BODY,
     message_id: str = "0b0c1e2f-delivery",
 ) -> dict[str, str]:
     stamp = int(NOW.timestamp()) if timestamp is None else timestamp
-    signing_key = secret.encode() if key is None else key
     return {
-        "X-Gitlab-Token": secret,
+        "X-Gitlab-Token": token,
         "webhook-id": message_id,
         "webhook-timestamp": str(stamp),
-        "webhook-signature": standard_signature(signing_key, message_id, stamp, body),
+        "webhook-signature": standard_signature(key, message_id, stamp, body),
     }
 
 
-def test_gitlab_standard_webhooks_signature_with_plain_secret_verifies() -> None:
-    # given a delivery signed with the secret's UTF-8 bytes (ours are not whsec_ keys)
-    headers = gitlab_signed()
+def test_gitlab_signed_delivery_verifies() -> None:
+    assert verify_gitlab(gitlab_signed(), BODY, secrets(SECRET), now=NOW, signing=SIGNING)
+
+
+def test_gitlab_signature_by_the_reference_library_verifies() -> None:
+    # given a delivery signed by Standard Webhooks' reference implementation with the signing
+    # token we register
+    signature = Webhook(WHSEC).sign("msg-1", NOW, BODY.decode())
+    headers = {
+        "X-Gitlab-Token": TOKEN,
+        "webhook-id": "msg-1",
+        "webhook-timestamp": str(int(NOW.timestamp())),
+        "webhook-signature": signature,
+    }
     # when / then
-    assert verify_gitlab(headers, BODY, secrets(SECRET), now=NOW) is True
+    assert verify_gitlab(headers, BODY, secrets(SECRET), now=NOW, signing=SIGNING) is True
+
+
+def test_gitlab_signature_header_names_are_case_insensitive() -> None:
+    headers = {name.upper(): value for name, value in gitlab_signed().items()}
+    assert verify_gitlab(headers, BODY, secrets(SECRET), now=NOW, signing=SIGNING) is True
 
 
 FORGED = "v1," + base64.b64encode(b"x" * 32).decode()
@@ -174,70 +227,93 @@ SIGNED_V1 = gitlab_signed()["webhook-signature"]
 
 
 @pytest.mark.parametrize(
-    ("change", "body"),
+    ("headers", "body"),
     [
-        pytest.param({"webhook-signature": FORGED}, BODY, id="wrong-signature"),
-        pytest.param({}, BODY + b"\n", id="tampered-body"),
-        pytest.param({"webhook-id": "another-id"}, BODY, id="id-not-the-signed-one"),
-        pytest.param({"webhook-id": ""}, BODY, id="empty-id"),
-        pytest.param({"webhook-timestamp": "not-a-number"}, BODY, id="bad-timestamp"),
-        pytest.param({"webhook-signature": "v2," + SIGNED_V1[3:]}, BODY, id="unknown-version"),
-        pytest.param({"X-Gitlab-Token": OTHER}, BODY, id="signature-ok-token-wrong"),
+        pytest.param({**gitlab_signed(), "webhook-signature": FORGED}, BODY, id="wrong-signature"),
+        pytest.param(gitlab_signed(key=b"k" * 32), BODY, id="wrong-key"),
+        # The bug of issue 16: a signature keyed with the X-Gitlab-Token's raw bytes.
+        pytest.param(gitlab_signed(key=TOKEN.encode()), BODY, id="keyed-with-the-token"),
+        pytest.param(gitlab_signed(key=SECRET.encode()), BODY, id="keyed-with-the-secret"),
+        pytest.param(gitlab_signed(key=WHSEC.encode()), BODY, id="keyed-with-whsec-text"),
+        pytest.param(gitlab_signed(), BODY + b"\n", id="tampered-body"),
+        pytest.param({**gitlab_signed(), "webhook-id": "another-id"}, BODY, id="other-id"),
+        pytest.param({**gitlab_signed(), "webhook-id": ""}, BODY, id="empty-id"),
+        pytest.param({**gitlab_signed(), "webhook-timestamp": "soon"}, BODY, id="bad-timestamp"),
+        pytest.param(
+            {**gitlab_signed(), "webhook-signature": "v2," + SIGNED_V1[3:]},
+            BODY,
+            id="unknown-version",
+        ),
+        pytest.param(gitlab_signed(token=OTHER), BODY, id="signature-ok-token-wrong"),
+        # The token must be the derived one: the secret itself is what older hooks send.
+        pytest.param(gitlab_signed(token=SECRET), BODY, id="signature-ok-token-is-secret"),
+        pytest.param({"X-Gitlab-Token": TOKEN}, BODY, id="token-without-signature"),
+        pytest.param({"X-Gitlab-Token": SECRET}, BODY, id="secret-without-signature"),
+        pytest.param(
+            {k: v for k, v in gitlab_signed().items() if k != "webhook-timestamp"},
+            BODY,
+            id="missing-timestamp",
+        ),
+        pytest.param(
+            {k: v for k, v in gitlab_signed().items() if k != "webhook-id"},
+            BODY,
+            id="missing-id",
+        ),
+        pytest.param(
+            {k: v for k, v in gitlab_signed().items() if k != "X-Gitlab-Token"},
+            BODY,
+            id="missing-token",
+        ),
     ],
 )
-def test_gitlab_standard_webhooks_refusals(change: dict[str, str], body: bytes) -> None:
-    # given a correctly signed delivery with one thing changed
-    headers = {**gitlab_signed(), **change}
-    # when / then it is refused
-    assert verify_gitlab(headers, body, secrets(SECRET), now=NOW) is False
-
-
-def test_gitlab_standard_webhooks_missing_timestamp_is_refused() -> None:
-    headers = gitlab_signed()
-    del headers["webhook-timestamp"]
-    assert verify_gitlab(headers, BODY, secrets(SECRET), now=NOW) is False
+def test_gitlab_signing_refusals(headers: dict[str, str], body: bytes) -> None:
+    assert verify_gitlab(headers, body, secrets(SECRET), now=NOW, signing=SIGNING) is False
 
 
 @pytest.mark.parametrize(
     ("offset_seconds", "expected"),
-    [(-300, True), (300, True), (-301, False), (301, False), (-3600, False)],
+    [(-300, True), (300, True), (-301, False), (301, False), (-3600, False), (86400, False)],
 )
-def test_gitlab_standard_webhooks_timestamp_must_be_within_five_minutes(
+def test_gitlab_signature_timestamp_must_be_within_five_minutes(
     offset_seconds: int, expected: bool
 ) -> None:
     # given a delivery signed offset_seconds away from the receiver's clock
     stamp = int((NOW + timedelta(seconds=offset_seconds)).timestamp())
     headers = gitlab_signed(timestamp=stamp)
     # when / then: the Standard Webhooks tolerance is 5 minutes either way
-    assert verify_gitlab(headers, BODY, secrets(SECRET), now=NOW) is expected
+    assert verify_gitlab(headers, BODY, secrets(SECRET), now=NOW, signing=SIGNING) is expected
 
 
-def test_gitlab_standard_webhooks_one_valid_signature_among_several_verifies() -> None:
-    # given a sender rotating keys: two space-separated signatures, the second one ours
+def test_gitlab_one_valid_signature_among_several_verifies() -> None:
+    # given a sender rotating keys: a v2, a foreign v1 and ours, space-separated
     headers = gitlab_signed()
     bogus = "v1," + base64.b64encode(b"y" * 32).decode()
-    headers["webhook-signature"] = f"{bogus} {headers['webhook-signature']}"
+    headers["webhook-signature"] = f"v2,abc {bogus} {headers['webhook-signature']}"
     # when / then
-    assert verify_gitlab(headers, BODY, secrets(SECRET), now=NOW) is True
+    assert verify_gitlab(headers, BODY, secrets(SECRET), now=NOW, signing=SIGNING) is True
 
 
-def test_gitlab_whsec_secret_signs_with_its_decoded_key() -> None:
-    # given a whsec_ secret: the key is the base64 after the prefix, not the text
-    key = bytes(range(32))
-    secret = "whsec_" + base64.b64encode(key).decode()
-    headers = gitlab_signed(secret, key=key)
-    wrong = gitlab_signed(secret, key=secret.encode())
-    # when / then
-    assert verify_gitlab(headers, BODY, secrets(secret), now=NOW) is True
-    assert verify_gitlab(wrong, BODY, secrets(secret), now=NOW) is False
+def test_gitlab_previous_secret_signs_and_tokens_inside_its_grace_window() -> None:
+    # given a delivery still signed with the previous secret's derived values
+    old = SecretStr(OTHER)
+    headers = gitlab_signed(token=gitlab_token(old), key=gitlab_signing_key(old))
+    # when / then: accepted while the previous secret is among the accepted ones
+    assert verify_gitlab(headers, BODY, secrets(SECRET, OTHER), now=NOW, signing=SIGNING)
+    assert not verify_gitlab(headers, BODY, secrets(SECRET), now=NOW, signing=SIGNING)
 
 
-def test_gitlab_token_and_signature_must_match_the_same_secret() -> None:
-    # given a token equal to one accepted secret and a signature made with the other
-    headers = gitlab_signed(OTHER)
-    headers["X-Gitlab-Token"] = SECRET
+def test_gitlab_token_and_signature_must_come_from_the_same_secret() -> None:
+    # given the token of one accepted secret and a signature keyed from the other
+    headers = gitlab_signed(token=gitlab_token(SecretStr(OTHER)))
     # when / then: neither secret verifies both, so the delivery is refused
-    assert verify_gitlab(headers, BODY, secrets(SECRET, OTHER), now=NOW) is False
+    assert not verify_gitlab(headers, BODY, secrets(SECRET, OTHER), now=NOW, signing=SIGNING)
+
+
+def test_verify_delivery_passes_the_signing_flag_to_gitlab() -> None:
+    token_only = {"X-Gitlab-Token": TOKEN}
+    assert verify_delivery("GitLab", token_only, BODY, secrets(SECRET), NOW) is True
+    assert verify_delivery("GitLab", token_only, BODY, secrets(SECRET), NOW, SIGNING) is False
+    assert verify_delivery("GitLab", gitlab_signed(), BODY, secrets(SECRET), NOW, SIGNING)
 
 
 # Dispatch ----------------------------------------------------------------------------------

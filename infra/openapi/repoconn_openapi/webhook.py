@@ -43,12 +43,17 @@ WEBHOOK_HEADERS = {
     "X-GitHub-Hook-ID": "GitHub: the hook's id.",
     "X-Hub-Signature-256": "GitHub: sha256=HMAC of the body with the webhook secret.",
     "X-Gitlab-Event": "GitLab: event name (Push Hook, Merge Request Hook).",
-    "X-Gitlab-Token": "GitLab: the webhook secret itself.",
+    "X-Gitlab-Token": (
+        "GitLab: the hook's token (derived from the webhook secret; older hooks: the secret)."
+    ),
     "X-Gitlab-Event-UUID": "GitLab: delivery id.",
     "Idempotency-Key": "GitLab: stable across retries of one delivery.",
     "webhook-id": "GitLab signing token (Standard Webhooks): message id.",
     "webhook-timestamp": "GitLab signing token (Standard Webhooks): Unix seconds.",
-    "webhook-signature": "GitLab signing token (Standard Webhooks): v1,<base64 HMAC>.",
+    "webhook-signature": (
+        "GitLab signing token (Standard Webhooks): v1,<base64 HMAC>; required when the hook "
+        "has a signing token."
+    ),
     "X-Event-Key": "Bitbucket: event key (repo:push, pullrequest:created).",
     "X-Request-UUID": "Bitbucket: delivery id.",
     "X-Hook-UUID": "Bitbucket: the hook's UUID.",

@@ -46,7 +46,7 @@ from repoconn_core.identity import Principal, require_project_admin
 from repoconn_core.leases import hold
 from repoconn_core.models import ConnectRequest
 from repoconn_core.ports import ConnectionWriter, FieldCipher, ProjectLock, WebhookClient
-from repoconn_core.providers import RepositoryRef
+from repoconn_core.providers import RepositoryRef, webhook_signing
 from repoconn_core.records import ConnectionSummary, StoredConnection
 from repoconn_core.repository_url import check_service_type
 
@@ -236,6 +236,7 @@ class ConnectRepository:
             previous_webhook_secret=sealed.previous_webhook_secret,
             previous_secret_expires_at=sealed.previous_secret_expires_at,
             secret_generation=sealed.generation,
+            webhook_signing=webhook_signing(ensured.hook),
         )
 
     def _remove_replaced_hook(self, old: StoredConnection) -> None:

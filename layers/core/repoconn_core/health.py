@@ -372,7 +372,7 @@ class HealthCheck:
                 client, repo, token, self._providers.callback_url(stored.id), secret
             )
             try:
-                repaired = stored.with_hook(sealed, new.hook.id, at=now)
+                repaired = stored.with_hook(sealed, new.hook, at=now)
                 stored_it = self._store.replace_webhook(stored, repaired)
             except BaseException:
                 if new.created:

@@ -50,6 +50,19 @@ class Hook:
     url: str
     active: bool = True
     events: tuple[str, ...] = field(default_factory=tuple)
+    # The hook signs its deliveries per Standard Webhooks with a key we gave it (GitLab's
+    # signing token, where the instance supports it: ``signing_token_present`` in its answer).
+    signing: bool = False
+
+
+# A connection's ``webhook_signing`` when its hook signs per Standard Webhooks (the receiver
+# then requires the signature); None when the hook proves deliveries with its token alone.
+STANDARD_WEBHOOKS = "standard-webhooks"
+
+
+def webhook_signing(hook: Hook) -> str | None:
+    """What a connection stores of how ``hook`` proves its deliveries."""
+    return STANDARD_WEBHOOKS if hook.signing else None
 
 
 WEBHOOK_EVENTS: dict[ServiceType, tuple[str, ...]] = {

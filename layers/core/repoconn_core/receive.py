@@ -75,8 +75,11 @@ _CONNECTION_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
-# (service type, headers, body, accepted secrets, now) -> verified?
-Verify = Callable[[ServiceType, Mapping[str, str], bytes, Sequence[SecretStr], datetime], bool]
+# (service type, headers, body, accepted secrets, now, the connection's webhook_signing)
+# -> verified?
+Verify = Callable[
+    [ServiceType, Mapping[str, str], bytes, Sequence[SecretStr], datetime, str | None], bool
+]
 # (service type, headers, body) -> (delivery id, event kind)
 Identify = Callable[[ServiceType, Mapping[str, str], bytes], tuple[str, str]]
 
@@ -292,7 +295,9 @@ class ReceiveWebhook:
         accepted = [secrets.current]
         if secrets.previous is not None and in_grace(stored, now):
             accepted.append(secrets.previous)
-        return self._verify(stored.service_type, headers, body, accepted, now)
+        return self._verify(
+            stored.service_type, headers, body, accepted, now, stored.webhook_signing
+        )
 
     def _read(self, connection_id: str) -> KnownConnection | None:
         """The connection as stored now (consistent read), its secrets decrypted only when

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from enum import StrEnum
 
-from repoconn_core.providers import ServiceType
+from repoconn_core.providers import Hook, ServiceType, webhook_signing
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +44,9 @@ class StoredConnection(ConnectionSummary):
     # Incremented by every write that seals new secrets; part of each blob's binding, so a blob
     # from another write does not open here (connection_secrets.py). 0: written before issue 14.
     secret_generation: int = 0
+    # How the hook proves its deliveries beyond its token: providers.STANDARD_WEBHOOKS (a
+    # GitLab signing token; the receiver then requires the signature) or None. Not secret.
+    webhook_signing: str | None = None
 
     def with_secrets(self, sealed: SealedSecrets, *, at: datetime) -> StoredConnection:
         """This connection holding the secrets of ``sealed`` — the secret rotated out included,
@@ -58,12 +61,14 @@ class StoredConnection(ConnectionSummary):
             updated_at=at,
         )
 
-    def with_hook(
-        self, sealed: SealedSecrets, webhook_id: str, *, at: datetime
-    ) -> StoredConnection:
+    def with_hook(self, sealed: SealedSecrets, hook: Hook, *, at: datetime) -> StoredConnection:
         """This connection with a new hook and the secrets of ``sealed`` (a health repair;
         in-flight deliveries may still be signed with the secret rotated out)."""
-        return replace(self.with_secrets(sealed, at=at), webhook_id=webhook_id)
+        return replace(
+            self.with_secrets(sealed, at=at),
+            webhook_id=hook.id,
+            webhook_signing=webhook_signing(hook),
+        )
 
     def webhook_view(self) -> WebhookConnection:
         """What the receiver would read of this connection."""
@@ -96,6 +101,7 @@ class WebhookConnection:
     previous_webhook_secret: bytes | None = None
     previous_secret_expires_at: datetime | None = None
     secret_generation: int = 0
+    webhook_signing: str | None = None
 
     def __repr__(self) -> str:
         return f"WebhookConnection(id={self.id!r}, repository_url={self.repository_url!r})"
@@ -144,8 +150,8 @@ class PendingSecret:
         )
 
 
-# What ``with_hook`` changes: the fields a re-created hook writes.
-HOOK_FIELDS = (
+# What ``with_secrets`` changes, as re-encryption writes it (webhook_id unchanged).
+RESEALED_FIELDS = (
     "access_token",
     "webhook_secret",
     "webhook_id",
@@ -154,6 +160,8 @@ HOOK_FIELDS = (
     "secret_generation",
     "updated_at",
 )
+# What ``with_hook`` changes: the fields a re-created hook writes - also whether it signs.
+HOOK_FIELDS = (*RESEALED_FIELDS, "webhook_signing")
 SUMMARY_FIELDS = tuple(field.name for field in fields(ConnectionSummary))
 CONNECTION_FIELDS = tuple(field.name for field in fields(StoredConnection))
 

@@ -121,7 +121,7 @@ class ReencryptConnections:
                     extra={"connectionId": current.id, "field": error.field},
                 )
                 return
-            if self._store.replace_webhook(current, resealed):
+            if self._store.replace_secrets(current, resealed):
                 report.reencrypted += 1
                 return
             current = self._store.get(current.repository_url)

@@ -3,6 +3,12 @@
 Endpoints (docs.gitlab.com/api): ``GET /projects/:id``, ``GET|POST /projects/:id/hooks``,
 ``GET|PUT|DELETE /projects/:id/hooks/:hook_id``, where ``:id`` is the URL-encoded full path
 (``group%2Fsub%2Frepo``), so nested groups need no extra lookup.
+
+Signing tokens (GitLab MRs 230944 and 231325): a hook created or updated with
+``signing_token`` (``whsec_`` + base64 of a 32-byte key) signs its deliveries per Standard
+Webhooks besides sending ``X-Gitlab-Token``. The token is never returned; the answer says
+``signing_token_present``. An instance without the feature ignores the parameter silently, so
+the answer, not the request, tells whether the hook signs (``Hook.signing``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from repoconn_core.providers import WEBHOOK_EVENTS, Hook, RepositoryRef, Service
 
 from repoconn_providers.driver import HookDriver, PageRequest
 from repoconn_providers.http import unexpected
+from repoconn_providers.signatures import gitlab_signing_token, gitlab_token
 
 MAINTAINER = 40
 ROLE_NAMES = {
@@ -80,7 +87,10 @@ class GitLabClient(HookDriver):
             {
                 "url": callback_url,
                 # Sent back as X-Gitlab-Token on every delivery; never returned by the API.
-                "token": secret.get_secret_value(),
+                # Both are derived from the secret, one label each: the token travels with
+                # every delivery and must not reveal the signing key (signatures.py).
+                "token": gitlab_token(secret),
+                "signing_token": gitlab_signing_token(secret),
                 "enable_ssl_verification": True,
             }
         )
@@ -94,6 +104,8 @@ class GitLabClient(HookDriver):
             # GitLab disables a failing hook temporarily or permanently (``alert_status``).
             active=data.get("alert_status", "executable") == "executable",
             events=tuple(flag for flag in ALL_EVENT_FLAGS if data.get(flag)),
+            # Absent on versions without signing tokens; false where the feature is off.
+            signing=data.get("signing_token_present") is True,
         )
 
     # -- paging -----------------------------------------------------------------------------

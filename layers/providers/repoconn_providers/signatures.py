@@ -10,9 +10,14 @@ Each provider authenticates a delivery differently:
   https://support.atlassian.com/bitbucket-cloud/docs/manage-webhooks/).
 - GitLab does not sign by default: it echoes the hook's secret token in ``X-Gitlab-Token``
   (https://docs.gitlab.com/user/project/integrations/webhooks/#validate-requests-with-a-secret-token).
-  Hooks with a signing token also send Standard Webhooks headers (``webhook-id``,
-  ``webhook-timestamp``, ``webhook-signature: v1,<base64>``; https://www.standardwebhooks.com/),
-  which are verified whenever present.
+  Where the instance supports signing tokens, our hooks also have one and GitLab adds the
+  Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64
+  HMAC-SHA256 of "{id}.{timestamp}.{body}">``; https://www.standardwebhooks.com/), keyed with the
+  base64-decoded bytes after the token's ``whsec_`` prefix. Neither value is the connection's
+  webhook secret: both are derived from it (``gitlab_token``, ``gitlab_signing_token``), so the
+  ``X-Gitlab-Token`` every delivery carries does not reveal the signing key. For a connection whose
+  hook has a signing token (``STANDARD_WEBHOOKS``) the signature is required; for any other, the
+  token alone is checked, as it is all such a hook sends (docs/decisions.md, issue 16).
 
 Every accepted secret (current, and the previous one inside its grace window) is compared
 with ``hmac.compare_digest`` and all of them are always tried, so neither the timing nor the
@@ -23,7 +28,6 @@ hands them over lower-cased.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -38,6 +42,13 @@ BITBUCKET = "Bitbucket"
 # Standard Webhooks: "reject the request if the timestamp is more than 5 minutes away".
 STANDARD_WEBHOOKS_TOLERANCE_SECONDS = 5 * 60
 _WHSEC_PREFIX = "whsec_"
+# The stored ``webhookSigning`` of a connection whose hook signs per Standard Webhooks (the core's
+# ``repoconn_core.providers.STANDARD_WEBHOOKS``; a unit test keeps the two equal).
+STANDARD_WEBHOOKS = "standard-webhooks"
+# Domain separation: what GitLab is given is derived from the webhook secret, one label each,
+# so neither value tells the other or the secret (HMAC-SHA256 as a PRF).
+_GITLAB_SIGNING_KEY_LABEL = b"repository-connections gitlab signing-key v1"
+_GITLAB_TOKEN_LABEL = b"repository-connections gitlab token v1"
 _SHA256_PREFIX = "sha256="
 # Provider ids are UUIDs/GUIDs; anything else is hashed so a key never grows or breaks.
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9{}._:-]{1,128}$")
@@ -74,30 +85,72 @@ def verify_bitbucket(headers: Mapping[str, str], body: bytes, secrets: Sequence[
 
 
 def verify_gitlab(
-    headers: Mapping[str, str], body: bytes, secrets: Sequence[Secret], *, now: datetime
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: Sequence[Secret],
+    *,
+    now: datetime,
+    signing: str | None = None,
 ) -> bool:
-    """``X-Gitlab-Token`` must equal a secret; a ``webhook-signature``, when sent, must also
-    verify with that same secret (Standard Webhooks)."""
+    """``signing`` is the connection's stored ``webhookSigning``.
+
+    ``STANDARD_WEBHOOKS``: ``X-Gitlab-Token`` must equal ``gitlab_token(secret)`` and a
+    ``webhook-signature`` must verify with ``gitlab_signing_key(secret)``, for the same accepted
+    secret, within 5 minutes of its ``webhook-timestamp``; without the signature headers the
+    delivery is refused, so whoever learns the token cannot just leave them out.
+
+    Otherwise (no signing token at the hook): ``X-Gitlab-Token`` must equal the secret itself
+    (hooks registered before signing tokens) or ``gitlab_token(secret)``; a ``webhook-signature``
+    is ignored, since no key of ours signed it.
+    """
     token = header(headers, "X-Gitlab-Token")
     if token is None:
         return False
-    signature = header(headers, "webhook-signature")
-    signed: bytes | None = None
-    if signature is not None:
-        signed = _standard_webhooks_content(headers, body, now)
-        if signed is None:
-            return False
     # Digests of equal length: compare_digest then takes the same time whatever the token's
     # length, so a guess does not learn the secret's length.
-    token_digest = hashlib.sha256(token.encode("utf-8")).digest()
+    token_digest = _digest(token)
+    if signing == STANDARD_WEBHOOKS:
+        signature = header(headers, "webhook-signature")
+        signed = _standard_webhooks_content(headers, body, now)
+        if signature is None or signed is None:
+            return False
+        matched = False
+        for secret in secrets:
+            ok = hmac.compare_digest(token_digest, _digest(gitlab_token(secret)))
+            ok = _standard_webhooks_match(signature, signed, gitlab_signing_key(secret)) and ok
+            matched = ok or matched  # every secret is tried: no early exit reveals which matched
+        return matched
     matched = False
     for secret in secrets:
-        value = secret.get_secret_value()
-        ok = hmac.compare_digest(token_digest, hashlib.sha256(value.encode("utf-8")).digest())
-        if signature is not None and signed is not None:
-            ok = _standard_webhooks_match(signature, signed, value) and ok
-        matched = ok or matched  # every secret is tried: no early exit reveals which matched
+        as_is = hmac.compare_digest(token_digest, _digest(secret.get_secret_value()))
+        derived = hmac.compare_digest(token_digest, _digest(gitlab_token(secret)))
+        matched = matched | as_is | derived  # no short circuit: both are always compared
     return matched
+
+
+def gitlab_signing_key(secret: Secret) -> bytes:
+    """The 32-byte Standard Webhooks key of a GitLab hook, derived from its webhook secret."""
+    return _derive(secret, _GITLAB_SIGNING_KEY_LABEL)
+
+
+def gitlab_signing_token(secret: Secret) -> str:
+    """``whsec_`` + base64 of ``gitlab_signing_key``: GitLab's ``signing_token`` parameter."""
+    return _WHSEC_PREFIX + base64.b64encode(gitlab_signing_key(secret)).decode("ascii")
+
+
+def gitlab_token(secret: Secret) -> str:
+    """The ``X-Gitlab-Token`` of a GitLab hook (its ``token`` parameter): 32 derived bytes,
+    URL-safe base64 without padding (43 characters, like the secret itself)."""
+    raw = _derive(secret, _GITLAB_TOKEN_LABEL)
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _derive(secret: Secret, label: bytes) -> bytes:
+    return hmac.new(secret.get_secret_value().encode("utf-8"), label, hashlib.sha256).digest()
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8")).digest()
 
 
 def verify_delivery(
@@ -106,14 +159,16 @@ def verify_delivery(
     body: bytes,
     secrets: Sequence[Secret],
     now: datetime,
+    signing: str | None = None,
 ) -> bool:
-    """The provider's own check for ``service_type`` (``GitHub`` | ``GitLab`` | ``Bitbucket``)."""
+    """The provider's own check for ``service_type`` (``GitHub`` | ``GitLab`` | ``Bitbucket``);
+    ``signing`` is the connection's stored ``webhookSigning`` (GitLab only)."""
     if not secrets:
         return False
     if service_type == GITHUB:
         return verify_github(headers, body, secrets)
     if service_type == GITLAB:
-        return verify_gitlab(headers, body, secrets, now=now)
+        return verify_gitlab(headers, body, secrets, now=now, signing=signing)
     if service_type == BITBUCKET:
         return verify_bitbucket(headers, body, secrets)
     return False
@@ -146,30 +201,17 @@ def _standard_webhooks_content(
     return f"{message_id}.{timestamp}.".encode() + body
 
 
-def _standard_webhooks_match(signature_header: str, signed: bytes, secret: str) -> bool:
-    key = _standard_webhooks_key(secret)
-    if key is None:
-        return False
+def _standard_webhooks_match(signature_header: str, signed: bytes, key: bytes) -> bool:
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
     matched = False
-    # Several space-separated "version,signature" pairs while the sender rotates keys.
+    # Several space-separated "version,signature" pairs while the sender rotates keys; any
+    # "v1" one matching passes, other versions are skipped.
     for candidate in signature_header.split(" "):
         version, _, value = candidate.partition(",")
         if version != "v1" or not value:
             continue
         matched = hmac.compare_digest(expected, value.encode("utf-8")) or matched
     return matched
-
-
-def _standard_webhooks_key(secret: str) -> bytes | None:
-    """A ``whsec_`` secret is base64 key material after the prefix; any other secret is used
-    as its UTF-8 bytes (ours are URL-safe text)."""
-    if not secret.startswith(_WHSEC_PREFIX):
-        return secret.encode("utf-8")
-    try:
-        return base64.b64decode(secret[len(_WHSEC_PREFIX) :], validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 # Identification ---------------------------------------------------------------------------

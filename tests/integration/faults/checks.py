@@ -16,6 +16,7 @@ from repoconn_core.cipher import SecretCipher
 from repoconn_core.connection_secrets import binding
 
 from tests.integration.faults.world import World
+from tests.support.deliveries import listed_secret
 
 _SIM_PROVIDER = {"GitHub": "github", "GitLab": "gitlab", "Bitbucket": "bitbucket"}
 
@@ -136,6 +137,6 @@ def problems(
                 stored: str | None = decrypted(world.cipher, item, "webhookSecret")
             except Exception:
                 stored = None  # reported above
-            if stored is not None and live_hook["secret"] != stored:
+            if stored is not None and live_hook["secret"] != listed_secret(provider, stored):
                 found.append(f"{where}: hook {hook_id} holds a secret that is not the stored one")
     return found

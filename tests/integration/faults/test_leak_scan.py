@@ -39,6 +39,7 @@ import pytest
 import requests
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from repoconn_core import wiring
+from repoconn_core.connection_secrets import ConnectionSecrets
 from repoconn_local.gateway.jwt_authorizer import mint_token
 
 from tests.integration.faults.conftest import FIGURES
@@ -185,7 +186,7 @@ def e2e_slice(world: World, seen: Observed, provider: str) -> None:
     step(world.get(project, "/exists"))
     step(world.put(project, repo, token))  # rotates the secret; the old one is kept for grace
     [hook] = world.hooks()
-    reencrypted_from_format_1(world, repo, token, str(hook["secret"]))
+    reencrypted_from_format_1(world, repo, token)
     seen.after(project, other)
     delivery = str(uuid.uuid4())
     step(world.deliver(provider, str(hook["id"]), delivery))
@@ -214,12 +215,14 @@ def e2e_slice(world: World, seen: Observed, provider: str) -> None:
     assert 401 in statuses and 409 in statuses and 422 in statuses and 403 in statuses
 
 
-def reencrypted_from_format_1(world: World, repository: str, token: str, secret: str) -> None:
+def reencrypted_from_format_1(world: World, repository: str, token: str) -> None:
     """The connection turned back into a format-1 item, then moved to the current format by
     the operators' re-encryption function (it opens every secret of the item)."""
     store = wiring.connection_store()
     stored = store.get(repository)
     assert stored is not None
+    # The stored secret, not the hook's listed one: GitLab's token is derived from it.
+    secret = ConnectionSecrets(world.cipher).webhook_secret(stored).get_secret_value()
     legacy = as_format_1(
         stored, boto3.client("kms"), world.settings.kms_key_id, token=token, webhook_secret=secret
     )

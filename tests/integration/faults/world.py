@@ -132,6 +132,10 @@ class World:
     def hooks(self) -> list[SimHook]:
         hooks = self.simulator.hooks()
         self.secrets_seen.update(str(hook["secret"]) for hook in hooks if hook.get("secret"))
+        # A GitLab hook's Standard Webhooks signing token is a secret as well.
+        self.secrets_seen.update(
+            str(hook["signingToken"]) for hook in hooks if hook.get("signingToken")
+        )
         return hooks
 
     def items(self) -> list[dict[str, Any]]:

@@ -51,6 +51,8 @@ class ControlApi:
                 return json_response(200, {"deliveries": list(self.state.sent_deliveries)})
         if segments == ["on-hook-update"] and method == "POST":
             return self._queue_update_delivery(req)
+        if segments == ["features"]:
+            return self._features(req)
         if segments == ["hooks"] and method == "GET":
             provider = req.query_value("provider")
             with self.state.lock:
@@ -59,6 +61,24 @@ class ControlApi:
         if len(segments) == 4 and segments[0] == "hooks" and method == "POST":
             return self._hook_action(req, segments[1], segments[2], segments[3])
         return json_response(404, {"error": f"no control endpoint {method} {req.raw_path}"})
+
+    def _features(self, req: SimRequest) -> SimResponse:
+        """GET or PUT ``{"gitlabSigningTokens": bool}``: what the simulated instances support
+        (back to the defaults on reset)."""
+        if req.method == "PUT":
+            try:
+                body = req.json_object()
+            except BodyError as exc:
+                return json_response(400, {"error": str(exc)})
+            value = body.get("gitlabSigningTokens")
+            if set(body) != {"gitlabSigningTokens"} or not isinstance(value, bool):
+                return json_response(400, {"error": 'expected {"gitlabSigningTokens": bool}'})
+            with self.state.lock:
+                self.state.gitlab_signing_tokens = value
+        elif req.method != "GET":
+            return json_response(405, {"error": f"{req.method} /_sim/features"})
+        with self.state.lock:
+            return json_response(200, {"gitlabSigningTokens": self.state.gitlab_signing_tokens})
 
     def _hook_action(self, req: SimRequest, provider: str, raw_id: str, action: str) -> SimResponse:
         api = self.apis.get(provider)
@@ -132,7 +152,7 @@ def _set_active(hook: StoredHook, active: bool) -> None:
 
 
 def control_hook(hook: StoredHook) -> dict[str, Any]:
-    return {
+    listed = {
         "provider": hook.provider,
         "repository": hook.repo.full_path,
         "id": hook.id,
@@ -141,3 +161,7 @@ def control_hook(hook: StoredHook) -> dict[str, Any]:
         "secret": hook.secret,
         "active": hook.active,
     }
+    if hook.provider == "gitlab":
+        # The X-Gitlab-Token value is `secret`; the Standard Webhooks key, when it has one.
+        listed["signingToken"] = hook.settings.get("signing_token")
+    return listed

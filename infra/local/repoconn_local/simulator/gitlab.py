@@ -10,11 +10,23 @@ Quirks reproduced on purpose:
   `alert_status: "disabled"` and stays so through PUT.
 - The secret (`token`) is never returned, and a PUT that changes `url` without sending
   `token` again clears it (WebHook#reset_token, a security fix).
+- Signing tokens (GitLab MRs 230944 and 231325): `signing_token` on create and update must be
+  `whsec_` + base64 of a 32-byte key (400 otherwise); it is never returned, the answer says
+  `signing_token_present` (and `token_present`); a hook with one signs each delivery per
+  Standard Webhooks (`webhook-id` = Idempotency-Key, `webhook-timestamp`, `webhook-signature:
+  v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed with the decoded bytes), besides
+  `X-Gitlab-Token`. With the feature off (`SimState.gitlab_signing_tokens`, `/_sim/features`)
+  the parameter is ignored, as by an instance without it.
 - Rate limiting (Rack::Attack) answers 429 with the text "Retry later" and Retry-After.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import time
 import uuid
 from email.utils import formatdate
 from typing import Any
@@ -39,6 +51,8 @@ MAINTAINER = 40
 REPORTER = 20
 RATE_LIMIT = 2000  # gitlab.com: authenticated API traffic per user per minute
 RETRY_AFTER_SECONDS = 60
+WHSEC_PREFIX = "whsec_"
+SIGNING_KEY_BYTES = 32
 INSTANCE = "https://gitlab.com"
 USER_AGENT = "GitLab/17.6.0-ee"
 
@@ -83,6 +97,33 @@ def _message(status: int, message: Any) -> SimResponse:
 def _error(status: int, error: str) -> SimResponse:
     # Grape's parameter errors and unmatched routes use `error`, not `message`.
     return json_response(status, {"error": error})
+
+
+def signing_key(signing_token: str) -> bytes | None:
+    """The key a valid signing token stands for (`whsec_` + base64 of 32 bytes), else None."""
+    if not signing_token.startswith(WHSEC_PREFIX):
+        return None
+    try:
+        key = base64.b64decode(signing_token[len(WHSEC_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == SIGNING_KEY_BYTES else None
+
+
+def standard_webhooks_headers(
+    signing_token: str, message_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """The Standard Webhooks headers of one delivery (https://www.standardwebhooks.com/)."""
+    key = signing_key(signing_token)
+    if key is None:  # never stored; a hook holds only validated tokens
+        raise ValueError("not a signing token")
+    content = f"{message_id}.{timestamp}.".encode() + body
+    signature = base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": f"v1,{signature}",
+    }
 
 
 def _bool_param(value: Any) -> bool | None:
@@ -242,6 +283,9 @@ class GitLabApi(ProviderApi):
         settings: dict[str, Any] = {key: params.get(key) for key in OTHER_PARAMS}
         settings["enable_ssl_verification"] = params.get("enable_ssl_verification", True)
         settings["alert_status"] = "executable"
+        signing_token = params.get("signing_token")
+        if self.state.gitlab_signing_tokens and signing_token:
+            settings["signing_token"] = signing_token
         token = params.get("token")
         hook = self.state.add_hook(
             project,
@@ -271,6 +315,8 @@ class GitLabApi(ProviderApi):
         for key in (*OTHER_PARAMS, "enable_ssl_verification"):
             if key in params:
                 hook.settings[key] = params[key]
+        if self.state.gitlab_signing_tokens and "signing_token" in params:
+            hook.settings["signing_token"] = params["signing_token"] or None
         hook.url, hook.secret, hook.events = url, secret, events
         hook.updated_at = utc_now()
         return json_response(200, self._hook_json(hook))
@@ -287,7 +333,14 @@ class GitLabApi(ProviderApi):
                 if value is not None and not isinstance(value, str):
                     return {}, _error(400, f"{key} is invalid")
                 params[key] = value
-            # GitLab ignores undeclared parameters.
+            elif key == "signing_token" and self.state.gitlab_signing_tokens:
+                # Empty clears it; anything else must be whsec_ + base64 of 32 bytes.
+                if value not in (None, "") and (
+                    not isinstance(value, str) or signing_key(value) is None
+                ):
+                    return {}, _error(400, "signing_token is invalid")
+                params[key] = value
+            # GitLab ignores undeclared parameters (signing_token where the feature is off).
         return params, None
 
     # Shapes ----------------------------------------------------------------------------------
@@ -360,6 +413,9 @@ class GitLabApi(ProviderApi):
                 "alert_status": hook.settings.get("alert_status", "executable"),
                 "disabled_until": None,
                 "url_variables": [],
+                # Neither secret is ever returned, only whether the hook has one.
+                "token_present": bool(hook.secret),
+                "signing_token_present": bool(hook.settings.get("signing_token")),
             }
         )
         return body
@@ -385,5 +441,17 @@ class GitLabApi(ProviderApi):
         }
 
     def secret_headers(self, secret: str, body: bytes) -> dict[str, str]:
-        # GitLab does not sign; it echoes the hook's secret token.
+        # It echoes the hook's secret token (and signs only with a signing token, below).
         return {"X-Gitlab-Token": secret}
+
+    def build_delivery(
+        self, hook: StoredHook, event: str, payload: Any, delivery_id: str, attempt: int
+    ) -> tuple[bytes, dict[str, str]]:
+        body, headers = super().build_delivery(hook, event, payload, delivery_id, attempt)
+        signing_token = hook.settings.get("signing_token")
+        if signing_token:
+            # webhook-id is the Idempotency-Key: the same on every retry of one event.
+            headers.update(
+                standard_webhooks_headers(signing_token, delivery_id, int(time.time()), body)
+            )
+        return body, headers

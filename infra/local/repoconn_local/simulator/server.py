@@ -26,7 +26,12 @@ Control API (control.py):
                                             secret, active}]}; deleted hooks are gone; `id` is
                                             a string as the provider gives it ("490000001",
                                             "7", "{uuid}"), `repository` the path as first
-                                            addressed, GitLab `events` the true *_events flags
+                                            addressed, GitLab `events` the true *_events flags;
+                                            GitLab hooks also list `signingToken` (the whsec_
+                                            Standard Webhooks token, or null) - `secret` is
+                                            the X-Gitlab-Token value
+    GET|PUT /_sim/features                 {"gitlabSigningTokens": bool}: whether GitLab hooks
+                                            take signing tokens (default true; reset restores)
     GET    /_sim/requests                  {"requests": [{method, provider, path, status,
                                             at}]}; credentials in query strings are cut out
     DELETE /_sim/requests                  clear the request log

@@ -75,6 +75,9 @@ class SimState:
 
     def reset(self) -> None:
         with self.lock:
+            # Whether the GitLab instance has signing tokens (GitLab MRs 230944, 231325); off,
+            # `signing_token` is ignored as by an instance without the feature.
+            self.gitlab_signing_tokens = True
             self._repos: dict[tuple[str, str], Repository] = {}
             self._hooks: dict[tuple[str, str], StoredHook] = {}
             self._requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)

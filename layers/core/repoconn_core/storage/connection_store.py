@@ -18,6 +18,7 @@ from pynamodb.expressions.update import Action
 from repoconn_core.providers import ServiceType
 from repoconn_core.records import (
     HOOK_FIELDS,
+    RESEALED_FIELDS,
     ConnectionSummary,
     PendingSecret,
     StoredConnection,
@@ -245,14 +246,24 @@ class ConnectionStore(ConnectionWrites):
         return self._update(stored.repository_url, actions, item_model.id == stored.id)
 
     def replace_webhook(self, stored: StoredConnection, repaired: StoredConnection) -> bool:
-        """Store a re-created hook (health repair): ``repaired``'s secrets, hook id, grace
-        window and updatedAt, only if nobody changed the connection since ``stored`` was read
-        (updatedAt is the version)."""
-        require_aware(repaired.updated_at, repaired.previous_secret_expires_at)
+        """Store a re-created hook (health repair): ``repaired``'s secrets, hook id, whether it
+        signs, grace window and updatedAt, only if nobody changed the connection since
+        ``stored`` was read (updatedAt is the version)."""
+        return self._replace(stored, repaired, HOOK_FIELDS)
+
+    def replace_secrets(self, stored: StoredConnection, resealed: StoredConnection) -> bool:
+        """Store resealed secrets (re-encryption): as ``replace_webhook``, without touching how
+        the hook signs (its role may not write that)."""
+        return self._replace(stored, resealed, RESEALED_FIELDS)
+
+    def _replace(
+        self, stored: StoredConnection, new: StoredConnection, names: Sequence[str]
+    ) -> bool:
+        require_aware(new.updated_at, new.previous_secret_expires_at)
         item_model = self._models.item
         actions = [
-            getattr(item_model, CONNECTION_ATTRIBUTES[name]).set(getattr(repaired, name))
-            for name in HOOK_FIELDS
+            getattr(item_model, CONNECTION_ATTRIBUTES[name]).set(getattr(new, name))
+            for name in names
         ]
         unchanged = (item_model.id == stored.id) & (item_model.updatedAt == stored.updated_at)
         return self._update(stored.repository_url, actions, unchanged)

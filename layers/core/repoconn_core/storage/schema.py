@@ -126,6 +126,7 @@ class ConnectionItem(Model):
     previousWebhookSecret = BinaryAttribute(legacy_encoding=False, null=True)
     previousSecretExpiresAt = UTCDateTimeAttribute(null=True)
     secretGeneration = NumberAttribute(null=True)  # absent on items written before issue 14
+    webhookSigning = UnicodeAttribute(null=True)  # absent: the hook's token alone (issue 16)
     webhookId = UnicodeAttribute(null=True)
     isActive = BooleanAttribute()
     lastSyncAt = UTCDateTimeAttribute(null=True)
