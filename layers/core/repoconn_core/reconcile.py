@@ -356,7 +356,11 @@ class ReconcileDeliveries:
                 outcomes["redelivery_failed"] += 1
                 continue
             outcomes["redelivered"] += 1
-        return ReconcileReport(**outcomes)
+        return ReconcileReport(
+            redelivered=outcomes["redelivered"],
+            redelivery_failed=outcomes["redelivery_failed"],
+            deferred=outcomes["deferred"],
+        )
 
 
 def _ids(stored: StoredConnection) -> dict[str, str]:

@@ -4,13 +4,12 @@ as the provider would, and deliver webhooks with each provider's headers and sig
 
 from __future__ import annotations
 
-import http.client
 import json
-import ssl
 import uuid
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
+from repoconn_local.simulator import deliveries
 from repoconn_local.simulator.core import (
     PROVIDERS,
     BodyError,
@@ -22,7 +21,6 @@ from repoconn_local.simulator.core import (
 from repoconn_local.simulator.state import SimState, StoredHook, utc_now
 
 CONTROL_PREFIX = "/_sim"
-DELIVERY_TIMEOUT_SECONDS = 10  # GitHub and GitLab both give receivers ten seconds
 
 
 class ControlApi:
@@ -54,9 +52,36 @@ class ControlApi:
             with self.state.lock:
                 hooks = [control_hook(h) for h in self.state.all_hooks(provider)]
             return json_response(200, {"hooks": hooks})
+        if segments[:1] == ["hooks"] and segments[3:] == ["deliveries"] and method == "GET":
+            return self._delivery_log(segments[1], segments[2])
         if len(segments) == 4 and segments[0] == "hooks" and method == "POST":
             return self._hook_action(req, segments[1], segments[2], segments[3])
         return json_response(404, {"error": f"no control endpoint {method} {req.raw_path}"})
+
+    def _delivery_log(self, provider: str, raw_id: str) -> SimResponse:
+        """Every attempt to deliver to the hook, oldest first (also after it is deleted)."""
+        api = self.apis.get(provider)
+        hook_id = api.control_id(unquote(raw_id)) if api is not None else None
+        if hook_id is None:
+            return json_response(404, {"error": f"no {provider} hook {raw_id}"})
+        with self.state.lock:
+            entries = self.state.delivery_log(provider, hook_id)
+        return json_response(
+            200,
+            {
+                "deliveries": [
+                    {
+                        "id": entry.id,
+                        "guid": entry.guid,
+                        "event": entry.event,
+                        "status": entry.status,
+                        "redelivery": entry.redelivery,
+                        "deliveredAt": entry.delivered_at.isoformat(),
+                    }
+                    for entry in entries
+                ]
+            },
+        )
 
     def _hook_action(self, req: SimRequest, provider: str, raw_id: str, action: str) -> SimResponse:
         api = self.apis.get(provider)
@@ -94,29 +119,30 @@ class ControlApi:
         if not hook.active and body.get("force") is not True:
             # Providers do not deliver to disabled hooks.
             return json_response(409, {"error": "hook is inactive", "deliveryId": delivery_id})
-        with self.state.lock:
-            attempt = self.state.next_attempt(api.name, delivery_id)
-        payload_bytes, headers = api.build_delivery(
-            hook, event, body.get("payload", {}), delivery_id, attempt
+        payload = body.get("payload", {})
+        payload_bytes, content_type = api.delivery_body(
+            hook, json.dumps(payload, separators=(",", ":"))
         )
-        # Outside the lock: the receiver may call back into the simulator while it handles this.
-        try:
-            status, answer = _post(hook.url, payload_bytes, headers, api.verifies_tls(hook))
-        except (OSError, http.client.HTTPException) as exc:
-            with self.state.lock:
-                live = self.state.hook(api.name, hook.id)
-                if live is not None:
-                    api.record_delivery(live, None)
-            return json_response(
-                502, {"error": f"receiver unreachable: {exc}", "deliveryId": delivery_id}
-            )
-        with self.state.lock:
-            live = self.state.hook(api.name, hook.id)
-            if live is not None:
-                api.record_delivery(live, status)
+        action = payload.get("action") if isinstance(payload, dict) else None
+        sent = deliveries.send(
+            api,
+            hook,
+            event=event,
+            body=payload_bytes,
+            content_type=content_type,
+            guid=delivery_id,
+            action=action if isinstance(action, str) else None,
+        )
+        if sent.status is None:
+            return json_response(502, {"error": sent.answer, "deliveryId": delivery_id})
         return json_response(
             200,
-            {"status": status, "body": answer, "deliveryId": delivery_id, "attempt": attempt},
+            {
+                "status": sent.status,
+                "body": sent.answer,
+                "deliveryId": delivery_id,
+                "attempt": sent.attempt,
+            },
         )
 
 
@@ -138,34 +164,3 @@ def control_hook(hook: StoredHook) -> dict[str, Any]:
         "secret": hook.secret,
         "active": hook.active,
     }
-
-
-def _post(url: str, body: bytes, headers: dict[str, str], verify_tls: bool) -> tuple[int, Any]:
-    """POST once, no redirects (the providers do not follow them either)."""
-    parts = urlsplit(url)
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        context = ssl.create_default_context()
-        if not verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        connection = http.client.HTTPSConnection(
-            parts.netloc, timeout=DELIVERY_TIMEOUT_SECONDS, context=context
-        )
-    else:
-        connection = http.client.HTTPConnection(parts.netloc, timeout=DELIVERY_TIMEOUT_SECONDS)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    try:
-        connection.request("POST", target, body=body, headers=headers)
-        response = connection.getresponse()
-        raw = response.read()
-        status = response.status
-    finally:
-        connection.close()
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        return status, json.loads(text) if text else None
-    except json.JSONDecodeError:
-        return status, text
