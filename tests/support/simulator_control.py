@@ -50,6 +50,17 @@ class DeliveryAnswer(TypedDict):
     attempt: int
 
 
+class LoggedDelivery(TypedDict):
+    """One attempt in a hook's delivery log (``GET /_sim/hooks/{provider}/{id}/deliveries``)."""
+
+    id: int
+    guid: str
+    event: str
+    status: int | None  # None: the receiver did not answer
+    redelivery: bool
+    deliveredAt: str
+
+
 class SimulatorControl:
     def __init__(self, base_url: str, *, timeout: float = 5) -> None:
         self.base_url = base_url.rstrip("/")
@@ -98,6 +109,12 @@ class SimulatorControl:
     def hook_action(self, provider: str, hook_id: str, action: HookAction) -> None:
         """A provider-side change to one hook (GitLab: its alert_status)."""
         self._ok("POST", f"/hooks/{provider}/{quote(str(hook_id), safe='')}/{action}")
+
+    def delivery_log(self, provider: str, hook_id: str) -> list[LoggedDelivery]:
+        """Every attempt the simulator made to deliver to the hook, oldest first."""
+        path = f"/hooks/{provider}/{quote(str(hook_id), safe='')}/deliveries"
+        logged: list[LoggedDelivery] = self._ok("GET", path).json()["deliveries"]
+        return logged
 
     def deliver_raw(
         self, provider: str, hook_id: str, body: dict[str, Any], *, timeout: float = 30
