@@ -79,9 +79,7 @@ def given_a_window_of_failures(world: World, provider: str, hook_id: str) -> dic
     """Two pushes delivered, the window's five failing, two more after recovery; what the
     provider saw per commit."""
     seen: dict[str, int] = {}
-    number = 0
-    for outage in (None, None, *WINDOW, None, None):
-        number += 1
+    for number, outage in enumerate((None, None, *WINDOW, None, None), start=1):
         if outage is None:
             world.gateway.outage = None
         else:

@@ -24,13 +24,12 @@ import hmac
 from typing import Any
 from urllib.parse import urlencode
 
-from repoconn_local.simulator import deliveries
+from repoconn_local.simulator import delivery_logs
 from repoconn_local.simulator.core import (
     ProviderApi,
     SimRequest,
     SimResponse,
     TokenKind,
-    int_param,
     iso_seconds,
     json_response,
     link_header,
@@ -38,7 +37,7 @@ from repoconn_local.simulator.core import (
     paginate,
     valid_hook_url,
 )
-from repoconn_local.simulator.state import LoggedDelivery, Repository, StoredHook, utc_now
+from repoconn_local.simulator.state import Repository, StoredHook, utc_now
 
 DOCS = "https://docs.github.com/rest"
 DOC_REPO = f"{DOCS}/repos/repos#get-a-repository"
@@ -169,7 +168,7 @@ class GitHubApi(ProviderApi):
         if hook is None:
             return _not_found(DOC_HOOKS)
         if len(rest) > 2:
-            return self._deliveries_route(req, hook, rest[2:])
+            return delivery_logs.github_deliveries(self, req, hook, rest[2:])
         if req.method == "GET":
             return json_response(200, self._hook_json(req, hook))
         if req.method == "PATCH":
@@ -207,44 +206,6 @@ class GitHubApi(ProviderApi):
             links["first"] = page_url(paged, per_page=page.per_page, page=1)
         headers = {"Link": link_header(links)} if links else {}
         return json_response(200, body, headers)
-
-    def _deliveries_route(self, req: SimRequest, hook: StoredHook, rest: list[str]) -> SimResponse:
-        if rest == ["deliveries"] and req.method == "GET":
-            return self._list_deliveries(req, hook)
-        if len(rest) < 2 or rest[0] != "deliveries" or not rest[1].isdigit():
-            return _not_found(DOC_DELIVERIES)
-        entry = self.state.logged_delivery(self.name, hook.id, int(rest[1]))
-        if entry is None:
-            return _not_found(DOC_DELIVERIES)
-        if len(rest) == 2 and req.method == "GET":
-            return json_response(200, _delivery_json(entry))
-        if rest[2:] == ["attempts"] and req.method == "POST":
-            snapshot = hook.snapshot()
-
-            def redeliver() -> SimResponse:
-                deliveries.resend(self, snapshot, entry)
-                return json_response(202, {})
-
-            return SimResponse(202, then=redeliver)
-        return _not_found(DOC_DELIVERIES)
-
-    def _list_deliveries(self, req: SimRequest, hook: StoredHook) -> SimResponse:
-        # Newest first; `cursor` names where a page starts ("v1_<id>": that id and older).
-        entries = sorted(self.state.delivery_log(self.name, hook.id), key=lambda e: -e.id)
-        cursor = req.query_value("cursor") or ""
-        if cursor.startswith("v1_") and cursor[3:].isdigit():
-            entries = [entry for entry in entries if entry.id <= int(cursor[3:])]
-        per_page = min(max(int_param(req.query_value("per_page"), 30), 1), 100)
-        page, rest = entries[:per_page], entries[per_page:]
-        headers = {}
-        if rest:
-            query = {key: values for key, values in req.query.items() if key != "cursor"}
-            paged = SimRequest(
-                req.method, req.raw_path, query, req.headers, b"", req.origin, req.prefix
-            )
-            url = page_url(paged, per_page=per_page)
-            headers["Link"] = link_header({"next": f"{url}&cursor=v1_{rest[0].id}"})
-        return json_response(200, [_delivery_json(entry) for entry in page], headers)
 
     def _create_hook(self, req: SimRequest, repo: Repository) -> SimResponse:
         body = req.json_object()
@@ -479,30 +440,6 @@ class GitHubApi(ProviderApi):
             "X-Hub-Signature": "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest(),
             "X-Hub-Signature-256": "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
         }
-
-
-def _delivery_json(entry: LoggedDelivery) -> dict[str, Any]:
-    """One item of GitHub's delivery list."""
-    if entry.succeeded:
-        status = "OK"
-    elif entry.status is None:
-        status = "failed to connect to host"
-    else:
-        status = f"Invalid HTTP Response: {entry.status}"
-    return {
-        "id": entry.id,
-        "guid": entry.guid,
-        "delivered_at": iso_seconds(entry.delivered_at),
-        "redelivery": entry.redelivery,
-        "duration": entry.duration,
-        "status": status,
-        "status_code": entry.status or 0,
-        "event": entry.event,
-        "action": entry.action,
-        "installation_id": None,
-        "repository_id": None,
-        "throttled_at": None,
-    }
 
 
 def _is_str_list(value: Any) -> bool:

@@ -20,12 +20,11 @@ Quirks reproduced on purpose:
 
 from __future__ import annotations
 
-import json
 import uuid
 from email.utils import formatdate
 from typing import Any
 
-from repoconn_local.simulator import deliveries
+from repoconn_local.simulator import delivery_logs
 from repoconn_local.simulator.core import (
     ProviderApi,
     SimRequest,
@@ -40,7 +39,7 @@ from repoconn_local.simulator.core import (
     text_response,
     valid_hook_url,
 )
-from repoconn_local.simulator.state import LoggedDelivery, Repository, StoredHook, utc_now
+from repoconn_local.simulator.state import Repository, StoredHook, utc_now
 
 MAINTAINER = 40
 REPORTER = 20
@@ -90,54 +89,6 @@ def _message(status: int, message: Any) -> SimResponse:
 def _error(status: int, error: str) -> SimResponse:
     # Grape's parameter errors and unmatched routes use `error`, not `message`.
     return json_response(status, {"error": error})
-
-
-def _status_matches(entry: LoggedDelivery, wanted: str) -> bool:
-    status = entry.status
-    if wanted == "successful":
-        return entry.succeeded
-    if wanted == "client_failure":
-        return status is not None and 400 <= status < 500
-    if wanted == "server_failure":
-        return status is None or status >= 500
-    return wanted.isdigit() and status == int(wanted)
-
-
-def _event_json(entry: LoggedDelivery) -> dict[str, Any]:
-    """One hook event (a WebHookLog) as the events API shows it."""
-    try:
-        request_data: Any = json.loads(entry.body)
-    except ValueError:
-        request_data = entry.body.decode("utf-8", errors="replace")
-    return {
-        "id": entry.id,
-        "url": None,
-        "trigger": f"{entry.event}_hooks",
-        "request_headers": dict(entry.request_headers),
-        "request_data": request_data,
-        "response_headers": {},
-        "response_body": "",
-        "execution_duration": entry.duration,
-        "response_status": str(entry.status) if entry.status is not None else "internal error",
-        "created_at": iso_millis(entry.delivered_at),
-    }
-
-
-def _sample_push(project: Repository) -> dict[str, Any]:
-    """What a test of push events sends: a push of the project's latest commit (the same
-    bytes every time for one project, as GitLab's sample data is)."""
-    return {
-        "object_kind": "push",
-        "event_name": "push",
-        "before": "0" * 40,
-        "after": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-        "ref": "refs/heads/main",
-        "checkout_sha": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-        "project_id": project.number,
-        "project": {"id": project.number, "path_with_namespace": project.full_path},
-        "commits": [],
-        "total_commits_count": 0,
-    }
 
 
 def _bool_param(value: Any) -> bool | None:
@@ -228,7 +179,9 @@ class GitLabApi(ProviderApi):
         if hook is None:
             return _message(404, "404 Not found")
         if len(rest) > 2:
-            return self._events_route(req, hook, rest[2:])
+            return delivery_logs.gitlab_hook_events(
+                self, req, hook, rest[2:], event_flags=EVENT_FLAGS
+            )
         if req.method == "GET":
             return json_response(200, self._hook_json(hook))
         if req.method == "PUT":
@@ -290,66 +243,6 @@ class GitLabApi(ProviderApi):
             "X-Total-Pages": str(page.total_pages),
         }
         return json_response(200, body, headers)
-
-    def _events_route(self, req: SimRequest, hook: StoredHook, tail: list[str]) -> SimResponse:
-        if tail == ["events"]:
-            return self._list_events(req, hook)
-        snapshot = hook.snapshot()
-        if tail[0] == "test":
-            if tail[1] not in EVENT_FLAGS:
-                return _error(400, "trigger does not have a valid value")
-
-            def test() -> SimResponse:
-                # Forced through a disabled hook; a 2xx answer re-enables it.
-                sent = deliveries.send(
-                    self,
-                    snapshot,
-                    event="push",
-                    body=json.dumps(_sample_push(hook.repo), separators=(",", ":")).encode(),
-                    content_type="application/json",
-                    guid=str(uuid.uuid4()),
-                )
-                if not sent.entry.succeeded:
-                    return _message(422, f"Hook execution failed: {sent.status or 'no answer'}")
-                with self.state.lock:
-                    live = self.state.hook(self.name, hook.id)
-                    if live is not None:
-                        live.active = True
-                        live.settings["alert_status"] = "executable"
-                return _message(201, "201 Created")
-
-            return SimResponse(201, then=test)
-        if not tail[1].isdigit():
-            return _error(400, "hook_log_id is invalid")
-        entry = self.state.logged_delivery(self.name, hook.id, int(tail[1]))
-        if entry is None:
-            return _message(404, "404 Not found")
-        if not hook.active:
-            return _message(422, "Hook disabled")
-
-        def resend() -> SimResponse:
-            sent = deliveries.resend(self, snapshot, entry)
-            return json_response(201, {"response_status": sent.status})
-
-        return SimResponse(201, then=resend)
-
-    def _list_events(self, req: SimRequest, hook: StoredHook) -> SimResponse:
-        entries = sorted(self.state.delivery_log(self.name, hook.id), key=lambda e: -e.id)
-        wanted = req.query_value("status")
-        if wanted is not None:
-            entries = [entry for entry in entries if _status_matches(entry, wanted)]
-        page = paginate(
-            entries, req.query_value("page"), req.query_value("per_page"), default=20, maximum=100
-        )
-        headers = {
-            "X-Page": str(page.page),
-            "X-Per-Page": str(page.per_page),
-            "X-Next-Page": str(page.page + 1) if page.has_next else "",
-            "X-Prev-Page": str(page.page - 1) if page.has_prev else "",
-            "X-Total": str(page.total),
-            "X-Total-Pages": str(page.total_pages),
-        }
-        return json_response(200, [_event_json(entry) for entry in page.items], headers)
 
     def _create_hook(self, req: SimRequest, project: Repository) -> SimResponse:
         params, problem = self._params(req)
