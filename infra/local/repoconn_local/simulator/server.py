@@ -46,6 +46,12 @@ Control API (control.py):
                                            names push / pull_request / merge_request are
                                            mapped to each provider's own.
 
+    GET    /_sim/hooks/{provider}/{hookId}/deliveries  {"deliveries": [{id, guid, event, status,
+                                           redelivery, deliveredAt}]}: every attempt to deliver
+                                           to the hook, oldest first (status null: no answer);
+                                           the same log GitHub's deliveries and GitLab's hook
+                                           events endpoints serve (delivery_logs.py)
+
 Not simulated: GitHub's automatic `ping` on hook creation, GitLab's refusal of hook URLs on
 the local network (local runs register http://localhost URLs), automatic retries.
 
