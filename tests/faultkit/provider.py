@@ -72,7 +72,17 @@ def broken_client(
 # The WebhookClient protocol's calls (repoconn_core.providers), each taking the repository
 # first: every one goes through the injector.
 WEBHOOK_CALLS = frozenset(
-    {"preflight", "create_hook", "update_hook", "get_hook", "find_hook", "delete_hook"}
+    {
+        "preflight",
+        "create_hook",
+        "update_hook",
+        "get_hook",
+        "find_hook",
+        "delete_hook",
+        "reenable_hook",
+        "delivery_history",
+        "redeliver",
+    }
 )
 
 

@@ -65,7 +65,7 @@ def test_every_function_role_of_the_stack_is_on_the_path_the_key_policy_names() 
         if resource["Type"] == "AWS::IAM::Role"
     }
     # then each has the stack's path (without it, the key refuses the function)
-    assert len(roles) == 8
+    assert len(roles) == 9
     assert set(map(str, roles.values())) == {
         str({"Fn::Sub": "/repository-connections/${AWS::StackName}/"})
     }

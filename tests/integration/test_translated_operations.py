@@ -1,5 +1,5 @@
 """The running shape of the stack as SAM deploys it (the translated template): the relay's
-event source mapping, the health check's schedule and failure handling, each function's log
+event source mapping, the scheduled functions' rules and failure handling, each function's log
 group, per-API and per-route throttling, and the alarms (issue 15: none of these existed, or
 none was checked where CloudFormation would see it)."""
 
@@ -25,6 +25,14 @@ ALARMS = {
     "WebhookApiErrorsAlarm": ("AWS/ApiGateway", "5xx", "WebhookApi"),
     "RejectedDeliveriesAlarm": (OUR_METRICS, "DeliveriesRejected", "repository-connections"),
     "HealthCheckErrorsAlarm": (OUR_METRICS, "Errors", "repository-connections"),
+    "FailedReconciliationsAlarm": (*QUEUE_DEPTH, "FailedReconciliationsQueue"),
+    "ReconcileErrorsAlarm": (OUR_METRICS, "ReconcileErrors", "repository-connections"),
+    "DeliveriesAbandonedAlarm": (OUR_METRICS, "DeliveriesAbandoned", "repository-connections"),
+}
+# Scheduled function → (its rule's schedule, the queue keeping its failed runs).
+SCHEDULED = {
+    "HealthCheckFunction": ("rate(1 hour)", "FailedHealthChecksQueue"),
+    "ReconcileDeliveriesFunction": ("rate(15 minutes)", "FailedReconciliationsQueue"),
 }
 
 
@@ -65,23 +73,28 @@ def test_the_relay_reads_only_delivery_records_and_keeps_what_it_gives_up_on() -
     )
 
 
-def test_the_health_check_runs_hourly_never_retried_and_its_failures_are_kept() -> None:
-    [rule] = _of_type("AWS::Events::Rule").values()
-    assert rule["ScheduleExpression"] == "rate(1 hour)"
-    assert [_named(target["Arn"]) for target in rule["Targets"]] == ["HealthCheckFunction"]
-    [invoke_config] = _of_type("AWS::Lambda::EventInvokeConfig").values()
-    assert _named(invoke_config["FunctionName"]) == "HealthCheckFunction"
-    assert invoke_config["MaximumRetryAttempts"] == 0
-    assert _named(invoke_config["DestinationConfig"]["OnFailure"]["Destination"]) == (
-        "FailedHealthChecksQueue"
-    )
+def test_the_scheduled_functions_run_on_their_rules_never_retried_and_failures_are_kept() -> None:
+    rules = {
+        _named(target["Arn"]): rule["ScheduleExpression"]
+        for rule in _of_type("AWS::Events::Rule").values()
+        for target in rule["Targets"]
+    }
+    configs = {
+        _named(config["FunctionName"]): config
+        for config in _of_type("AWS::Lambda::EventInvokeConfig").values()
+    }
+    assert rules == {function: schedule for function, (schedule, _) in SCHEDULED.items()}
+    assert set(configs) == set(SCHEDULED)
+    for function, (_, queue) in SCHEDULED.items():
+        assert configs[function]["MaximumRetryAttempts"] == 0
+        assert _named(configs[function]["DestinationConfig"]["OnFailure"]["Destination"]) == queue
 
 
 def test_every_function_logs_to_its_own_masked_log_group() -> None:
     functions = _of_type("AWS::Lambda::Function")
     groups = _of_type("AWS::Logs::LogGroup")
     used = {_named(f["LoggingConfig"]["LogGroup"]) for f in functions.values()}
-    assert len(used) == len(functions) == 8
+    assert len(used) == len(functions) == 9
     assert used < set(groups)
     assert all(groups[group].get("DataProtectionPolicy") for group in used)
 

@@ -51,16 +51,15 @@ class DeliveryAnswer(TypedDict):
     attempt: int
 
 
-class SentDelivery(TypedDict):
-    """A delivery the simulator sent (``GET /_sim/deliveries``)."""
+class LoggedDelivery(TypedDict):
+    """One attempt in a hook's delivery log (``GET /_sim/hooks/{provider}/{id}/deliveries``)."""
 
-    provider: str
-    hookId: str
+    id: int
+    guid: str
     event: str
-    deliveryId: str
-    trigger: Literal["control", "ping", "update"]
-    status: int | None  # the receiver's status; None when unreachable
-    at: str
+    status: int | None  # None: the receiver did not answer
+    redelivery: bool
+    deliveredAt: str
 
 
 class SimulatorControl:
@@ -116,11 +115,6 @@ class SimulatorControl:
         """A provider-side change to one hook (GitLab: its alert_status)."""
         self._ok("POST", f"/hooks/{provider}/{quote(str(hook_id), safe='')}/{action}")
 
-    def sent_deliveries(self) -> list[SentDelivery]:
-        """Every delivery sent since the last reset, oldest first (pings included)."""
-        sent: list[SentDelivery] = self._ok("GET", "/deliveries").json()["deliveries"]
-        return sent
-
     def deliver_on_next_update(self, provider: str, event: str, payload: dict[str, Any]) -> None:
         """During the provider's next hook update, deliver this with the new secret, before
         the update is answered (GitHub signs with a new secret from that moment)."""
@@ -129,6 +123,12 @@ class SimulatorControl:
             "/on-hook-update",
             json={"provider": provider, "event": event, "payload": payload},
         )
+
+    def delivery_log(self, provider: str, hook_id: str) -> list[LoggedDelivery]:
+        """Every attempt the simulator made to deliver to the hook, oldest first."""
+        path = f"/hooks/{provider}/{quote(str(hook_id), safe='')}/deliveries"
+        logged: list[LoggedDelivery] = self._ok("GET", path).json()["deliveries"]
+        return logged
 
     def deliver_raw(
         self, provider: str, hook_id: str, body: dict[str, Any], *, timeout: float = 30

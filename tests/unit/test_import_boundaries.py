@@ -41,6 +41,7 @@ BOUNDARIES: dict[str, tuple[str, frozenset[str]]] = {
     "UpsertConnectionFunction": ("connect_repository", frozenset()),
     "DisconnectConnectionFunction": ("disconnect_repository", frozenset()),
     "HealthCheckFunction": ("health_check", frozenset()),
+    "ReconcileDeliveriesFunction": ("reconcile_deliveries", frozenset()),
     # The relay publishes what the receiver recorded: no secret, no provider.
     "PublishDeliveriesFunction": ("publish_deliveries", READ_PATH_FORBIDDEN),
     # Opens and seals secrets (cryptography), never calls a provider.

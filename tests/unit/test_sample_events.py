@@ -34,7 +34,10 @@ ROLE_NEEDED = {
     "get_connection.json": "member",
     "connection_exists.json": "member",
 }
-SCHEDULED_SAMPLES = {"health_check.json": "HealthCheckFunction"}
+SCHEDULED_SAMPLES = {
+    "health_check.json": "HealthCheckFunction",
+    "reconcile_deliveries.json": "ReconcileDeliveriesFunction",
+}
 STREAM_SAMPLES = {"publish_deliveries.json": "PublishDeliveriesFunction"}
 # Invoked by operators (aws lambda invoke), with any event.
 OPERATOR_SAMPLES = {"reencrypt_connections.json": "ReencryptConnectionsFunction"}
@@ -157,17 +160,16 @@ def test_the_webhook_sample_is_a_github_push_signed_with_the_documented_secret()
     assert json.loads(body)["repository"]["full_name"] == "acme/widgets"
 
 
-def test_the_health_check_sample_is_the_scheduled_event_its_rule_sends(
-    template: dict[str, Any],
+@pytest.mark.parametrize("sample", sorted(SCHEDULED_SAMPLES))
+def test_a_scheduled_sample_is_the_scheduled_event_its_rule_sends(
+    template: dict[str, Any], sample: str
 ) -> None:
     # given
-    schedules = [
-        event["Type"]
-        for event in template["Resources"]["HealthCheckFunction"]["Properties"]["Events"].values()
-    ]
+    function = template["Resources"][SCHEDULED_SAMPLES[sample]]
+    schedules = [event["Type"] for event in function["Properties"]["Events"].values()]
 
     # when
-    event = _load("health_check.json")
+    event = _load(sample)
 
     # then
     assert schedules == ["Schedule"]

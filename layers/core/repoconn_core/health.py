@@ -33,8 +33,6 @@ with the connection's ids (never a token or secret) and counted as errors.
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -55,8 +53,9 @@ from repoconn_core.hooks import (
     drop_pending_quietly,
     stage_pending_secret,
 )
+from repoconn_core.passes import Deadline, RateLimitedTokens
 from repoconn_core.ports import ClientFor, FieldCipher, HealthStore, WebhookClient
-from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef
+from repoconn_core.providers import Hook, RepositoryRef
 from repoconn_core.records import StoredConnection
 from repoconn_core.settings import Settings
 
@@ -181,29 +180,6 @@ class HealthReport:
         }
 
 
-class _RateLimitedTokens:
-    """Tokens a provider rate-limited in this run, by API and the token's SHA-256 (never the
-    token itself); shared by the worker threads. Providers limit per token (GitHub, GitLab and
-    Bitbucket count a user's or token's requests), so one tenant's exhausted token skips only
-    the connections holding that same token — not everyone on that provider."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._limited: set[tuple[str, bytes]] = set()
-
-    @staticmethod
-    def _key(endpoint: ProviderEndpoint, token: SecretStr) -> tuple[str, bytes]:
-        return endpoint.api_base_url, hashlib.sha256(token.get_secret_value().encode()).digest()
-
-    def add(self, endpoint: ProviderEndpoint, token: SecretStr) -> None:
-        with self._lock:
-            self._limited.add(self._key(endpoint, token))
-
-    def holds(self, endpoint: ProviderEndpoint, token: SecretStr) -> bool:
-        with self._lock:
-            return self._key(endpoint, token) in self._limited
-
-
 class HealthCheck:
     def __init__(
         self,
@@ -224,7 +200,7 @@ class HealthCheck:
         self._clock = clock
         self._max_workers = max_workers
         self._page_size = page_size
-        self._stop_margin_ms = int(stop_margin.total_seconds() * 1000)
+        self._stop_margin = stop_margin
 
     @classmethod
     def from_settings(
@@ -247,7 +223,8 @@ class HealthCheck:
         outcomes: Counter[Outcome] = Counter()
         repaired = 0
         completed = True
-        limited = _RateLimitedTokens()
+        limited = RateLimitedTokens()
+        deadline = Deadline(time_left_ms, self._stop_margin)
 
         def tally(done: set[Future[CheckResult]]) -> None:
             nonlocal repaired
@@ -263,7 +240,7 @@ class HealthCheck:
             for stored in self._store.scan_connections(page_size=self._page_size):
                 if not stored.is_active:
                     continue
-                if time_left_ms is not None and time_left_ms() < self._stop_margin_ms:
+                if deadline.near():
                     completed = False
                     log.warning("health check stopped early to finish within the time limit")
                     break
@@ -286,7 +263,7 @@ class HealthCheck:
 
     # One connection --------------------------------------------------------------------------
 
-    def _check_safely(self, stored: StoredConnection, limited: _RateLimitedTokens) -> CheckResult:
+    def _check_safely(self, stored: StoredConnection, limited: RateLimitedTokens) -> CheckResult:
         try:
             return self._check(stored, limited)
         except errors.DomainError as error:
@@ -300,7 +277,7 @@ class HealthCheck:
             log.exception("health check of a connection failed unexpectedly", extra=_ids(stored))
         return CheckResult(Outcome.ERROR)
 
-    def _check(self, stored: StoredConnection, limited: _RateLimitedTokens) -> CheckResult:
+    def _check(self, stored: StoredConnection, limited: RateLimitedTokens) -> CheckResult:
         repo = self._providers.repository(stored.repository_url)
         repaired = False
         verdict: Verdict | None

@@ -16,7 +16,13 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from repoconn_core.delivery_events import DeliveryEvent
-from repoconn_core.providers import Hook, ProviderEndpoint, RepositoryRef
+from repoconn_core.providers import (
+    DeliveryAttempt,
+    DeliveryHistory,
+    Hook,
+    ProviderEndpoint,
+    RepositoryRef,
+)
 from repoconn_core.records import (
     ConnectionSummary,
     DeliveryOutcome,
@@ -145,6 +151,12 @@ class ReencryptingCipher(FieldCipher, CurrentFormat, Protocol):
     pass
 
 
+class ReconcileStore(Protocol):
+    """What the reconciliation (reconcile.py) reads: it writes nothing."""
+
+    def scan_connections(self, page_size: int = ...) -> Iterator[StoredConnection]: ...
+
+
 class ReencryptStore(Protocol):
     """What re-encryption (reencrypt.py) reads and writes."""
 
@@ -189,6 +201,33 @@ class WebhookClient(Protocol):
 
     def delete_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> bool:
         """True when deleted, False when it was already gone (provider 404)."""
+
+    # Reconciliation (reconcile.py) -----------------------------------------------------------
+
+    def reenable_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> bool:
+        """Re-enable the hook if the provider disabled it after failed deliveries (GitLab);
+        True when it was disabled and is enabled again. A provider that never disables hooks
+        by itself does nothing and answers False; a hook someone deactivated by hand is theirs
+        to turn back on."""
+
+    def delivery_history(
+        self,
+        repo: RepositoryRef,
+        token: SecretStr,
+        hook_id: str,
+        since: datetime,
+        *,
+        max_pages: int,
+    ) -> DeliveryHistory | None:
+        """The hook's delivery attempts since ``since``, newest first, reading at most
+        ``max_pages`` pages; None when the provider's API exposes no delivery log (Bitbucket
+        Cloud shows it in its UI only)."""
+
+    def redeliver(
+        self, repo: RepositoryRef, token: SecretStr, hook_id: str, attempt: DeliveryAttempt
+    ) -> None:
+        """Ask the provider to deliver ``attempt``'s event again (the same body; raises
+        HookNotFound when the hook or the delivery is gone)."""
 
 
 ClientFor = Callable[[ProviderEndpoint], WebhookClient]

@@ -4,6 +4,7 @@ events a hook subscribes to. No HTTP here; the client interface is ``ports.Webho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -63,6 +64,33 @@ STANDARD_WEBHOOKS = "standard-webhooks"
 def webhook_signing(hook: Hook) -> str | None:
     """What a connection stores of how ``hook`` proves its deliveries."""
     return STANDARD_WEBHOOKS if hook.signing else None
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """One attempt a provider made to deliver an event to a hook, as its delivery log shows
+    it (GitHub's hook deliveries, GitLab's hook events)."""
+
+    id: str  # what a redelivery names: GitHub's delivery id, GitLab's hook log id
+    # The same on every attempt of one event: GitHub's guid (X-GitHub-Delivery), GitLab's
+    # Idempotency-Key (X-Gitlab-Event-UUID on versions without it).
+    event_key: str
+    event: str
+    status_code: int  # the receiver's answer; 0 when there was none (refused, timed out)
+    at: datetime
+
+    @property
+    def succeeded(self) -> bool:
+        return 200 <= self.status_code < 300
+
+
+@dataclass(frozen=True)
+class DeliveryHistory:
+    """A hook's delivery attempts back to a point in time, newest first."""
+
+    attempts: tuple[DeliveryAttempt, ...]
+    # True when paging stopped at its limit before reaching that point.
+    truncated: bool = False
 
 
 WEBHOOK_EVENTS: dict[ServiceType, tuple[str, ...]] = {

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
 from repoconn_core.clock import utc_now
 from repoconn_core.connection_secrets import ConnectionSecrets, RotatedSecret
 from repoconn_core.errors import StoredSecretUnreadable
+from repoconn_core.passes import Deadline
 from repoconn_core.ports import ReencryptingCipher, ReencryptStore
 from repoconn_core.records import StoredConnection
 
@@ -82,8 +83,9 @@ class ReencryptConnections:
         ``after_each``: called after each connection item is handled (tests interleave traffic
         and interruptions there)."""
         report = ReencryptReport()
+        deadline = Deadline(time_left_ms, timedelta(milliseconds=self._stop_margin_ms))
         for stored in self._store.scan_connections(self._page_size):
-            if time_left_ms is not None and time_left_ms() < self._stop_margin_ms:
+            if deadline.near():
                 report.completed = False
                 log.warning("re-encryption pass stopped early to finish within the time limit")
                 break

@@ -75,6 +75,19 @@ class Settings(BaseModel):
     health_check_page_size: int = Field(default=100, ge=1, le=1000)
     health_check_stop_margin_seconds: int = Field(default=30, ge=0)
 
+    # Reconciliation of missed deliveries (reconcile.py, docs/decisions.md). The lookback stays
+    # under the receiver's 7-day replay window, so a redelivered event it once accepted is
+    # still a duplicate; 72 h is as long as GitHub keeps its delivery log.
+    reconcile_lookback_hours: int = Field(default=72, ge=1, le=144)
+    reconcile_backoff_minutes: int = Field(default=15, ge=1)
+    reconcile_max_redeliveries_per_event: int = Field(default=8, ge=1)
+    reconcile_max_redeliveries_per_connection: int = Field(default=20, ge=0)
+    reconcile_max_redeliveries_per_run: int = Field(default=200, ge=0)
+    reconcile_max_history_pages: int = Field(default=10, ge=1, le=100)
+    reconcile_max_workers: int = Field(default=4, ge=1, le=32)
+    reconcile_page_size: int = Field(default=100, ge=1, le=1000)
+    reconcile_stop_margin_seconds: int = Field(default=30, ge=0)
+
     @field_validator("self_hosted_providers", mode="before")
     @classmethod
     def _parse_json(cls, value: object) -> object:

@@ -7,6 +7,11 @@ Endpoints (developer.atlassian.com/cloud/bitbucket/rest): ``GET /repositories/{w
 Tokens are sent as ``Authorization: Bearer`` — repository, project and workspace access tokens
 and OAuth tokens. (Atlassian API tokens and app passwords need Basic auth with a user name,
 which the connect request does not carry.)
+
+No delivery log through the API: Bitbucket Cloud's webhook request history ("View requests",
+opt-in) and its "Resend request" button are UI-only, and Bitbucket retries a 5xx answer itself
+up to two more times. The reconciliation therefore asks Bitbucket nothing (``HookDriver``'s
+defaults); docs/decisions.md says so.
 """
 
 from __future__ import annotations

@@ -25,13 +25,25 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import HookNotFound, InvalidToken, RepositoryNotFound
-from repoconn_core.providers import Hook, RepositoryRef, ServiceType
+from repoconn_core.errors import (
+    HookNotFound,
+    InvalidToken,
+    ProviderUnavailable,
+    RepositoryNotFound,
+)
+from repoconn_core.providers import (
+    DeliveryAttempt,
+    DeliveryHistory,
+    Hook,
+    RepositoryRef,
+    ServiceType,
+)
 
 from repoconn_providers.http import MAX_PAGES, ProviderHttp, json_body, too_many_pages, unexpected
 
@@ -73,6 +85,25 @@ def listed_hook(data: Any, hook_id: Any, url: Any) -> Hook:
         active=bool(data.get("active", True)),
         events=tuple(data.get("events") or ()),
     )
+
+
+def provider_time(value: Any, service: str) -> datetime:
+    """An ISO 8601 timestamp from a provider (``...Z`` or with an offset), timezone-aware."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ProviderUnavailable(f"{service} answered a time the client cannot read") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def status_code(value: Any) -> int:
+    """A receiver's status as a delivery log gives it (an int, a numeric string, or words
+    such as GitLab's "internal error" when there was no answer): 0 when not a status."""
+    try:
+        code = int(value)
+    except (TypeError, ValueError):
+        return 0
+    return code if 100 <= code <= 599 else 0
 
 
 _DRIVERS: dict[ServiceType, type[HookDriver]] = {}
@@ -307,3 +338,27 @@ class HookDriver(ABC):
         self._check_access(response, repo)
         self._expect(response, self.deleted, "deleting the webhook")
         return True
+
+    # -- reconciliation (repoconn_core.reconcile) -------------------------------------------
+    # What a provider without a delivery-log API does: nothing. GitHub and GitLab override.
+
+    def reenable_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> bool:
+        """Re-enable a hook the provider disabled after failures; this provider never does."""
+        return False
+
+    def delivery_history(
+        self,
+        repo: RepositoryRef,
+        token: SecretStr,
+        hook_id: str,
+        since: datetime,
+        *,
+        max_pages: int,
+    ) -> DeliveryHistory | None:
+        """None: this provider's API exposes no delivery log."""
+        return None
+
+    def redeliver(
+        self, repo: RepositoryRef, token: SecretStr, hook_id: str, attempt: DeliveryAttempt
+    ) -> None:
+        raise NotImplementedError(f"{self.service} offers no redelivery through its API")

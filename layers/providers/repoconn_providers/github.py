@@ -1,17 +1,33 @@
 """GitHub REST API: repository preflight and repository webhooks.
 
 Endpoints (docs.github.com/rest): ``GET /repos/{owner}/{repo}``,
-``GET|POST /repos/{owner}/{repo}/hooks``, ``GET|PATCH|DELETE /repos/{owner}/{repo}/hooks/{id}``.
+``GET|POST /repos/{owner}/{repo}/hooks``, ``GET|PATCH|DELETE /repos/{owner}/{repo}/hooks/{id}``,
+and for reconciliation ``GET .../hooks/{id}/deliveries`` and
+``POST .../hooks/{id}/deliveries/{delivery_id}/attempts``
+(docs.github.com/rest/repos/webhooks#list-deliveries-for-a-repository-webhook).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import InsufficientPermissions, RepositoryNotFound
-from repoconn_core.providers import WEBHOOK_EVENTS, Hook, RepositoryRef, ServiceType
+from repoconn_core.errors import (
+    HookNotFound,
+    InsufficientPermissions,
+    ProviderUnavailable,
+    RepositoryNotFound,
+)
+from repoconn_core.providers import (
+    WEBHOOK_EVENTS,
+    DeliveryAttempt,
+    DeliveryHistory,
+    Hook,
+    RepositoryRef,
+    ServiceType,
+)
 
 from repoconn_providers.driver import (
     OK,
@@ -19,9 +35,11 @@ from repoconn_providers.driver import (
     PageRequest,
     listed_hook,
     path_segment,
+    provider_time,
+    status_code,
     two_level_path,
 )
-from repoconn_providers.http import scrub, unexpected
+from repoconn_providers.http import json_body, scrub, unexpected
 
 PATH_KIND = "GitHub owner/repository"
 API_VERSION = "2022-11-28"
@@ -144,6 +162,51 @@ class GitHubClient(HookDriver):
         self._check_access(probe, repo)
         self._expect(probe, OK, "the webhook list")
 
+    # -- reconciliation ---------------------------------------------------------------------
+
+    def delivery_history(
+        self,
+        repo: RepositoryRef,
+        token: SecretStr,
+        hook_id: str,
+        since: datetime,
+        *,
+        max_pages: int,
+    ) -> DeliveryHistory | None:
+        # Newest first, 100 a page at most, cursor-paged through the Link header; GitHub keeps
+        # three days. Every attempt is listed (redeliveries with ``redelivery: true``), each
+        # with the event's ``guid``: the X-GitHub-Delivery value all attempts share.
+        page = PageRequest(f"{self._hook_path(repo, hook_id)}/deliveries", {"per_page": 100})
+        attempts: list[DeliveryAttempt] = []
+        for _ in range(max_pages):
+            response = self._request("GET", page.path_or_url, token=token, params=page.params)
+            if response.status_code == 404:
+                raise HookNotFound(f"GitHub webhook {hook_id} no longer exists on {repo.path}")
+            self._check_access(response, repo)
+            self._expect(response, OK, "listing webhook deliveries")
+            body = json_body(response, self.service)
+            listed = [_delivery(item) for item in (body if isinstance(body, list) else ())]
+            attempts.extend(attempt for attempt in listed if attempt.at >= since)
+            next_url = response.links.get("next", {}).get("url")
+            if not next_url or not listed or min(a.at for a in listed) < since:
+                return DeliveryHistory(tuple(attempts))
+            page = PageRequest(next_url)
+        return DeliveryHistory(tuple(attempts), truncated=True)
+
+    def redeliver(
+        self, repo: RepositoryRef, token: SecretStr, hook_id: str, attempt: DeliveryAttempt
+    ) -> None:
+        # 202: GitHub queues the attempt; it sends the same payload with the same guid.
+        path = (
+            f"{self._hook_path(repo, hook_id)}/deliveries/"
+            f"{path_segment(attempt.id, PATH_KIND)}/attempts"
+        )
+        response = self._request("POST", path, token=token)
+        if response.status_code == 404:
+            raise HookNotFound(f"GitHub delivery {attempt.id} of webhook {hook_id} is gone")
+        self._check_access(response, repo)
+        self._expect(response, ACCEPTED, "redelivering a webhook delivery")
+
     # -- quirks -----------------------------------------------------------------------------
 
     def _already_exists(self, response: requests.Response) -> bool:
@@ -169,6 +232,24 @@ class GitHubClient(HookDriver):
         return self._request(
             "PATCH", self._hook_path(repo, hook_id), token=token, json=body, idempotent=True
         )
+
+
+ACCEPTED = frozenset({202})
+
+
+def _delivery(item: Any) -> DeliveryAttempt:
+    """One item of GitHub's delivery list: id, guid, delivered_at, redelivery, duration,
+    status, status_code (0 or a 5xx when nothing answered), event, action."""
+    try:
+        return DeliveryAttempt(
+            id=str(item["id"]),
+            event_key=str(item["guid"]),
+            event=str(item.get("event") or ""),
+            status_code=status_code(item.get("status_code")),
+            at=provider_time(item["delivered_at"], "GitHub"),
+        )
+    except (KeyError, TypeError, AttributeError):
+        raise ProviderUnavailable("GitHub answered a delivery the client cannot read") from None
 
 
 def _message(response: requests.Response) -> str:

@@ -9,20 +9,37 @@ Signing tokens (GitLab MRs 230944 and 231325): a hook created or updated with
 Webhooks besides sending ``X-Gitlab-Token``. The token is never returned; the answer says
 ``signing_token_present``. An instance without the feature ignores the parameter silently, so
 the answer, not the request, tells whether the hook signs (``Hook.signing``).
+
+For reconciliation (GitLab 17.4+): ``GET .../hooks/:hook_id/events``,
+``POST .../hooks/:hook_id/events/:id/resend`` and ``POST .../hooks/:hook_id/test/:trigger``
+(docs.gitlab.com/api/project_webhooks).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
 from pydantic import SecretStr
-from repoconn_core.errors import InsufficientPermissions, RepositoryNotFound
-from repoconn_core.providers import WEBHOOK_EVENTS, Hook, RepositoryRef, ServiceType
+from repoconn_core.errors import (
+    HookNotFound,
+    InsufficientPermissions,
+    ProviderUnavailable,
+    RepositoryNotFound,
+)
+from repoconn_core.providers import (
+    WEBHOOK_EVENTS,
+    DeliveryAttempt,
+    DeliveryHistory,
+    Hook,
+    RepositoryRef,
+    ServiceType,
+)
 
-from repoconn_providers.driver import HookDriver, PageRequest
-from repoconn_providers.http import unexpected
+from repoconn_providers.driver import OK, HookDriver, PageRequest, provider_time, status_code
+from repoconn_providers.http import json_body, unexpected
 from repoconn_providers.signatures import gitlab_signing_token, gitlab_token
 
 MAINTAINER = 40
@@ -168,6 +185,105 @@ class GitLabClient(HookDriver):
                 f"{MAINTAINER_NEEDED}"
             )
         raise unexpected(probe, self.service, "the webhook list")
+
+    # -- reconciliation ---------------------------------------------------------------------
+
+    def reenable_hook(self, repo: RepositoryRef, token: SecretStr, hook_id: str) -> bool:
+        # GitLab disables a failing hook (alert_status "temporarily_disabled" after 5xx, with
+        # a growing disabled_until; "disabled" after 4xx or too many failures) and skips every
+        # event meanwhile - they are not even logged. "Send a test request: the webhook is
+        # re-enabled if it returns a 2xx" (docs.gitlab.com/user/project/integrations/webhooks,
+        # failing webhooks); the API's test call (16.11+) is forced through a disabled hook.
+        # A PUT does not re-enable it. The test sends GitLab's sample push (the project's
+        # latest commit), which the receiver publishes like any push: docs/decisions.md.
+        hook = self.get_hook(repo, token, hook_id)
+        if hook is None:
+            raise HookNotFound(f"GitLab webhook {hook_id} no longer exists on {repo.path}")
+        if hook.active:
+            return False
+        response = self._request(
+            "POST", f"{self._hook_path(repo, hook_id)}/test/{TEST_TRIGGER}", token=token
+        )
+        self._check_access(response, repo)
+        self._expect(response, CREATED_OR_OK, "testing the webhook to re-enable it")
+        return True
+
+    def delivery_history(
+        self,
+        repo: RepositoryRef,
+        token: SecretStr,
+        hook_id: str,
+        since: datetime,
+        *,
+        max_pages: int,
+    ) -> DeliveryHistory | None:
+        # Every logged request of the past seven days (no ``status`` filter: an event counts as
+        # delivered when any of its attempts succeeded). A resend keeps the event's
+        # Idempotency-Key, which groups its attempts.
+        page = PageRequest(
+            f"{self._hook_path(repo, hook_id)}/events", {"per_page": 100, "page": "1"}
+        )
+        attempts: list[DeliveryAttempt] = []
+        for _ in range(max_pages):
+            response = self._request("GET", page.path_or_url, token=token, params=page.params)
+            if response.status_code == 404:
+                if _no_such_route(response):
+                    return None  # GitLab before 17.4: no events API
+                raise HookNotFound(f"GitLab webhook {hook_id} no longer exists on {repo.path}")
+            self._check_access(response, repo)
+            self._expect(response, OK, "listing webhook events")
+            body = json_body(response, self.service)
+            listed = [_hook_event(item, since) for item in (body if isinstance(body, list) else ())]
+            attempts.extend(attempt for attempt in listed if attempt.at >= since)
+            next_page = self._next_page(response, body, page)
+            if next_page is None or all(attempt.at < since for attempt in listed):
+                return DeliveryHistory(tuple(attempts))
+            page = next_page
+        return DeliveryHistory(tuple(attempts), truncated=True)
+
+    def redeliver(
+        self, repo: RepositoryRef, token: SecretStr, hook_id: str, attempt: DeliveryAttempt
+    ) -> None:
+        path = f"{self._hook_path(repo, hook_id)}/events/{quote(attempt.id, safe='')}/resend"
+        response = self._request("POST", path, token=token)
+        if response.status_code == 404:
+            raise HookNotFound(f"GitLab hook event {attempt.id} of webhook {hook_id} is gone")
+        self._check_access(response, repo)
+        # 422: the hook's URL changed since, and GitLab will not resend to the new one.
+        self._expect(response, CREATED_OR_OK, "resending a webhook event")
+
+
+TEST_TRIGGER = "push_events"
+CREATED_OR_OK = frozenset({200, 201})
+
+
+def _hook_event(item: Any, since: datetime) -> DeliveryAttempt:
+    """One item of GitLab's hook events: id, url, trigger, request_headers, request_data,
+    response_headers, response_body, execution_duration, response_status (a status as a
+    string, or "internal error" when nothing answered), created_at. Without created_at it is
+    taken as inside the window (GitLab keeps seven days)."""
+    try:
+        headers = {str(k).lower(): str(v) for k, v in (item.get("request_headers") or {}).items()}
+        key = headers.get("idempotency-key") or headers.get("x-gitlab-event-uuid")
+        return DeliveryAttempt(
+            id=str(item["id"]),
+            event_key=key or f"log-{item['id']}",
+            event=str(item.get("trigger") or ""),
+            status_code=status_code(item.get("response_status")),
+            at=provider_time(item["created_at"], "GitLab") if item.get("created_at") else since,
+        )
+    except (KeyError, TypeError, AttributeError):
+        raise ProviderUnavailable("GitLab answered a hook event the client cannot read") from None
+
+
+def _no_such_route(response: requests.Response) -> bool:
+    """GitLab's 404 for a route it does not have (``{"error": "404 Not Found"}``), unlike a
+    missing hook (``{"message": "404 Not found"}``)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "error" in data and "message" not in data
 
 
 def _insufficient_scope(response: requests.Response) -> str | None:

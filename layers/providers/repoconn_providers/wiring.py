@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from repoconn_core.hooks import ProviderAccess
     from repoconn_core.ports import ClientFor
     from repoconn_core.receive import ReceiveWebhook
+    from repoconn_core.reconcile import ReconcileDeliveries
 
 
 def _client_for() -> ClientFor:
@@ -63,6 +64,18 @@ def health_check() -> HealthCheck:
     from repoconn_core.health import HealthCheck
 
     return HealthCheck.from_settings(
+        settings(),
+        store=core.connection_store(),
+        cipher=core.secret_cipher(),
+        client_for=_client_for(),
+    )
+
+
+@core.per_container
+def reconcile_deliveries() -> ReconcileDeliveries:
+    from repoconn_core.reconcile import ReconcileDeliveries
+
+    return ReconcileDeliveries.from_settings(
         settings(),
         store=core.connection_store(),
         cipher=core.secret_cipher(),

@@ -26,6 +26,7 @@ import io
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import boto3
@@ -38,6 +39,7 @@ from repoconn_core.providers import ProviderEndpoint
 from repoconn_core.settings import Settings
 from repoconn_local.aws import template_schema
 from repoconn_local.gateway.jwt_authorizer import LocalJwtAuthorizer
+from repoconn_local.gateway.proxy_response import HttpResponse
 from repoconn_local.gateway.server import LocalGateway
 from repoconn_local.lambda_host.stream_source import DynamoDbStreamEventSource
 from repoconn_local.simulator.server import ProviderSimulator
@@ -72,16 +74,28 @@ WORLD_JWT_SECRET = "fault-world-signing-secret-of-32-bytes"
 
 class RecordingGateway(LocalGateway):
     """The local gateway, keeping every request it was sent (headers, body) and every answer
-    it gave - a GitLab delivery carries the webhook secret itself, in a header."""
+    it gave - a GitLab delivery carries the webhook secret itself, in a header.
+
+    ``outage`` makes it fail as our API does when it is down: ``Outage.DOWN`` answers every
+    request with ``outage_status`` without invoking a function (throttled, a deploy, an
+    outage); ``Outage.ANSWER_LOST`` invokes the function and answers ``outage_status`` anyway
+    (API Gateway's integration timeout after the function did its work)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.responses: list[HttpResult] = []
+        self.outage: Outage | None = None
+        self.outage_status = 503
 
     def handle(self, request: Any) -> Any:
         self.requests.append((dict(request.headers), request.body or b""))
-        response = super().handle(request)
+        if self.outage is Outage.DOWN:
+            response = HttpResponse(self.outage_status, [("Content-Type", "application/json")])
+        else:
+            response = super().handle(request)
+        if self.outage is Outage.ANSWER_LOST:
+            response = HttpResponse(self.outage_status, [("Content-Type", "application/json")])
         self.responses.append(
             HttpResult(
                 status=response.status,
@@ -90,6 +104,11 @@ class RecordingGateway(LocalGateway):
             )
         )
         return response
+
+
+class Outage(Enum):
+    DOWN = "down"
+    ANSWER_LOST = "answer-lost"
 
 
 @dataclass
@@ -124,6 +143,7 @@ class World:
         stream included, for each TransactWriteItems (to roll back a cancelled one), so a
         stream that grew over hundreds of cases made every later transaction slower."""
         self.simulator.reset()
+        self.gateway.outage = None
         self.dynamodb.delete_table(TableName=TABLE)
         template_schema.create_tables(self.dynamodb, self.template, {"ConnectionsTable": TABLE})
         self.bus.relay = relay_for(TABLE)

@@ -4,10 +4,12 @@ as the provider would, and deliver webhooks with each provider's headers and sig
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 from urllib.parse import unquote
 
+from repoconn_local.simulator import deliveries
 from repoconn_local.simulator.core import (
     PROVIDERS,
     BodyError,
@@ -16,7 +18,6 @@ from repoconn_local.simulator.core import (
     SimResponse,
     json_response,
 )
-from repoconn_local.simulator.outbound import send
 from repoconn_local.simulator.state import SimState, StoredHook, utc_now
 
 CONTROL_PREFIX = "/_sim"
@@ -46,9 +47,6 @@ class ControlApi:
                 if method == "DELETE":
                     self.state.clear_requests()
                     return SimResponse(204)
-        if segments == ["deliveries"] and method == "GET":
-            with self.state.lock:
-                return json_response(200, {"deliveries": list(self.state.sent_deliveries)})
         if segments == ["on-hook-update"] and method == "POST":
             return self._queue_update_delivery(req)
         if segments == ["features"]:
@@ -58,6 +56,8 @@ class ControlApi:
             with self.state.lock:
                 hooks = [control_hook(h) for h in self.state.all_hooks(provider)]
             return json_response(200, {"hooks": hooks})
+        if segments[:1] == ["hooks"] and segments[3:] == ["deliveries"] and method == "GET":
+            return self._delivery_log(segments[1], segments[2])
         if len(segments) == 4 and segments[0] == "hooks" and method == "POST":
             return self._hook_action(req, segments[1], segments[2], segments[3])
         return json_response(404, {"error": f"no control endpoint {method} {req.raw_path}"})
@@ -79,6 +79,31 @@ class ControlApi:
             return json_response(405, {"error": f"{req.method} /_sim/features"})
         with self.state.lock:
             return json_response(200, {"gitlabSigningTokens": self.state.gitlab_signing_tokens})
+
+    def _delivery_log(self, provider: str, raw_id: str) -> SimResponse:
+        """Every attempt to deliver to the hook, oldest first (also after it is deleted)."""
+        api = self.apis.get(provider)
+        hook_id = api.control_id(unquote(raw_id)) if api is not None else None
+        if hook_id is None:
+            return json_response(404, {"error": f"no {provider} hook {raw_id}"})
+        with self.state.lock:
+            entries = self.state.delivery_log(provider, hook_id)
+        return json_response(
+            200,
+            {
+                "deliveries": [
+                    {
+                        "id": entry.id,
+                        "guid": entry.guid,
+                        "event": entry.event,
+                        "status": entry.status,
+                        "redelivery": entry.redelivery,
+                        "deliveredAt": entry.delivered_at.isoformat(),
+                    }
+                    for entry in entries
+                ]
+            },
+        )
 
     def _hook_action(self, req: SimRequest, provider: str, raw_id: str, action: str) -> SimResponse:
         api = self.apis.get(provider)
@@ -116,16 +141,30 @@ class ControlApi:
         if not hook.active and body.get("force") is not True:
             # Providers do not deliver to disabled hooks.
             return json_response(409, {"error": "hook is inactive", "deliveryId": delivery_id})
-        status, answer, attempt = send(
-            api, hook, event, body.get("payload", {}), delivery_id, trigger="control"
+        payload = body.get("payload", {})
+        payload_bytes, content_type = api.delivery_body(
+            hook, json.dumps(payload, separators=(",", ":"))
         )
-        if status is None:
-            return json_response(
-                502, {"error": f"receiver unreachable: {answer}", "deliveryId": delivery_id}
-            )
+        action = payload.get("action") if isinstance(payload, dict) else None
+        sent = deliveries.send(
+            api,
+            hook,
+            event=event,
+            body=payload_bytes,
+            content_type=content_type,
+            guid=delivery_id,
+            action=action if isinstance(action, str) else None,
+        )
+        if sent.status is None:
+            return json_response(502, {"error": sent.answer, "deliveryId": delivery_id})
         return json_response(
             200,
-            {"status": status, "body": answer, "deliveryId": delivery_id, "attempt": attempt},
+            {
+                "status": sent.status,
+                "body": sent.answer,
+                "deliveryId": delivery_id,
+                "attempt": sent.attempt,
+            },
         )
 
     def _queue_update_delivery(self, req: SimRequest) -> SimResponse:

@@ -157,9 +157,10 @@ class SimResponse:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
-    # Run after the state lock is released and before the answer is sent: deliveries a
-    # provider makes while the call is still open (GitHub's ping of a hook it creates).
-    before_answer: list[Callable[[], object]] = field(default_factory=list)
+    # Work that must not hold the state lock (a delivery to a hook URL, which may call back
+    # into the simulator): ``ProviderApi.handle`` runs it after releasing the lock, and its
+    # answer is the one sent.
+    then: Callable[[], SimResponse] | None = None
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> SimResponse:
@@ -291,8 +292,8 @@ class ProviderApi(ABC):
                 except BodyError:
                     response = self.malformed_body(req)
             headers = self.common_headers(req, kind, token_fingerprint(token))
-        for deliver in response.before_answer:
-            deliver()
+        if response.then is not None:
+            response = response.then()
         return SimResponse(response.status, response.body, {**headers, **response.headers})
 
     @abstractmethod
@@ -327,6 +328,19 @@ class ProviderApi(ABC):
     ) -> tuple[bytes, dict[str, str]]:
         """Body and headers exactly as this provider sends a webhook delivery."""
         body, content_type = self.delivery_body(hook, json.dumps(payload, separators=(",", ":")))
+        return body, self.request_headers(hook, event, body, content_type, delivery_id, attempt)
+
+    def request_headers(
+        self,
+        hook: StoredHook,
+        event: str,
+        body: bytes,
+        content_type: str,
+        delivery_id: str,
+        attempt: int,
+    ) -> dict[str, str]:
+        """The headers of a delivery of ``body`` (a redelivery's too: the same body, signed
+        with the hook's secret as it is now)."""
         headers = {
             "Content-Type": content_type,
             "User-Agent": self.user_agent,
@@ -334,7 +348,7 @@ class ProviderApi(ABC):
         }
         if hook.secret:
             headers.update(self.secret_headers(hook.secret, body))
-        return body, headers
+        return headers
 
     def delivery_body(self, hook: StoredHook, payload_json: str) -> tuple[bytes, str]:
         """The delivery's body and its content type: the payload as JSON unless overridden."""

@@ -16,17 +16,22 @@ https://docs.github.com/en/rest/repos/webhooks. Quirks reproduced on purpose:
   testing-webhooks): the receiver sees it before the caller could store anything. Deliveries
   queued with `POST /_sim/on-hook-update` are sent during the next hook update, with the new
   secret, before its answer: a rotation's window.
+- Each hook's deliveries (`GET .../hooks/{id}/deliveries`, newest first, cursor-paged by a
+  `Link` header) and redelivery (`POST .../deliveries/{delivery_id}/attempts`: 202, the same
+  body and X-GitHub-Delivery again, listed with `redelivery: true`). GitHub queues the attempt;
+  the simulator sends it before answering, so a test needs no waiting.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import uuid
-from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
+from repoconn_local.simulator import deliveries, delivery_logs
 from repoconn_local.simulator.core import (
     ProviderApi,
     SimRequest,
@@ -39,13 +44,13 @@ from repoconn_local.simulator.core import (
     paginate,
     valid_hook_url,
 )
-from repoconn_local.simulator.outbound import send
 from repoconn_local.simulator.state import Repository, StoredHook, utc_now
 
 DOCS = "https://docs.github.com/rest"
 DOC_REPO = f"{DOCS}/repos/repos#get-a-repository"
 DOC_HOOKS = f"{DOCS}/repos/webhooks"
 DOC_RATE = f"{DOCS}/overview/rate-limits-for-the-rest-api"
+DOC_DELIVERIES = f"{DOCS}/repos/webhooks#list-deliveries-for-a-repository-webhook"
 
 RATE_LIMIT_AUTHENTICATED = 5000
 RATE_LIMIT_ANONYMOUS = 60
@@ -154,7 +159,7 @@ class GitHubApi(ProviderApi):
             if req.method != "GET":
                 return _not_found()
             return json_response(200, self._repo_json(req, repo, kind))
-        if rest[0] != "hooks" or len(rest) > 2:
+        if rest[0] != "hooks" or len(rest) > 5:
             return _not_found()
         if not kind.may_admin:
             # GitHub answers 404 to hook calls without admin rights rather than admitting the
@@ -169,6 +174,8 @@ class GitHubApi(ProviderApi):
         hook = self.state.repo_hook(repo, rest[1]) if rest[1].isdigit() else None
         if hook is None:
             return _not_found(DOC_HOOKS)
+        if len(rest) > 2:
+            return delivery_logs.github_deliveries(self, req, hook, rest[2:])
         if req.method == "GET":
             return json_response(200, self._hook_json(req, hook))
         if req.method == "PATCH":
@@ -251,12 +258,35 @@ class GitHubApi(ProviderApi):
                     "full_name": hook.repo.full_path,
                 },
             }
-            response.before_answer.append(self._sender(hook, "ping", ping, "ping"))
+            return self._answer_after(response, hook, [("ping", ping)])
         return response
 
-    def _sender(self, hook: StoredHook, event: str, payload: Any, trigger: str) -> Any:
-        # A snapshot: the delivery is sent after the lock is released.
-        return partial(send, self, hook.snapshot(), event, payload, str(uuid.uuid4()), trigger)
+    def _answer_after(
+        self, response: SimResponse, hook: StoredHook, sends: list[tuple[str, Any]]
+    ) -> SimResponse:
+        """``response``, answered only once ``sends`` were delivered to the hook as it is now
+        (after the state lock is released: the receiver may call back)."""
+        if not sends:
+            return response
+        snapshot = hook.snapshot()
+
+        def deliver_then_answer() -> SimResponse:
+            for event, payload in sends:
+                body, content_type = self.delivery_body(
+                    snapshot, json.dumps(payload, separators=(",", ":"))
+                )
+                deliveries.send(
+                    self,
+                    snapshot,
+                    event=event,
+                    body=body,
+                    content_type=content_type,
+                    guid=str(uuid.uuid4()),
+                )
+            return response
+
+        response.then = deliver_then_answer
+        return response
 
     def _update_hook(self, req: SimRequest, hook: StoredHook) -> SimResponse:
         body = req.json_object()
@@ -297,9 +327,7 @@ class GitHubApi(ProviderApi):
         hook.settings = settings
         hook.updated_at = utc_now()
         response = json_response(200, self._hook_json(req, hook))
-        for event, payload in self.state.take_update_deliveries(self.name):
-            response.before_answer.append(self._sender(hook, event, payload, "update"))
-        return response
+        return self._answer_after(response, hook, self.state.take_update_deliveries(self.name))
 
     def _parse_config(self, raw: Any) -> tuple[dict[str, Any], SimResponse | None]:
         if not isinstance(raw, dict) or not isinstance(raw.get("url"), str) or not raw["url"]:

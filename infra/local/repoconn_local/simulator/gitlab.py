@@ -18,6 +18,11 @@ Quirks reproduced on purpose:
   `X-Gitlab-Token`. With the feature off (`SimState.gitlab_signing_tokens`, `/_sim/features`)
   the parameter is ignored, as by an instance without it.
 - Rate limiting (Rack::Attack) answers 429 with the text "Retry later" and Retry-After.
+- Hook events (17.4+): `GET .../hooks/:hook_id/events` lists every logged request, newest
+  first, offset-paged, filtered by `status` (a code, `successful`, `client_failure`,
+  `server_failure`); `POST .../events/:id/resend` sends the same body with the same
+  Idempotency-Key (201; 422 through a disabled hook); `POST .../test/push_events` sends a sample
+  push even through a disabled hook and re-enables it on a 2xx (201; 422 otherwise).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import uuid
 from email.utils import formatdate
 from typing import Any
 
+from repoconn_local.simulator import delivery_logs
 from repoconn_local.simulator.core import (
     ProviderApi,
     SimRequest,
@@ -213,6 +219,10 @@ class GitLabApi(ProviderApi):
         hook = self.state.repo_hook(project, rest[1])
         if hook is None:
             return _message(404, "404 Not found")
+        if len(rest) > 2:
+            return delivery_logs.gitlab_hook_events(
+                self, req, hook, rest[2:], event_flags=EVENT_FLAGS
+            )
         if req.method == "GET":
             return json_response(200, self._hook_json(hook))
         if req.method == "PUT":
@@ -224,6 +234,13 @@ class GitLabApi(ProviderApi):
     def _known_route(method: str, rest: list[str]) -> bool:
         if rest and rest[0] == "members":
             return method == "GET" and len(rest) == 3 and rest[1] == "all"
+        if len(rest) > 2 and rest[0] == "hooks":
+            tail = rest[2:]
+            return (
+                (tail == ["events"] and method == "GET")
+                or (len(tail) == 3 and tail[::2] == ["events", "resend"] and method == "POST")
+                or (len(tail) == 2 and tail[0] == "test" and method == "POST")
+            )
         return known_hook_route(method, rest)
 
     def _project(self, ident: str) -> Repository | None:

@@ -51,14 +51,17 @@ Control API (control.py):
                                            names push / pull_request / merge_request are
                                            mapped to each provider's own.
 
-    GET    /_sim/deliveries                {"deliveries": [{provider, hookId, event,
-                                           deliveryId, trigger, status, at}]}: every delivery
-                                           sent, oldest first; trigger "control", "ping" (GitHub
-                                           pings a hook as it creates it, before answering) or
-                                           "update"; status null when unreachable
+    GET    /_sim/hooks/{provider}/{hookId}/deliveries  {"deliveries": [{id, guid, event, status,
+                                           redelivery, deliveredAt}]}: every attempt to deliver
+                                           to the hook, oldest first (status null: no answer);
+                                           the same log GitHub's deliveries and GitLab's hook
+                                           events endpoints serve (delivery_logs.py)
+
     POST   /_sim/on-hook-update            {"provider": "github", "event", "payload"}: deliver
                                            this during the provider's next hook update, signed
                                            with the new secret, before the update is answered
+                                           (GitHub's own `ping` of a hook it creates is sent
+                                           the same way, before the create is answered)
 
 Not simulated: GitLab's refusal of hook URLs on the local network (local runs register
 http://localhost URLs), automatic retries.

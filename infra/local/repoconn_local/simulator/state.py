@@ -1,6 +1,6 @@
 """The provider simulator's in-memory world: repositories (created on first sight), hooks,
-the request log and delivery attempts. One re-entrant lock guards all of it; callers hold
-`state.lock` while they read or change anything here."""
+the request log, delivery attempts and each hook's delivery log. One re-entrant lock guards
+all of it; callers hold `state.lock` while they read or change anything here."""
 
 from __future__ import annotations
 
@@ -68,6 +68,30 @@ class StoredHook:
         return replace(self, events=list(self.events), settings=dict(self.settings))
 
 
+@dataclass(frozen=True)
+class LoggedDelivery:
+    """One attempt to deliver to a hook, as the provider's delivery log keeps it: enough to
+    list it (GitHub's hook deliveries, GitLab's hook events) and to send it again."""
+
+    id: int  # the log entry's id (GitHub delivery id, GitLab hook log id)
+    provider: str
+    hook_id: str
+    guid: str  # the event's id, the same on every attempt (X-GitHub-Delivery, Idempotency-Key)
+    event: str
+    action: str | None
+    status: int | None  # the receiver's status; None when nothing answered
+    delivered_at: datetime
+    duration: float
+    redelivery: bool
+    body: bytes
+    content_type: str
+    request_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
 class SimState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -82,10 +106,10 @@ class SimState:
             self._hooks: dict[tuple[str, str], StoredHook] = {}
             self._requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
             self._attempts: dict[tuple[str, str], int] = {}
-            # Every delivery sent (outbound.send), oldest first.
-            self.sent_deliveries: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
             # provider -> (event, payload) to deliver during that provider's next hook update.
             self._update_deliveries: dict[str, list[tuple[str, Any]]] = {}
+            self._delivery_log: dict[tuple[str, str], list[LoggedDelivery]] = {}
+            self._delivery_numbers = count(12_000_000_001)
             self._calls: dict[tuple[str, str], int] = {}
             self._window_start = utc_now().timestamp()
             self._repo_numbers = {
@@ -203,3 +227,21 @@ class SimState:
         key = (provider, delivery_id)
         self._attempts[key] = self._attempts.get(key, 0) + 1
         return self._attempts[key]
+
+    # Delivery log ---------------------------------------------------------------------------
+
+    def next_delivery_number(self) -> int:
+        return next(self._delivery_numbers)
+
+    def log_delivery(self, entry: LoggedDelivery) -> None:
+        self._delivery_log.setdefault((entry.provider, entry.hook_id), []).append(entry)
+
+    def delivery_log(self, provider: str, hook_id: str) -> list[LoggedDelivery]:
+        """Every attempt to deliver to the hook, oldest first."""
+        return list(self._delivery_log.get((provider, hook_id), ()))
+
+    def logged_delivery(self, provider: str, hook_id: str, number: int) -> LoggedDelivery | None:
+        for entry in self._delivery_log.get((provider, hook_id), ()):
+            if entry.id == number:
+                return entry
+        return None
