@@ -108,7 +108,7 @@ def test_every_function_role_is_created_on_the_stacks_path(stack: dict[str, Any]
     functions = [
         r for r in stack["resources"].values() if r["ResourceType"] == "AWS::Lambda::Function"
     ]
-    assert len(functions) == len(roles) == 8
+    assert len(functions) == len(roles) == 9
     assert {role["RoleName"] for role in roles} == {
         r["PhysicalResourceId"]
         for r in stack["resources"].values()

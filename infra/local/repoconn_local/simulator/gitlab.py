@@ -461,14 +461,21 @@ class GitLabApi(ProviderApi):
         # It echoes the hook's secret token (and signs only with a signing token, below).
         return {"X-Gitlab-Token": secret}
 
-    def build_delivery(
-        self, hook: StoredHook, event: str, payload: Any, delivery_id: str, attempt: int
-    ) -> tuple[bytes, dict[str, str]]:
-        body, headers = super().build_delivery(hook, event, payload, delivery_id, attempt)
+    def request_headers(
+        self,
+        hook: StoredHook,
+        event: str,
+        body: bytes,
+        content_type: str,
+        delivery_id: str,
+        attempt: int,
+    ) -> dict[str, str]:
+        headers = super().request_headers(hook, event, body, content_type, delivery_id, attempt)
         signing_token = hook.settings.get("signing_token")
         if signing_token:
-            # webhook-id is the Idempotency-Key: the same on every retry of one event.
+            # webhook-id is the Idempotency-Key: the same on every retry of one event; the
+            # timestamp is the attempt's own (a resend is signed anew).
             headers.update(
                 standard_webhooks_headers(signing_token, delivery_id, int(time.time()), body)
             )
-        return body, headers
+        return headers
