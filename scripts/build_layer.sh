@@ -49,9 +49,9 @@ fi
 cp -R "$package_dir" "$target/"
 # Console scripts (bin/) are not on a layer's PATH and name the build machine's interpreter.
 rm -rf "$target/bin"
-find "$target" -name __pycache__ -type d -prune -exec rm -rf {} +
 # Test suites some wheels ship (certifi/tests) are dead weight in a Lambda; so is uv's lock file.
 find "$target" -mindepth 1 -name tests -type d -prune -exec rm -rf {} +
 rm -f "$target/.lock"
-# Bytecode for the runtime (hash-based, CPython 3.13): see compile_bytecode.sh.
+# Bytecode for the runtime (hash-based, CPython 3.13; stale __pycache__ removed first): see
+# compile_bytecode.sh.
 bash "$(dirname "${BASH_SOURCE[0]}")/compile_bytecode.sh" "$target" /opt/python
