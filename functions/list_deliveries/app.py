@@ -25,9 +25,7 @@ def list_deliveries(
         str | None, Query(description="The previous page's nextCursor (opaque)")
     ] = None,
 ) -> DeliveriesPage:
-    page = connection_queries().deliveries(
-        function.caller(), projectId, limit=limit, cursor=cursor
-    )
+    page = connection_queries().deliveries(function.caller(), projectId, limit=limit, cursor=cursor)
     return DeliveriesPage.from_page(page)
 
 

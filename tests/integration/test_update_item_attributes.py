@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 from pynamodb.connection.base import Connection
 from repoconn_core import wiring
-from repoconn_providers.wiring import health_check
-
 from repoconn_core.delivery_history import DeliveryEntry, Outcome
 from repoconn_core.storage.delivery_history import CAPACITY
+from repoconn_providers.wiring import health_check
 
 from tests.integration.conftest import EventBusTap
 from tests.support.api import Api, given_connected

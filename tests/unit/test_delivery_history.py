@@ -22,7 +22,9 @@ from repoconn_core.errors import InvalidCursor
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
-def _entry(n: int, outcome: Outcome = Outcome.PUBLISHED, *, minutes_ago: int | None = None) -> DeliveryEntry:
+def _entry(
+    n: int, outcome: Outcome = Outcome.PUBLISHED, *, minutes_ago: int | None = None
+) -> DeliveryEntry:
     ago = timedelta(minutes=100 - n if minutes_ago is None else minutes_ago)
     return DeliveryEntry(f"d-{n:03}", "push", NOW - ago, outcome)
 

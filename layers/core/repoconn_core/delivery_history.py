@@ -118,11 +118,7 @@ def page_of(
     oldest = iso_utc(now - retention)
     unique = {entry.sort_key: entry for entry in entries}
     ordered = sorted(unique.items(), reverse=True)
-    shown = [
-        entry
-        for key, entry in ordered
-        if key[0] >= oldest and (after is None or key < after)
-    ]
+    shown = [entry for key, entry in ordered if key[0] >= oldest and (after is None or key < after)]
     page = tuple(shown[:limit])
     more = len(shown) > limit
     return DeliveryPage(page, encode_cursor(page[-1]) if more else None)

@@ -47,9 +47,7 @@ class ConnectionQueries:
 
     def get(self, principal: Principal, project_id: str) -> ConnectionDetails:
         summary = self._summary(principal, project_id)
-        return ConnectionDetails(
-            summary, self._history.last_delivery_at(summary.id, self._clock())
-        )
+        return ConnectionDetails(summary, self._history.last_delivery_at(summary.id, self._clock()))
 
     def exists(self, principal: Principal, project_id: str) -> bool:
         require_project_access(principal, project_id)

@@ -272,7 +272,8 @@ class ReceiveWebhook:
         )
         duplicate = outcome is DeliveryOutcome.DUPLICATE
         if duplicate:
-            self._log_duplicate(stored.id, DeliveryEntry.of(delivery_id, event_kind, now, Outcome.DUPLICATE))
+            entry = DeliveryEntry.of(delivery_id, event_kind, now, Outcome.DUPLICATE)
+            self._log_duplicate(stored.id, entry)
         return DeliveryReceipt(delivery_id, event_kind, duplicate=duplicate)
 
     def _log_duplicate(self, connection_id: str, entry: DeliveryEntry) -> None:

@@ -32,7 +32,6 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 
 from repoconn_core.clock import utc_now
-
 from repoconn_core.delivery_events import RecordedDelivery
 from repoconn_core.delivery_history import DeliveryEntry, Outcome
 from repoconn_core.errors import DependencyUnavailable
@@ -90,7 +89,6 @@ class PublishDeliveries:
         retry_from = live[published].position if published < len(live) else None
         return RelayOutcome(published=published, dropped=len(dropped), retry_from=retry_from)
 
-
     def _log_outcomes(
         self,
         deliveries: Sequence[RecordedDelivery],
@@ -122,9 +120,7 @@ class PublishDeliveries:
             try:
                 self._history.append_deliveries(connection_id, entries, at=at)
             except DependencyUnavailable:
-                log.warning(
-                    "delivery log not written", extra={"connectionId": connection_id}
-                )
+                log.warning("delivery log not written", extra={"connectionId": connection_id})
 
 
 def _still_connected(delivery: RecordedDelivery, connections: dict[str, StoredConnection]) -> bool:

@@ -40,7 +40,12 @@ from repoconn_core.delivery_history import (
     last_delivery,
     parse_iso_utc,
 )
-from repoconn_core.storage.failures import CONDITION_FAILED, cause_code, dynamodb_failures, unavailable
+from repoconn_core.storage.failures import (
+    CONDITION_FAILED,
+    cause_code,
+    dynamodb_failures,
+    unavailable,
+)
 from repoconn_core.storage.schema import (
     DELIVERY_LOG_ATTRIBUTES,
     LAST_DELIVERY_ATTRIBUTES,
@@ -132,7 +137,10 @@ class DeliveryHistory:
             return
         with_last = {**values, ":last": {"S": iso_utc(last)}}
         if self._update(
-            key, _APPEND + _SET_LAST, with_last, condition=f"{_NOT_FULL} AND {_LAST_IS_OLDER}",
+            key,
+            _APPEND + _SET_LAST,
+            with_last,
+            condition=f"{_NOT_FULL} AND {_LAST_IS_OLDER}",
             capacity=True,
         ):
             return
