@@ -37,6 +37,7 @@ BASELINE_DIR = ROOT / "bench" / "baseline_handler"
 BUILDERS = {
     "GetConnectionFunction": "connection_queries",
     "ConnectionExistsFunction": "connection_queries",
+    "ListDeliveriesFunction": "connection_queries",
     "UpsertConnectionFunction": "connect_repository",
     "DisconnectConnectionFunction": "disconnect_repository",
     "WebhookReceiverFunction": "receive_webhook",
@@ -44,7 +45,7 @@ BUILDERS = {
     "PublishDeliveriesFunction": "publish_deliveries",
     "ReencryptConnectionsFunction": "reencrypt_connections",
 }
-READ_FUNCTIONS = ("GetConnectionFunction", "ConnectionExistsFunction")
+READ_FUNCTIONS = ("GetConnectionFunction", "ConnectionExistsFunction", "ListDeliveriesFunction")
 READ_PATH_FORBIDDEN = ("cryptography", "requests")
 TARGET_READ_RATIO = 1.5
 LAMBDA_ENVIRONMENT = {

@@ -11,6 +11,7 @@ FIXES = ROOT / "bench" / "fixes.md"
 NAMES = {
     "GetConnectionFunction": "get",
     "ConnectionExistsFunction": "exists",
+    "ListDeliveriesFunction": "deliveries",
     "UpsertConnectionFunction": "upsert",
     "DisconnectConnectionFunction": "disconnect",
     "WebhookReceiverFunction": "receive webhook",

@@ -12,8 +12,10 @@ app = function.app
 
 @app.get("/projects/<projectId>/repository-connection")
 def get_connection(projectId: ProjectIdPath) -> RepositoryConnectionInfo:
-    summary = connection_queries().get(function.caller(), projectId)
-    return RepositoryConnectionInfo.from_summary(summary)
+    found = connection_queries().get(function.caller(), projectId)
+    return RepositoryConnectionInfo.from_summary(
+        found.summary, last_delivery_at=found.last_delivery_at
+    )
 
 
 lambda_handler = function.handler

@@ -30,7 +30,7 @@ EM_AARCH64 = 183
 RUNTIME_GLIBC = (2, 34)
 # Lambda's limit for a function and all its layers, unzipped.
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
-READ_FUNCTIONS = ("GetConnectionFunction", "ConnectionExistsFunction")
+READ_FUNCTIONS = ("GetConnectionFunction", "ConnectionExistsFunction", "ListDeliveriesFunction")
 # Provided by the Lambda runtime; a bundled copy would shadow it and grow every layer.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 NEVER_BUNDLED = (

@@ -19,7 +19,8 @@ Where the clients come from:
   connection's botocore client there, once per client.
 
 DynamoDB steps are named by the role of the key they touch (canonical URL = ``item``,
-``project#`` = ``project``, ``connection#`` = ``connection``, ``delivery#`` = ``delivery``):
+``project#`` = ``project``, ``connection#`` = ``connection``, ``delivery#`` = ``delivery``,
+``deliveries#`` = ``log``):
 ``dynamodb:GetItem(project)``, ``dynamodb:TransactWriteItems``, ``dynamodb:DeleteItem(delivery)``.
 A transaction's items are recorded as the step's detail, e.g.
 ``[("Put", "item"), ("Put", "project"), ("Put", "connection")]``, in request order.
@@ -101,6 +102,7 @@ def key_kind(key: str) -> str:
         ("project#", "project"),
         ("connection#", "connection"),
         ("delivery#", "delivery"),
+        ("deliveries#", "log"),
         ("pending#", "pending"),
     ):
         if key.startswith(prefix):

@@ -98,6 +98,7 @@ MATRIX: dict[str, tuple[Expect, ...]] = {
     "PUT /projects/{projectId}/repository-connection":        (G401, G401, G401, G401, G401, G401, F403, F403, F403, OK,   OK,   F403, F403, OK,   F403, F403),  # noqa: E501
     "GET /projects/{projectId}/repository-connection":        (G401, G401, G401, G401, G401, G401, F403, OK,   F403, OK,   OK,   OK,   F403, OK,   F403, F403),  # noqa: E501
     "GET /projects/{projectId}/repository-connection/exists": (G401, G401, G401, G401, G401, G401, F403, OK,   F403, OK,   OK,   OK,   F403, OK,   F403, F403),  # noqa: E501
+    "GET /projects/{projectId}/repository-connection/deliveries": (G401, G401, G401, G401, G401, G401, F403, OK, F403, OK,   OK,   OK,   F403, OK,   F403, F403),  # noqa: E501
     "DELETE /projects/{projectId}/repository-connection":     (G401, G401, G401, G401, G401, G401, F403, F403, F403, OK,   OK,   F403, F403, OK,   F403, F403),  # noqa: E501
     "POST /webhooks/{connectionId}":                          (S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401, S401),  # noqa: E501
 }
@@ -245,6 +246,8 @@ def send(
         return client.read(PROJECT, headers=headers)
     if route.endswith("/exists"):
         return client.read(PROJECT, "/exists", headers=headers)
+    if route.endswith("/deliveries"):
+        return client.deliveries(PROJECT, headers=headers)
     if route.startswith("DELETE "):
         return client.disconnect(PROJECT, headers=headers)
     # An unsigned GitHub-shaped delivery: every header but the signature.
@@ -270,6 +273,9 @@ def assert_success(route: str, response: HttpResult, connected: Connected) -> No
     elif route.endswith("/exists"):
         assert response.status == 200
         assert response.json() == {"exists": True}
+    elif route.endswith("/deliveries"):
+        assert response.status == 200
+        assert response.json() == {"deliveries": [], "nextCursor": None}
     elif route.startswith("GET "):
         assert response.status == 200
         assert response.json() == connected.info
@@ -306,7 +312,7 @@ def test_the_matrix_covers_every_route_of_the_template_and_every_caller() -> Non
 
     assert set(MATRIX) == routes
     assert all(len(row) == len(CALLERS) for row in MATRIX.values())
-    assert len(CELLS) == len(routes) * len(CALLERS) == 80
+    assert len(CELLS) == len(routes) * len(CALLERS) == 96
     print(
         f"authorization matrix: {len(CELLS)} cells ({len(routes)} routes x {len(CALLERS)} callers)"
     )

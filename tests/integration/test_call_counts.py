@@ -1,7 +1,9 @@
 """Calls per operation, through the real handlers (the ``api`` fixture: settings from the
 environment, parts built by wiring, AWS on moto, providers on the simulator).
 
-The read routes are the frontend's hot path: one DynamoDB Query on the GSI and nothing else.
+The read routes are the frontend's hot path: ``exists`` is one DynamoDB Query on the GSI and
+nothing else; GET connection and GET deliveries add one GetItem of the connection's delivery
+log (lastDeliveryAt, or the log), which the GSI cannot project.
 A connect costs one KMS GenerateDataKey per secret field (format 2, a data key per field: two);
 a reconnect of the same repository also opens the secret it rotates out (one Decrypt) and seals
 it again as the previous one with its expiry (a third GenerateDataKey).
@@ -76,13 +78,18 @@ def deliver(sim_control: SimulatorControl, connection_id: str, secret: str | Non
 
 
 @pytest.mark.parametrize("container", ["warm", "fresh"])
-@pytest.mark.parametrize("suffix", ["", "/exists"], ids=["get", "exists"])
-def test_a_read_is_exactly_one_dynamodb_query_and_nothing_else(
+@pytest.mark.parametrize(
+    ("suffix", "calls"),
+    [("", ["Query", "GetItem"]), ("/exists", ["Query"]), ("/deliveries", ["Query", "GetItem"])],
+    ids=["get", "exists", "deliveries"],
+)
+def test_a_read_is_one_gsi_query_and_at_most_one_delivery_log_read(
     api: Api,
     sim_control: SimulatorControl,
     kms_operations: list[str],
     dynamodb_calls: list[str],
     suffix: str,
+    calls: list[str],
     container: str,
 ) -> None:
     # given a connected project, and read handlers that have served a read (warm) or a
@@ -99,10 +106,10 @@ def test_a_read_is_exactly_one_dynamodb_query_and_nothing_else(
     # when the frontend asks
     response = api.read("p1", suffix)
 
-    # then one GSI query answered it (no DescribeTable or other warm-up call before it): no
-    # KMS, no provider
+    # then one GSI query (and the delivery log's GetItem) answered it, no DescribeTable or
+    # other warm-up call before it: no KMS, no provider
     assert response.status == 200
-    assert dynamodb_calls == ["Query"]
+    assert dynamodb_calls == calls
     assert kms_operations == []
     assert sim_control.requests() == []
 
@@ -179,7 +186,26 @@ def test_a_warm_receiver_makes_one_call_per_delivery_the_put_of_its_record(
     assert eventbridge_operations == []
 
 
-def test_the_relay_publishes_a_batch_with_one_read_one_put_events_and_one_update(
+def test_a_warm_receiver_answers_a_duplicate_with_its_put_and_one_log_append(
+    api: Api, sim_control: SimulatorControl, dynamodb_calls: list[str]
+) -> None:
+    # given a warm receiver that recorded a push
+    connection_id = given_connected(api, REPOSITORY, token=TOKEN)["id"]
+    secret = str(sim_control.hook_of(connection_id)["secret"])
+    first = signed("GitHub", secret)
+    assert deliver_to_receiver(connection_id, first.headers, first.body).status == 202
+    dynamodb_calls.clear()
+
+    # when the same body arrives again
+    again = signed("GitHub", secret, body=first.body)
+    status = deliver_to_receiver(connection_id, again.headers, again.body).status
+
+    # then its conditional PutItem found the record, and one UpdateItem logged the duplicate
+    assert status == 200
+    assert dynamodb_calls == ["PutItem", "GetItem", "UpdateItem"]
+
+
+def test_the_relay_publishes_a_batch_with_one_read_one_put_events_and_two_updates(
     api: Api,
     sim_control: SimulatorControl,
     event_bus: EventBusTap,
@@ -194,8 +220,9 @@ def test_the_relay_publishes_a_batch_with_one_read_one_put_events_and_one_update
     # when the relay gets them (one batch: the template's BatchSize is larger)
     assert len(event_bus.events()) == 5
 
-    # then one BatchGetItem, one PutEvents and one lastSyncAt update served all five
-    assert dynamodb_calls == ["BatchGetItem", "UpdateItem"]
+    # then one BatchGetItem, one PutEvents, one lastSyncAt update and one append to the
+    # connection's delivery log served all five
+    assert dynamodb_calls == ["BatchGetItem", "UpdateItem", "UpdateItem"]
     assert eventbridge_operations == ["PutEvents"]
 
 

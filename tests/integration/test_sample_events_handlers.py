@@ -32,22 +32,27 @@ def test_the_read_samples_find_no_connection_yet(api: Api) -> None:
     # when
     exists = _call("connection_exists", "connection_exists.json")
     found = _call("get_connection", "get_connection.json")
+    listed = _call("list_deliveries", "list_deliveries.json")
 
     # then
     assert (exists.status, exists.json()) == (200, {"exists": False})
     assert (found.status, found.json()["code"]) == (404, "connection_not_found")
+    assert (listed.status, listed.json()["code"]) == (404, "connection_not_found")
 
 
 def test_the_upsert_sample_connects_its_repository_and_disconnect_removes_it(api: Api) -> None:
     # when
     created = _call("upsert_connection", "upsert_connection.json")
     read = _call("get_connection", "get_connection.json")
+    listed = _call("list_deliveries", "list_deliveries.json")
     removed = _call("disconnect_connection", "disconnect_connection.json")
 
     # then
     assert created.status == 201
     assert created.json()["repositoryUrl"] == "https://github.com/acme/widgets"
     assert read.json()["id"] == created.json()["id"]
+    assert read.json()["lastDeliveryAt"] is None
+    assert (listed.status, listed.json()) == (200, {"deliveries": [], "nextCursor": None})
     assert (removed.status, removed.json()["deleted"]) == (200, True)
 
 

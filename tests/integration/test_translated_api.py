@@ -28,6 +28,7 @@ FRONTEND_ROUTES = {
     ("/projects/{projectId}/repository-connection", "put"),
     ("/projects/{projectId}/repository-connection", "delete"),
     ("/projects/{projectId}/repository-connection/exists", "get"),
+    ("/projects/{projectId}/repository-connection/deliveries", "get"),
 }
 
 
@@ -82,7 +83,7 @@ def test_every_frontend_route_has_the_jwt_authorizer(translation: tuple[str, ...
     body = _body(translation, "HttpApi")
     routes = {(path, method): operation for path, ops in body["paths"].items()
               for method, operation in ops.items()}  # fmt: skip
-    # then exactly the four frontend routes, each behind the JWT authorizer
+    # then exactly the frontend routes, each behind the JWT authorizer
     assert set(routes) == FRONTEND_ROUTES
     assert all(op.get("security") == [{"JwtAuthorizer": []}] for op in routes.values()), routes
     authorizer = body["components"]["securitySchemes"]["JwtAuthorizer"]

@@ -94,7 +94,7 @@ def test_every_function_logs_to_its_own_masked_log_group() -> None:
     functions = _of_type("AWS::Lambda::Function")
     groups = _of_type("AWS::Logs::LogGroup")
     used = {_named(f["LoggingConfig"]["LogGroup"]) for f in functions.values()}
-    assert len(used) == len(functions) == 9
+    assert len(used) == len(functions) == 10
     assert used < set(groups)
     assert all(groups[group].get("DataProtectionPolicy") for group in used)
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from repoconn_core.storage.schema import DELIVERY_LOG_ATTRIBUTES, LAST_DELIVERY_ATTRIBUTES
+
 from tests.support.translated_template import (
     ROOT,
     documented_rows,
@@ -27,11 +30,12 @@ def test_every_function_role_is_exactly_the_documented_iam_table() -> None:
     print(f"IAM table: {len(deployed)} rows over {len({row[0] for row in deployed})} functions")
 
 
-def test_the_public_receiver_writes_only_delivery_records() -> None:
+def test_the_public_receiver_writes_only_delivery_records_and_delivery_logs() -> None:
     # given the receiver's statements as deployed
     rows = policy_rows(translated_template())
     receiver = {row for row in rows if row[0] == "WebhookReceiverFunction"}
-    # then its one write is PutItem, only on delivery#… partition keys
+    # then its writes are PutItem only on delivery#… partition keys, and UpdateItem only on
+    # deliveries#… (a duplicate's log entry), of the log's attributes, nothing asked back
     writes = {
         row for row in receiver if row[1].startswith("dynamodb:") and row[1] != "dynamodb:GetItem"
     }
@@ -41,7 +45,55 @@ def test_the_public_receiver_writes_only_delivery_records() -> None:
             "dynamodb:PutItem",
             "ConnectionsTable",
             json.dumps({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["delivery#*"]}}),
-        )
+        ),
+        (
+            "WebhookReceiverFunction",
+            "dynamodb:UpdateItem",
+            "ConnectionsTable",
+            json.dumps(
+                {
+                    "ForAllValues:StringEquals": {
+                        "dynamodb:Attributes": list(DELIVERY_LOG_ATTRIBUTES)
+                    },
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["deliveries#*"]},
+                    "StringEqualsIfExists": {"dynamodb:ReturnValues": ["NONE"]},
+                },
+                sort_keys=True,
+            ),
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("function", "attributes"),
+    [
+        ("GetConnectionFunction", LAST_DELIVERY_ATTRIBUTES),
+        ("ListDeliveriesFunction", DELIVERY_LOG_ATTRIBUTES),
+    ],
+)
+def test_the_read_functions_read_only_delivery_logs_besides_the_index(
+    function: str, attributes: tuple[str, ...]
+) -> None:
+    # given the read function's statements as deployed
+    rows = {row for row in policy_rows(translated_template()) if row[0] == function}
+    dynamodb = {row for row in rows if row[1].startswith("dynamodb:")}
+    # then a Query of the index, and a projected GetItem on deliveries#… keys: never an item
+    # with ciphertext
+    assert dynamodb == {
+        (function, "dynamodb:Query", "ConnectionsTable/index/projectId-index", ""),
+        (
+            function,
+            "dynamodb:GetItem",
+            "ConnectionsTable",
+            json.dumps(
+                {
+                    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(attributes)},
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["deliveries#*"]},
+                    "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+                },
+                sort_keys=True,
+            ),
+        ),
     }
 
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pynamodb.connection.base import Connection
 from repoconn_core import wiring
+from repoconn_core.delivery_history import DeliveryEntry, Outcome
+from repoconn_core.storage.delivery_history import CAPACITY
 from repoconn_providers.wiring import health_check
 
 from tests.integration.conftest import EventBusTap
@@ -30,19 +33,43 @@ from tests.support.translated_template import policy_rows, translated_template
 REPOSITORY = "https://github.com/acme/update-attributes"
 TOKEN = "tok-good-update-attributes-0123"
 WRITERS = ("PublishDeliveriesFunction", "HealthCheckFunction", "ReencryptConnectionsFunction")
+# Roles that append to delivery logs (deliveries#<connectionId>), and only there.
+LOG_WRITERS = ("PublishDeliveriesFunction", "WebhookReceiverFunction")
+LOG_ATTRIBUTES = {"repositoryUrl", "entries", "lastDeliveryAt", "expiresAt"}
 
 
-def _allowed(function: str) -> set[str]:
-    [row] = [
-        row
+def _conditions(function: str) -> list[dict[str, Any]]:
+    return [
+        json.loads(row[3])
         for row in policy_rows(translated_template())
         if row[0] == function and row[1] == "dynamodb:UpdateItem"
     ]
-    condition = json.loads(row[3])
+
+
+def _allowed(function: str) -> set[str]:
+    """What the function's UpdateItem on connection items (any key) may name."""
+    [condition] = [c for c in _conditions(function) if "ForAllValues:StringLike" not in c]
     assert condition["StringEqualsIfExists"] == {
         "dynamodb:ReturnValues": ["NONE", "UPDATED_OLD", "UPDATED_NEW"]
     }
     return set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+
+
+def _allowed_on_logs(function: str) -> set[str]:
+    """What the function's UpdateItem on delivery logs (deliveries#*, nothing else) may name."""
+    [condition] = [c for c in _conditions(function) if "ForAllValues:StringLike" in c]
+    assert condition["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["deliveries#*"]}
+    assert condition["StringEqualsIfExists"] == {"dynamodb:ReturnValues": ["NONE"]}
+    return set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+
+
+def _fits(function: str, key: str, names: set[str]) -> bool:
+    if key.startswith("deliveries#"):
+        return names <= _allowed_on_logs(function)
+    return names <= _allowed(function)
+
+
+keys: list[str] = []  # the key of each update in ``updates``, in order
 
 
 @pytest.fixture
@@ -50,6 +77,7 @@ def updates(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[str]]]:
     """The attribute names of every UpdateItem sent from now on (key, update and condition
     expressions: pynamodb names every attribute through ExpressionAttributeNames)."""
     sent: list[set[str]] = []
+    keys.clear()
     dispatch = Connection.dispatch
 
     def recording(self: Connection, operation_name: str, operation_kwargs: dict[str, Any]) -> Any:
@@ -58,6 +86,7 @@ def updates(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[str]]]:
             sent.append(
                 {*operation_kwargs["Key"], *operation_kwargs["ExpressionAttributeNames"].values()}
             )
+            keys.append(operation_kwargs["Key"]["repositoryUrl"]["S"])
         return dispatch(self, operation_name, operation_kwargs)
 
     monkeypatch.setattr(Connection, "dispatch", recording)
@@ -75,12 +104,54 @@ def test_the_relay_updates_only_what_its_role_allows(
     hook = sim_control.hook_of(connection_id)
     delivery = signed("GitHub", str(hook["secret"]))
     updates.clear()
+    keys.clear()
     # when the relay publishes it
     assert deliver_to_receiver(connection_id, delivery.headers, delivery.body).status == 202
     assert len(event_bus.events()) == 1
-    # then its one update (lastSyncAt) names only allowed attributes
-    assert updates and all(names <= _allowed("PublishDeliveriesFunction") for names in updates)
-    assert {"lastSyncAt"} <= set().union(*updates)
+    # then its updates (lastSyncAt, the delivery log) name only allowed attributes
+    function = "PublishDeliveriesFunction"
+    assert keys == ["https://github.com/acme/update-attributes", f"deliveries#{connection_id}"]
+    assert all(_fits(function, key, names) for key, names in zip(keys, updates, strict=True))
+    assert {"lastSyncAt", "entries", "lastDeliveryAt"} <= set().union(*updates)
+
+
+def test_the_receiver_updates_only_the_delivery_log_of_a_duplicate(
+    api: Api, sim_control: SimulatorControl, updates: list[set[str]]
+) -> None:
+    # given a recorded delivery
+    connection_id = given_connected(api, REPOSITORY, token=TOKEN)["id"]
+    secret = str(sim_control.hook_of(connection_id)["secret"])
+    first = signed("GitHub", secret)
+    assert deliver_to_receiver(connection_id, first.headers, first.body).status == 202
+    updates.clear()
+    keys.clear()
+    # when its body arrives again
+    again = signed("GitHub", secret, body=first.body)
+    assert deliver_to_receiver(connection_id, again.headers, again.body).status == 200
+    # then the one update is the duplicate's append to the log, within the role's list
+    assert keys == [f"deliveries#{connection_id}"]
+    assert updates[0] <= _allowed_on_logs("WebhookReceiverFunction")
+
+
+def test_a_full_log_is_trimmed_with_allowed_attributes_only(
+    api: Api, updates: list[set[str]]
+) -> None:
+    # given a delivery log at its capacity
+    history = wiring.delivery_history()
+    at = datetime.now(UTC)
+    entries = [DeliveryEntry(f"d-{i}", "push", at, Outcome.PUBLISHED) for i in range(CAPACITY)]
+    history.append_deliveries("c-full", entries, at=at)
+    updates.clear()
+    keys.clear()
+    # when one more entry is appended (trim, then append)
+    history.append_deliveries(
+        "c-full", [DeliveryEntry("d-new", "push", at, Outcome.DUPLICATE)], at=at
+    )
+    # then every update names only what the log writers' roles allow
+    assert len(updates) >= 3
+    assert all(names <= LOG_ATTRIBUTES for names in updates)
+    for function in LOG_WRITERS:
+        assert _allowed_on_logs(function) == LOG_ATTRIBUTES
 
 
 def test_the_health_check_and_its_repair_update_only_what_its_role_allows(

@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import requests
 from repoconn_local.gateway.events import http_api_event
@@ -28,6 +29,7 @@ ROUTES: dict[str, str] = {
     f"PUT {CONNECTION_PATH}": "upsert_connection",
     f"GET {CONNECTION_PATH}": "get_connection",
     f"GET {CONNECTION_PATH}/exists": "connection_exists",
+    f"GET {CONNECTION_PATH}/deliveries": "list_deliveries",
     f"DELETE {CONNECTION_PATH}": "disconnect_connection",
 }
 # A token with full rights at the provider simulator (its "anything else" convention).
@@ -56,8 +58,9 @@ def connect_body(url: str, token: str, **extra: object) -> dict[str, object]:
 class Request:
     method: str
     project_id: str
-    suffix: str  # "" or "/exists"
+    suffix: str  # "", "/exists" or "/deliveries"
     body: str | bytes | None
+    query: str = ""  # the raw query string, without "?"
 
     @property
     def path(self) -> str:
@@ -79,12 +82,13 @@ class _ConnectionApi:
         *,
         body: object = None,
         raw_body: str | bytes | None = None,
+        query: str = "",
         **caller: Any,
     ) -> HttpResult:
         """``body`` is sent as JSON, ``raw_body`` as it is; ``caller`` as the subclass reads it."""
         if raw_body is None and body is not None:
             raw_body = json.dumps(body)
-        result = self._send(Request(method, project_id, suffix, raw_body), caller)
+        result = self._send(Request(method, project_id, suffix, raw_body, query), caller)
         self.answers.append(result)
         return result
 
@@ -100,6 +104,10 @@ class _ConnectionApi:
 
     def disconnect(self, project_id: str, **caller: Any) -> HttpResult:
         return self.call("DELETE", project_id, **caller)
+
+    def deliveries(self, project_id: str, query: str = "", **caller: Any) -> HttpResult:
+        """GET /deliveries with the raw query string ``query`` (e.g. ``limit=1&cursor=...``)."""
+        return self.call("GET", project_id, "/deliveries", query=query, **caller)
 
     def _send(self, request: Request, caller: dict[str, Any]) -> HttpResult:
         raise NotImplementedError
@@ -118,17 +126,26 @@ class Api(_ConnectionApi):
         raw_body: str | bytes | None = None,
         content_type: str = "application/json",
         claims: Mapping[str, object] | None = None,
+        query: str = "",
     ) -> dict[str, Any]:
         """The payload-2.0 event API Gateway would hand the route's function."""
-        return http_api_event(
+        event = http_api_event(
             method,
             CONNECTION_PATH.replace("{projectId}", project_id) + suffix,
             route_key=f"{method} {CONNECTION_PATH}{suffix}",
             path_parameters={"projectId": project_id},
+            query=query,
             headers={"content-type": content_type} if raw_body is not None else {},
             body=raw_body,
             claims=claims,
         )
+        parameters: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            # As API Gateway (and the local gateway): repeated parameters comma-joined.
+            parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
+        if parameters:
+            event["queryStringParameters"] = parameters
+        return event
 
     def send(self, event: dict[str, Any]) -> HttpResult:
         """``event`` to the function its route key names."""
@@ -147,11 +164,19 @@ class Api(_ConnectionApi):
     def disconnect(self, project_id: str, **caller: Any) -> HttpResult:
         return super().disconnect(project_id, **_as(admin(project_id), caller))
 
+    def deliveries(self, project_id: str, query: str = "", **caller: Any) -> HttpResult:
+        return super().deliveries(project_id, query, **_as(member(project_id), caller))
+
     def _send(self, request: Request, caller: dict[str, Any]) -> HttpResult:
         claims = caller.pop("claims", None)
         assert not caller, f"unknown caller fields {sorted(caller)}"
         event = self.event(
-            request.method, request.project_id, request.suffix, raw_body=request.body, claims=claims
+            request.method,
+            request.project_id,
+            request.suffix,
+            raw_body=request.body,
+            claims=claims,
+            query=request.query,
         )
         return invoke_http(ROUTES[event["routeKey"]], event)
 
@@ -182,7 +207,7 @@ class GatewayApi(_ConnectionApi):
         assert not caller, f"unknown caller fields {sorted(caller)}"
         if request.body is not None:
             sent.setdefault("Content-Type", "application/json")
-        url = self.base_url + request.path
+        url = self.base_url + request.path + (f"?{request.query}" if request.query else "")
         return self._http(request.method, url, data=request.body, headers=sent)
 
     def _http(self, method: str, url: str, **kwargs: Any) -> HttpResult:

@@ -37,6 +37,7 @@ READ_PATH_FORBIDDEN = frozenset({"cryptography", "requests"})
 BOUNDARIES: dict[str, tuple[str, frozenset[str]]] = {
     "GetConnectionFunction": ("connection_queries", READ_PATH_FORBIDDEN),
     "ConnectionExistsFunction": ("connection_queries", READ_PATH_FORBIDDEN),
+    "ListDeliveriesFunction": ("connection_queries", READ_PATH_FORBIDDEN),
     "WebhookReceiverFunction": ("receive_webhook", frozenset({"requests"})),
     "UpsertConnectionFunction": ("connect_repository", frozenset()),
     "DisconnectConnectionFunction": ("disconnect_repository", frozenset()),
@@ -143,13 +144,18 @@ def test_read_functions_get_only_the_core_layer(template: dict[str, Any]) -> Non
     # when
     layers = {
         logical_id: [layer["Ref"] for layer in functions[logical_id]["Layers"]]
-        for logical_id in ("GetConnectionFunction", "ConnectionExistsFunction")
+        for logical_id in (
+            "GetConnectionFunction",
+            "ConnectionExistsFunction",
+            "ListDeliveriesFunction",
+        )
     }
 
     # then
     assert layers == {
         "GetConnectionFunction": ["CoreLayer"],
         "ConnectionExistsFunction": ["CoreLayer"],
+        "ListDeliveriesFunction": ["CoreLayer"],
     }
 
 

@@ -214,11 +214,12 @@ def test_route_table_from_template_yaml_routes_each_function_with_the_jwt_author
         for route in route_table(template, {"CorsAllowOrigin": ORIGIN}).routes
     }
 
-    # then the three frontend routes call their functions' handlers behind the JWT authorizer
+    # then the frontend routes call their functions' handlers behind the JWT authorizer
     expected = {
         f"PUT {PROJECTS}": "functions.upsert_connection.app",
         f"GET {PROJECTS}": "functions.get_connection.app",
         f"GET {PROJECTS}/exists": "functions.connection_exists.app",
+        f"GET {PROJECTS}/deliveries": "functions.list_deliveries.app",
     }
     for key, module in expected.items():
         assert routes[key].function.module == module

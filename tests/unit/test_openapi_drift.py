@@ -30,6 +30,7 @@ JWT_ROUTES = {
     ("put", "/projects/{projectId}/repository-connection"),
     ("delete", "/projects/{projectId}/repository-connection"),
     ("get", "/projects/{projectId}/repository-connection/exists"),
+    ("get", "/projects/{projectId}/repository-connection/deliveries"),
 }
 WEBHOOK_ROUTE = ("post", "/webhooks/{connectionId}")
 

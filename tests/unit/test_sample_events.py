@@ -24,6 +24,7 @@ HTTP_SAMPLES = {
     "upsert_connection.json": "UpsertConnectionFunction",
     "get_connection.json": "GetConnectionFunction",
     "connection_exists.json": "ConnectionExistsFunction",
+    "list_deliveries.json": "ListDeliveriesFunction",
     "disconnect_connection.json": "DisconnectConnectionFunction",
     "receive_webhook.json": "WebhookReceiverFunction",
 }
@@ -33,6 +34,7 @@ ROLE_NEEDED = {
     "disconnect_connection.json": "admin",
     "get_connection.json": "member",
     "connection_exists.json": "member",
+    "list_deliveries.json": "member",
 }
 SCHEDULED_SAMPLES = {
     "health_check.json": "HealthCheckFunction",

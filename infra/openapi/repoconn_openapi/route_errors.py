@@ -87,6 +87,17 @@ ROUTE_ERRORS: dict[str, RouteErrors] = {
             errors.DependencyUnavailable,
         )
     ),
+    f"GET {CONNECTION}/deliveries": RouteErrors(
+        problems=(
+            errors.InvalidCursor,
+            errors.Unauthenticated,
+            errors.Forbidden,
+            errors.ConnectionNotFound,
+            errors.RouteNotFound,
+            errors.ValidationFailed,
+            errors.DependencyUnavailable,
+        )
+    ),
     f"DELETE {CONNECTION}": RouteErrors(
         problems=(
             errors.Unauthenticated,

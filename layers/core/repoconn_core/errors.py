@@ -32,6 +32,15 @@ class MalformedBody(DomainError):
     status, code, title = 400, "malformed_body", "Request body is not valid JSON"
 
 
+class InvalidCursor(DomainError):
+    """A listing's ``cursor`` that no page of ours handed out (delivery_history.py)."""
+
+    status, code, title = 400, "invalid_cursor", "Invalid cursor"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or "The cursor is not one a previous page returned.")
+
+
 class InvalidRepositoryUrl(ValidationFailed):
     code, title = "invalid_repository_url", "Not an accepted repository URL"
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, field_validator
 
 if TYPE_CHECKING:
+    from repoconn_core.delivery_history import DeliveryPage
     from repoconn_core.records import ConnectionSummary
 
 MAX_TOKEN_LENGTH = 1024
@@ -66,13 +67,22 @@ class RepositoryConnectionInfo(BaseModel):
     healthStatus: str | None = Field(default=None, description="healthy | degraded | failed")
     healthReason: str | None = None
     lastHealthCheckAt: datetime | None = None
+    lastDeliveryAt: datetime | None = Field(
+        default=None,
+        description=(
+            "When a webhook delivery last reached the service (any outcome); null until the "
+            "first one, and again after seven days without any (the delivery log's retention)."
+        ),
+    )
 
-    @field_serializer("lastSyncAt", "createdAt", "lastHealthCheckAt")
+    @field_serializer("lastSyncAt", "createdAt", "lastHealthCheckAt", "lastDeliveryAt")
     def _serialize_time(self, value: datetime | None) -> str | None:
         return _iso(value)
 
     @classmethod
-    def from_summary(cls, summary: ConnectionSummary) -> RepositoryConnectionInfo:
+    def from_summary(
+        cls, summary: ConnectionSummary, *, last_delivery_at: datetime | None = None
+    ) -> RepositoryConnectionInfo:
         return cls(
             id=summary.id,
             repositoryUrl=summary.repository_url,
@@ -83,6 +93,53 @@ class RepositoryConnectionInfo(BaseModel):
             healthStatus=summary.health_status,
             healthReason=summary.health_reason,
             lastHealthCheckAt=summary.last_health_check_at,
+            lastDeliveryAt=last_delivery_at,
+        )
+
+
+class DeliveryInfo(BaseModel):
+    """One delivery as the frontend shows it: never its payload."""
+
+    deliveryId: str = Field(description="The provider's delivery id (e.g. X-GitHub-Delivery)")
+    eventKind: str = Field(description="The provider's event kind, e.g. push, merge_request")
+    receivedAt: datetime = Field(
+        description="When it reached the service (redelivered: when the provider was asked)"
+    )
+    outcome: Literal["published", "duplicate", "dropped", "redelivered"] = Field(
+        description=(
+            "published: put on the event bus; duplicate: a body already accepted within the "
+            "replay window, acknowledged and not published again; dropped: its connection was "
+            "gone or inactive when the relay got it; redelivered: the reconciliation asked the "
+            "provider to deliver it again"
+        )
+    )
+
+    @field_serializer("receivedAt")
+    def _serialize_time(self, value: datetime) -> str | None:
+        return _iso(value)
+
+
+class DeliveriesPage(BaseModel):
+    """The most recent deliveries, newest first."""
+
+    deliveries: list[DeliveryInfo]
+    nextCursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null on the last page"
+    )
+
+    @classmethod
+    def from_page(cls, page: DeliveryPage) -> DeliveriesPage:
+        return cls(
+            deliveries=[
+                DeliveryInfo(
+                    deliveryId=entry.delivery_id,
+                    eventKind=entry.event_kind,
+                    receivedAt=entry.received_at,
+                    outcome=entry.outcome.value,
+                )
+                for entry in page.entries
+            ],
+            nextCursor=page.next_cursor,
         )
 
 

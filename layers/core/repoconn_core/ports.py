@@ -16,6 +16,7 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from repoconn_core.delivery_events import DeliveryEvent
+from repoconn_core.delivery_history import DeliveryEntry, DeliveryLogView
 from repoconn_core.providers import (
     DeliveryAttempt,
     DeliveryHistory,
@@ -98,6 +99,22 @@ class DeliveryRecorder(Protocol):
         replay_key: str,
     ) -> DeliveryOutcome:
         """Record once per ``replay_key`` (receive.py: the body's digest) within the window."""
+
+
+class DeliveryHistoryWriter(Protocol):
+    """Appends to a connection's delivery log (delivery_history.py); never reads it."""
+
+    def append_deliveries(
+        self, connection_id: str, entries: Sequence[DeliveryEntry], *, at: datetime
+    ) -> None:
+        """Append ``entries`` in order, keeping the log bounded; the log expires ``at`` plus
+        the retention. Raises DependencyUnavailable when DynamoDB cannot take it."""
+
+
+class DeliveryHistoryReader(Protocol):
+    def delivery_log(self, connection_id: str, now: datetime) -> DeliveryLogView: ...
+
+    def last_delivery_at(self, connection_id: str, now: datetime) -> datetime | None: ...
 
 
 class EventPublisher(Protocol):

@@ -57,20 +57,33 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
+from aws_lambda_powertools import Logger
 from pydantic import SecretStr
 
 from repoconn_core.clock import utc_now
 from repoconn_core.connection_secrets import ConnectionSecrets, WebhookSecrets, in_grace
 from repoconn_core.delivery_events import VerifiedDelivery, delivery_event
-from repoconn_core.errors import DeliveryRejected, MalformedBody, PayloadTooLarge
+from repoconn_core.delivery_history import DeliveryEntry, Outcome
+from repoconn_core.errors import (
+    DeliveryRejected,
+    DependencyUnavailable,
+    MalformedBody,
+    PayloadTooLarge,
+)
 from repoconn_core.json_body import load_json
-from repoconn_core.ports import ConnectionById, DeliveryRecorder, FieldCipher
+from repoconn_core.ports import (
+    ConnectionById,
+    DeliveryHistoryWriter,
+    DeliveryRecorder,
+    FieldCipher,
+)
 from repoconn_core.providers import DELIVERED_EVENT_KINDS, PING_EVENT_KINDS, ServiceType
 from repoconn_core.records import DeliveryOutcome, PendingSecret, WebhookConnection
 from repoconn_core.settings import Settings
 
 DEFAULT_REPLAY_WINDOW = timedelta(days=7)
 # Connection ids are UUIDs; anything else cannot exist, and must not reach a DynamoDB key.
+_log = Logger(child=True)
 _CONNECTION_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
@@ -171,8 +184,11 @@ class ReceiveWebhook:
         clock: Callable[[], datetime] = utc_now,
         replay_window: timedelta = DEFAULT_REPLAY_WINDOW,
         staged: ConnectionCache | None = None,
+        history: DeliveryHistoryWriter | None = None,
     ) -> None:
-        """``staged``: the opened pending secrets (default: a cache like ``cache``'s)."""
+        """``staged``: the opened pending secrets (default: a cache like ``cache``'s);
+        ``history``: where duplicates are logged for the frontend (None: not logged)."""
+        self._history = history
         self._connections = connections
         self._staged = staged or ConnectionCache(
             timedelta(seconds=cache.secret_ttl_seconds), monotonic=cache.monotonic
@@ -196,6 +212,7 @@ class ReceiveWebhook:
         cipher: FieldCipher,
         verify: Verify,
         identify: Identify,
+        history: DeliveryHistoryWriter | None = None,
     ) -> ReceiveWebhook:
         """The receiver as deployed, from its parts; the settings supply the rest."""
         return cls(
@@ -209,6 +226,7 @@ class ReceiveWebhook:
                 read_ttl=timedelta(seconds=config.connection_cache_ttl_seconds),
             ),
             max_body_bytes=config.webhook_max_body_bytes,
+            history=history,
         )
 
     def __call__(
@@ -252,9 +270,22 @@ class ReceiveWebhook:
             expires_at=now + self._replay_window,
             replay_key=replay_key(body),
         )
-        return DeliveryReceipt(
-            delivery_id, event_kind, duplicate=outcome is DeliveryOutcome.DUPLICATE
-        )
+        duplicate = outcome is DeliveryOutcome.DUPLICATE
+        if duplicate:
+            entry = DeliveryEntry.of(delivery_id, event_kind, now, Outcome.DUPLICATE)
+            self._log_duplicate(stored.id, entry)
+        return DeliveryReceipt(delivery_id, event_kind, duplicate=duplicate)
+
+    def _log_duplicate(self, connection_id: str, entry: DeliveryEntry) -> None:
+        """One more call, on the duplicate path only (a new delivery is logged by the relay,
+        so the warm path stays one PutItem). The answer does not depend on it: a duplicate is
+        acknowledged whether or not the log could be written."""
+        if self._history is None:
+            return
+        try:
+            self._history.append_deliveries(connection_id, [entry], at=entry.received_at)
+        except DependencyUnavailable:
+            _log.warning("delivery log not written", extra={"connectionId": connection_id})
 
     def _verified_connection(
         self, connection_id: str, headers: Mapping[str, str], body: bytes, now: datetime

@@ -10,7 +10,11 @@ order, at least once (template.yaml: ``PublishDeliveriesFunction``). For a batch
    (receive.py), and nothing must be published for a connection that no longer exists;
 3. publishes the rest on EventBridge in stream order (publisher.py: 10 entries a call);
 4. advances each connection's ``lastSyncAt`` to its newest published delivery (one
-   conditional UpdateItem per connection: never backwards, never onto another connection).
+   conditional UpdateItem per connection: never backwards, never onto another connection);
+5. appends ``published`` or ``dropped`` for each delivery it handled to its connection's
+   delivery log (delivery_history.py; one UpdateItem per connection). The log is what the
+   frontend shows, not what the relay guarantees: an append that fails is logged and does not
+   fail the batch (retrying it would publish every event again).
 
 It answers where the batch must be retried from: the stream position of the first delivery
 that was not published (Lambda's ``ReportBatchItemFailures``), or None when all were. A
@@ -21,14 +25,17 @@ by ``deliveryId``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
+from repoconn_core.clock import utc_now
 from repoconn_core.delivery_events import RecordedDelivery
-from repoconn_core.ports import EventPublisher, RelayStore
+from repoconn_core.delivery_history import DeliveryEntry, Outcome
+from repoconn_core.errors import DependencyUnavailable
+from repoconn_core.ports import DeliveryHistoryWriter, EventPublisher, RelayStore
 from repoconn_core.records import StoredConnection
 
 log = Logger(child=True)
@@ -42,9 +49,19 @@ class RelayOutcome:
 
 
 class PublishDeliveries:
-    def __init__(self, *, store: RelayStore, publisher: EventPublisher) -> None:
+    def __init__(
+        self,
+        *,
+        store: RelayStore,
+        publisher: EventPublisher,
+        history: DeliveryHistoryWriter | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        """``history``: where the outcomes are logged for the frontend (None: not logged)."""
         self._store = store
         self._publisher = publisher
+        self._history = history
+        self._clock = clock
 
     def __call__(self, deliveries: Sequence[RecordedDelivery]) -> RelayOutcome:
         if not deliveries:
@@ -68,8 +85,42 @@ class PublishDeliveries:
         for (repository_url, connection_id), at in newest.items():
             # False: disconnected meanwhile, or a later sync is recorded; both are fine.
             self._store.touch_last_sync(repository_url, connection_id, at)
+        self._log_outcomes(deliveries, live[:published], dropped)
         retry_from = live[published].position if published < len(live) else None
         return RelayOutcome(published=published, dropped=len(dropped), retry_from=retry_from)
+
+    def _log_outcomes(
+        self,
+        deliveries: Sequence[RecordedDelivery],
+        published: Sequence[RecordedDelivery],
+        dropped: Sequence[RecordedDelivery],
+    ) -> None:
+        """One append per connection, its entries in stream order; the deliveries not
+        published yet are logged when a retry publishes them."""
+        if self._history is None:
+            return
+        outcomes = {id(d): Outcome.PUBLISHED for d in published}
+        outcomes.update({id(d): Outcome.DROPPED for d in dropped})
+        by_connection: dict[str, list[DeliveryEntry]] = {}
+        for delivery in deliveries:
+            outcome = outcomes.get(id(delivery))
+            if outcome is None:
+                continue
+            by_connection.setdefault(delivery.connection_id, []).append(
+                DeliveryEntry.of(
+                    delivery.delivery_id,
+                    # "<serviceType> <eventKind>" (delivery_events.py)
+                    delivery.event.detail_type.split(" ", 1)[-1],
+                    delivery.event.time,
+                    outcome,
+                )
+            )
+        at = self._clock()
+        for connection_id, entries in by_connection.items():
+            try:
+                self._history.append_deliveries(connection_id, entries, at=at)
+            except DependencyUnavailable:
+                log.warning("delivery log not written", extra={"connectionId": connection_id})
 
 
 def _still_connected(delivery: RecordedDelivery, connections: dict[str, StoredConnection]) -> bool:

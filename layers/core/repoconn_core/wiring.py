@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from repoconn_core.reencrypt import ReencryptConnections
     from repoconn_core.relay import PublishDeliveries
     from repoconn_core.storage.connection_store import ConnectionStore
+    from repoconn_core.storage.delivery_history import DeliveryHistory
 
 _cached: list[Callable[..., object]] = []
 
@@ -55,10 +56,19 @@ def connection_store() -> ConnectionStore:
 
 
 @per_container
+def delivery_history() -> DeliveryHistory:
+    """Connections' delivery logs: read by the API, appended by the relay, the receiver and
+    the reconciliation."""
+    from repoconn_core.storage.delivery_history import DeliveryHistory
+
+    return DeliveryHistory(*table())
+
+
+@per_container
 def connection_queries() -> ConnectionQueries:
     from repoconn_core.queries import ConnectionQueries
 
-    return ConnectionQueries(connection_store())
+    return ConnectionQueries(connection_store(), delivery_history())
 
 
 @per_container
@@ -100,6 +110,7 @@ def publish_deliveries() -> PublishDeliveries:
     return PublishDeliveries(
         store=connection_store(),
         publisher=EventBridgePublisher(events, config.event_bus_name),
+        history=delivery_history(),
     )
 
 

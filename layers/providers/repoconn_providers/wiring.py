@@ -97,4 +97,5 @@ def receive_webhook() -> ReceiveWebhook:
         cipher=core.secret_cipher(),
         verify=signatures.verify_delivery,
         identify=signatures.identify,
+        history=core.delivery_history(),
     )

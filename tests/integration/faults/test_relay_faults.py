@@ -10,7 +10,11 @@ after they went out (the lastSyncAt update) fails the batch, and the retry publi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from repoconn_core import wiring
+from repoconn_core.delivery_history import page_of
 
 from tests.faultkit import aws
 from tests.faultkit.injector import Fault
@@ -21,7 +25,12 @@ from tests.integration.faults.world import World
 
 # A clean relay run for one delivery, in order (the stream reads are the mapping's, not the
 # function's, and are left out).
-RELAY_STEPS = ("dynamodb:BatchGetItem", "eventbridge:PutEvents", "dynamodb:UpdateItem(item)")
+RELAY_STEPS = (
+    "dynamodb:BatchGetItem",
+    "eventbridge:PutEvents",
+    "dynamodb:UpdateItem(item)",
+    "dynamodb:UpdateItem(log)",
+)
 CASES: list[tuple[str, Fault]] = [
     *(("dynamodb:BatchGetItem", fault) for fault in DDB_CALL_FAULTS),
     *(("eventbridge:PutEvents", fault) for fault in EVENTS_FAULTS),
@@ -89,3 +98,47 @@ def test_a_relay_fault_loses_nothing_and_the_retry_publishes(
     retried = world.published()
     assert [e["detail"]["deliveryId"] for e in retried] == [delivery_id]
     assert last_sync_at(world) == retried[0]["detail"]["receivedAt"]
+
+
+LOG_ERRORS = (*(f for f in DDB_CALL_FAULTS if f is not aws.CRASH), aws.LOST_RESPONSE)
+
+
+def logged(connection_id: str) -> list[tuple[str, str]]:
+    log = wiring.delivery_history().delivery_log(connection_id, datetime.now(UTC))
+    page = page_of(log.entries, limit=100, cursor=None, now=datetime.now(UTC))
+    return [(entry.delivery_id, str(entry.outcome)) for entry in page.entries]
+
+
+@pytest.mark.parametrize("fault", LOG_ERRORS, ids=[fault.name for fault in LOG_ERRORS])
+def test_a_delivery_log_error_neither_fails_the_batch_nor_publishes_twice(
+    world: World, fault: Fault
+) -> None:
+    # given a recorded delivery
+    delivery_id = recorded_delivery(world, "GitHub")
+
+    # when the relay's append to the delivery log fails (one attempt of the batch)
+    with world.injector.armed({("dynamodb:UpdateItem(log)", 1): fault}):
+        world.relay.drain(retry=False)
+    assert [f.step for f in world.injector.fired] == ["dynamodb:UpdateItem(log)"]
+
+    # then the event went out once, lastSyncAt moved, and no retry publishes it again: the
+    # log is what the frontend shows, not what the relay guarantees
+    published = world.published(relay=False)
+    assert [e["detail"]["deliveryId"] for e in published] == [delivery_id]
+    assert last_sync_at(world) == published[0]["detail"]["receivedAt"]
+    assert world.published() == []
+
+
+def test_a_crash_at_the_delivery_log_republishes_and_the_log_shows_it_once(world: World) -> None:
+    # given a recorded delivery
+    delivery_id = recorded_delivery(world, "GitHub")
+    connection_id = str(world.get(PROJECT).json()["id"])
+
+    # when the relay's process dies at its append to the delivery log
+    with world.injector.armed({("dynamodb:UpdateItem(log)", 1): aws.CRASH}):
+        world.relay.drain(retry=False)
+
+    # then the batch failed after publishing: the retry publishes again (at-least-once), and
+    # the delivery is listed once, published
+    assert [e["detail"]["deliveryId"] for e in world.published()] == [delivery_id, delivery_id]
+    assert logged(connection_id) == [(delivery_id, "published")]

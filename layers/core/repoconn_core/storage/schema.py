@@ -1,5 +1,5 @@
-"""The connections table's layout (ConnectionsTable in template.yaml): one table, six kinds of
-item in one key attribute, ``repositoryUrl``.
+"""The connections table's layout (ConnectionsTable in template.yaml): one table, seven kinds
+of item in one key attribute, ``repositoryUrl``.
 
 - a *connection item* per repository, keyed by its canonical ``repositoryUrl``. The key
   makes a repository belong to at most one project.
@@ -20,6 +20,12 @@ item in one key attribute, ``repositoryUrl``.
 - a *pending secret* while a connect or hook repair installs a new webhook secret, keyed
   ``pending#<connectionId>`` (records.PendingSecret), with ``expiresAt``. Its project is
   ``pendingProjectId``, never ``projectId``: it must stay out of the GSI.
+- a *delivery log* per connection that received deliveries, keyed ``deliveries#<connectionId>``
+  (delivery_history.py): a bounded list of ``entries`` (delivery id, event kind, received at,
+  outcome — never a payload), ``lastDeliveryAt`` and ``expiresAt`` (the last write plus the
+  replay window). No ``projectId``: never in the GSI. Its key does not start with
+  ``delivery#``, so neither the relay's stream filter nor the receiver's PutItem grant (both
+  ``delivery#``) covers it.
 
 A connection item's attributes are the camelCase names of ``StoredConnection``'s fields
 (``project_id`` ↔ ``projectId``): ``CONNECTION_ATTRIBUTES`` below is the one field table, and
@@ -36,6 +42,8 @@ from typing import Any, NamedTuple
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -59,7 +67,9 @@ CONNECTION_KEY_PREFIX = "connection#"
 DELIVERY_KEY_PREFIX = "delivery#"
 LEASE_KEY_PREFIX = "lease#"
 PENDING_KEY_PREFIX = "pending#"
+DELIVERY_LOG_KEY_PREFIX = "deliveries#"
 _RESERVED_PREFIXES = (
+    DELIVERY_LOG_KEY_PREFIX,
     POINTER_KEY_PREFIX,
     CONNECTION_KEY_PREFIX,
     DELIVERY_KEY_PREFIX,
@@ -97,6 +107,10 @@ PENDING_SECRET_ATTRIBUTES = (
     "expiresAt",
 )
 DELIVERY_READBACK_ATTRIBUTES = ("repositoryUrl", "owner")
+# A delivery log's attributes: what its writers' UpdateItems may name and the listing reads
+# (template.yaml's conditions name the same; a test compares), and what GET connection reads.
+DELIVERY_LOG_ATTRIBUTES = ("repositoryUrl", "entries", "lastDeliveryAt", "expiresAt")
+LAST_DELIVERY_ATTRIBUTES = ("repositoryUrl", "lastDeliveryAt", "expiresAt")
 # Must equal NonKeyAttributes of projectId-index in template.yaml (a test compares them).
 SUMMARY_ATTRIBUTES = tuple(
     CONNECTION_ATTRIBUTES[name]
@@ -195,6 +209,24 @@ class PendingSecretItem(Model):
     expiresAt = NumberAttribute()  # epoch seconds; also the table's TTL attribute
 
 
+class DeliveryLogEntry(MapAttribute[str, str]):
+    """One entry of a delivery log (delivery_history.DeliveryEntry)."""
+
+    deliveryId = UnicodeAttribute()
+    eventKind = UnicodeAttribute()
+    receivedAt = UnicodeAttribute()  # delivery_history.iso_utc: fixed width, sorts as text
+    outcome = UnicodeAttribute()
+
+
+class DeliveryLogItem(Model):
+    """A connection's recent deliveries, without payloads (storage/delivery_history.py)."""
+
+    repositoryUrl = UnicodeAttribute(hash_key=True)  # "deliveries#<connectionId>"
+    entries = ListAttribute(of=DeliveryLogEntry, null=True)  # oldest appended first
+    lastDeliveryAt = UnicodeAttribute(null=True)  # iso_utc; compared as text
+    expiresAt = NumberAttribute(null=True)  # epoch seconds; also the table's TTL attribute
+
+
 class ConnectionModels(NamedTuple):
     item: type[ConnectionItem]
     pointer: type[ProjectPointer]
@@ -202,6 +234,7 @@ class ConnectionModels(NamedTuple):
     delivery: type[DeliveryRecord]
     lease: type[ProjectLease]
     pending: type[PendingSecretItem]
+    delivery_log: type[DeliveryLogItem]
 
 
 def connection_settings(region: str, host: str | None) -> dict[str, Any]:
@@ -230,6 +263,7 @@ def connection_models(table_name: str, region: str, host: str | None = None) -> 
         delivery=bind(DeliveryRecord),
         lease=bind(ProjectLease),
         pending=bind(PendingSecretItem),
+        delivery_log=bind(DeliveryLogItem),
     )
 
 
@@ -246,6 +280,10 @@ def connection_key(connection_id: str) -> str:
 
 def delivery_key(connection_id: str, replay_key: str) -> str:
     return f"{DELIVERY_KEY_PREFIX}{connection_id}#{replay_key}"
+
+
+def delivery_log_key(connection_id: str) -> str:
+    return f"{DELIVERY_LOG_KEY_PREFIX}{connection_id}"
 
 
 def lease_key(project_id: str) -> str:
