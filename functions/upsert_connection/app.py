@@ -31,7 +31,9 @@ def upsert_connection(projectId: ProjectIdPath) -> Response[RepositoryConnection
     return Response(
         status_code=201 if result.created else 200,
         content_type=content_types.APPLICATION_JSON,
-        body=RepositoryConnectionInfo.from_summary(result.connection),
+        body=RepositoryConnectionInfo.from_summary(
+            result.connection, last_delivery_at=result.last_delivery_at
+        ),
     )
 
 

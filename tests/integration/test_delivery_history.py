@@ -72,6 +72,21 @@ def test_last_delivery_at_is_null_until_the_first_delivery(
     assert after["lastSyncAt"] == listed[0]["receivedAt"]
 
 
+def test_a_reconnect_answers_the_last_delivery_of_the_connection_it_keeps(
+    api: Api, sim_control: SimulatorControl, event_bus: EventBusTap
+) -> None:
+    # given a connection that received a push, and its first connect's answer
+    first = given_connected(api, REPOSITORY, token=TOKEN)
+    _deliver(sim_control, first["id"])
+    event_bus.events()
+    # when the admin reconnects (same repository: the connection and its log are kept)
+    again = api.connect("p1", REPOSITORY, TOKEN + "-rotated")
+    # then PUT answers the same lastDeliveryAt as GET (a first connect has none)
+    assert again.status == 200
+    assert first["lastDeliveryAt"] is None
+    assert again.json()["lastDeliveryAt"] == api.read("p1").json()["lastDeliveryAt"] is not None
+
+
 def test_paging_with_limit_one_walks_every_entry_exactly_once(
     api: Api, sim_control: SimulatorControl, event_bus: EventBusTap
 ) -> None:

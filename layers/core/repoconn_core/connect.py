@@ -32,7 +32,12 @@ from pydantic import SecretStr
 
 from repoconn_core.clock import utc_now
 from repoconn_core.connection_secrets import ConnectionSecrets, SealedSecrets
-from repoconn_core.errors import HookNotFound, ProviderUnavailable, RepositoryAlreadyConnected
+from repoconn_core.errors import (
+    DependencyUnavailable,
+    HookNotFound,
+    ProviderUnavailable,
+    RepositoryAlreadyConnected,
+)
 from repoconn_core.hooks import (
     EnsuredHook,
     ProviderAccess,
@@ -45,7 +50,13 @@ from repoconn_core.hooks import (
 from repoconn_core.identity import Principal, require_project_admin
 from repoconn_core.leases import hold
 from repoconn_core.models import ConnectRequest
-from repoconn_core.ports import ConnectionWriter, FieldCipher, ProjectLock, WebhookClient
+from repoconn_core.ports import (
+    ConnectionWriter,
+    DeliveryHistoryReader,
+    FieldCipher,
+    ProjectLock,
+    WebhookClient,
+)
 from repoconn_core.providers import RepositoryRef, webhook_signing
 from repoconn_core.records import ConnectionSummary, StoredConnection
 from repoconn_core.repository_url import check_service_type
@@ -57,6 +68,8 @@ log = Logger(child=True)
 class ConnectResult:
     connection: ConnectionSummary
     created: bool
+    # A reconnect keeps its connection's delivery log: the newest delivery in it, if any.
+    last_delivery_at: datetime | None = None
 
 
 class ConnectRepository:
@@ -69,9 +82,12 @@ class ConnectRepository:
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         leases: ProjectLock | None = None,
+        history: DeliveryHistoryReader | None = None,
     ) -> None:
         """``leases``: None only where one request runs at a time (tests building the use
-        case for a single call); wiring always passes the project leases."""
+        case for a single call); wiring always passes the project leases. ``history``: where
+        a reconnect's ``lastDeliveryAt`` is read (None: not read)."""
+        self._history = history
         self._store = store
         self._leases = leases
         self._secrets = ConnectionSecrets(cipher)
@@ -152,7 +168,22 @@ class ConnectRepository:
 
         if current is not None and current.repository_url != repo.canonical_url:
             self._remove_replaced_hook(current)
-        return ConnectResult(connection=new.summary(), created=existing is None)
+        return ConnectResult(
+            connection=new.summary(),
+            created=existing is None,
+            last_delivery_at=None if existing is None else self._last_delivery_at(new.id, now),
+        )
+
+    def _last_delivery_at(self, connection_id: str, now: datetime) -> datetime | None:
+        """Best effort (one GetItem, reconnects only): the connection is written; a log that
+        cannot be read must not turn that into an error."""
+        if self._history is None:
+            return None
+        try:
+            return self._history.last_delivery_at(connection_id, now)
+        except DependencyUnavailable:
+            log.warning("lastDeliveryAt not read", extra={"connectionId": connection_id})
+            return None
 
     def _existing_connection(
         self, repo: RepositoryRef, current: StoredConnection | None

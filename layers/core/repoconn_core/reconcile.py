@@ -45,9 +45,16 @@ from pydantic import SecretStr
 from repoconn_core import errors
 from repoconn_core.clock import utc_now
 from repoconn_core.connection_secrets import ConnectionSecrets
+from repoconn_core.delivery_history import DeliveryEntry, Outcome
 from repoconn_core.hooks import ProviderAccess
 from repoconn_core.passes import Deadline, RateLimitedTokens
-from repoconn_core.ports import ClientFor, FieldCipher, ReconcileStore, WebhookClient
+from repoconn_core.ports import (
+    ClientFor,
+    DeliveryHistoryWriter,
+    FieldCipher,
+    ReconcileStore,
+    WebhookClient,
+)
 from repoconn_core.providers import DeliveryAttempt, RepositoryRef
 from repoconn_core.records import StoredConnection
 from repoconn_core.settings import Settings
@@ -181,7 +188,10 @@ class ReconcileDeliveries:
         max_workers: int = DEFAULT_MAX_WORKERS,
         page_size: int = DEFAULT_PAGE_SIZE,
         stop_margin: timedelta = DEFAULT_STOP_MARGIN,
+        history: DeliveryHistoryWriter | None = None,
     ) -> None:
+        """``history``: where each accepted redelivery is logged for the frontend (None: not
+        logged)."""
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self._store = store
@@ -192,6 +202,7 @@ class ReconcileDeliveries:
         self._max_workers = max_workers
         self._page_size = page_size
         self._stop_margin = stop_margin
+        self._history = history
 
     @classmethod
     def from_settings(
@@ -201,6 +212,7 @@ class ReconcileDeliveries:
         store: ReconcileStore,
         cipher: FieldCipher,
         client_for: ClientFor,
+        history: DeliveryHistoryWriter | None = None,
     ) -> ReconcileDeliveries:
         """The reconciliation as deployed, from its parts; the settings supply the rest."""
         return cls(
@@ -218,6 +230,7 @@ class ReconcileDeliveries:
             max_workers=config.reconcile_max_workers,
             page_size=config.reconcile_page_size,
             stop_margin=timedelta(seconds=config.reconcile_stop_margin_seconds),
+            history=history,
         )
 
     def run(self, *, time_left_ms: Callable[[], int] | None = None) -> ReconcileReport:
@@ -333,6 +346,7 @@ class ReconcileDeliveries:
         run: _Run,
     ) -> ReconcileReport:
         outcomes: Counter[str] = Counter()
+        asked: list[DeliveryEntry] = []
         for index, attempt in enumerate(due):
             if (
                 index >= self._policy.max_per_connection
@@ -356,11 +370,27 @@ class ReconcileDeliveries:
                 outcomes["redelivery_failed"] += 1
                 continue
             outcomes["redelivered"] += 1
+            asked.append(
+                DeliveryEntry.of(
+                    attempt.event_key, attempt.event, self._clock(), Outcome.REDELIVERED
+                )
+            )
+        self._log_redeliveries(stored, asked)
         return ReconcileReport(
             redelivered=outcomes["redelivered"],
             redelivery_failed=outcomes["redelivery_failed"],
             deferred=outcomes["deferred"],
         )
+
+    def _log_redeliveries(self, stored: StoredConnection, asked: Sequence[DeliveryEntry]) -> None:
+        """One append for the connection's accepted redeliveries. Best effort: the log is for
+        people; a failure to write it must not make the next run ask the provider again."""
+        if self._history is None or not asked:
+            return
+        try:
+            self._history.append_deliveries(stored.id, asked, at=self._clock())
+        except errors.DependencyUnavailable:
+            log.warning("delivery log not written", extra=_ids(stored))
 
 
 def _ids(stored: StoredConnection) -> dict[str, str]:

@@ -44,6 +44,7 @@ def connect_repository() -> ConnectRepository:
         cipher=core.secret_cipher(),
         providers=_provider_access(),
         leases=core.project_leases(),
+        history=core.delivery_history(),
     )
 
 
@@ -80,6 +81,7 @@ def reconcile_deliveries() -> ReconcileDeliveries:
         store=core.connection_store(),
         cipher=core.secret_cipher(),
         client_for=_client_for(),
+        history=core.delivery_history(),
     )
 
 

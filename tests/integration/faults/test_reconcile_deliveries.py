@@ -124,6 +124,11 @@ def test_every_delivery_that_failed_while_our_api_was_down_arrives_exactly_once(
     redelivered = [entry for entry in log if entry["redelivery"]]
     assert len(redelivered) == 5
     assert all(entry["status"] in (200, 202) for entry in redelivered)
+    # and the frontend's delivery log shows each redelivery the provider accepted
+    listed = world.api.deliveries("p1", "limit=100")
+    assert listed.status == 200, listed.text
+    outcomes = Counter(entry["outcome"] for entry in listed.json()["deliveries"])
+    assert outcomes["redelivered"] == 5
     # when it runs again, nothing is asked twice
     again = reconcile()
     assert again["found"] == 0
