@@ -42,7 +42,8 @@ from tests.support.simulator_control import SimulatorControl
 
 TARGET_READ_RATIO = 1.3
 EXPECTED = {
-    "get": {"dynamodb": 1, "kms": 0},
+    # The index Query, then the connection's lastDeliveryAt from its delivery log (issue 16).
+    "get": {"dynamodb": 2, "dynamodb.Query": 1, "dynamodb.GetItem": 1, "kms": 0},
     "exists": {"dynamodb": 1, "kms": 0},
     # A data key per secret field (cipher format 2): the token and the webhook secret; a
     # reconnect also opens the secret it rotates out and seals it again as the previous one.
