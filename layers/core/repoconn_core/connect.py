@@ -33,7 +33,6 @@ from pydantic import SecretStr
 from repoconn_core.clock import utc_now
 from repoconn_core.connection_secrets import ConnectionSecrets, SealedSecrets
 from repoconn_core.errors import (
-    DependencyUnavailable,
     HookNotFound,
     ProviderUnavailable,
     RepositoryAlreadyConnected,
@@ -181,7 +180,7 @@ class ConnectRepository:
             return None
         try:
             return self._history.last_delivery_at(connection_id, now)
-        except DependencyUnavailable:
+        except Exception:
             log.warning("lastDeliveryAt not read", extra={"connectionId": connection_id})
             return None
 
