@@ -29,6 +29,11 @@ link-local, metadata, ... addresses; loopback only in local runs), and the socke
 the checked address, so nothing is sent to a refused address and a changed DNS answer cannot
 slip in between check and use. A refusal is ``ProviderAddressRefused`` and is never retried.
 
+Redirects: a GET follows up to three (requests drops the token on a hop to another host). Any
+other method follows a 307 or 308 — which keep method and body — at most twice and only on the
+API's own origin; GitHub answers 307 to writes on a renamed repository's old path. A 301/302
+to a write is not followed (requests would replay it as a GET); the driver sees the status.
+
 Secrets: tokens arrive as ``SecretStr`` and are unwrapped only while building the request's
 ``Authorization`` header. No exception message or log line carries a header, a request or
 response body, or a URL's credentials (``redact_url``).
@@ -45,7 +50,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 from pydantic import SecretStr
@@ -67,6 +72,11 @@ USER_AGENT = "repoconn/0.1 (+repository-connections)"
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# Redirects that keep the method and body (RFC 9110 15.4.8, 15.4.9): GitHub answers 307 to a
+# non-GET call on a renamed or transferred repository's old path and documents that clients
+# follow it. requests follows redirects for GETs only here (see ``_send``).
+METHOD_KEEPING_REDIRECTS = frozenset({307, 308})
+MAX_METHOD_REDIRECTS = 2
 # A provider whose pagination never ends must not keep a Lambda busy until it times out.
 MAX_PAGES = 100
 
@@ -248,6 +258,7 @@ class ProviderHttp:
         shown = redact_url(url)
 
         attempt = 0
+        redirects = 0
         while True:
             remaining = deadline - self._monotonic()
             connect_timeout, read_timeout = self.timeout
@@ -315,7 +326,42 @@ class ProviderHttp:
                     continue
                 raise self._server_error(method, shown, status, attempt + 1)
 
+            if method != "GET" and status in METHOD_KEEPING_REDIRECTS:
+                # The provider did not act on the request and asks for it again, verbatim, at
+                # Location: not a retry (nothing happened), so POST follows it too - on the
+                # API's own origin only, where the token may go, and a bounded number of times.
+                url = self._redirect_target(response, method, url, redirects)
+                shown = redact_url(url)
+                params = None  # the Location carries the query it wants
+                redirects += 1
+                self._log(logging.INFO, "provider redirect followed", method, url=shown)
+                continue
+
             return response
+
+    def _redirect_target(
+        self, response: requests.Response, method: str, url: str, redirects: int
+    ) -> str:
+        """The absolute URL a 307/308 answer to ``url`` points at, once it is known to be one
+        this client may follow; otherwise ProviderUnavailable."""
+        if redirects >= MAX_METHOD_REDIRECTS:
+            raise ProviderUnavailable(
+                f"{self.service} redirected the request more than {MAX_METHOD_REDIRECTS} times"
+            )
+        location = response.headers.get("Location", "").strip()
+        target = urljoin(url, location) if location else ""
+        if not target or _origin(target) != self._origin:
+            self._log(
+                logging.WARNING,
+                "provider redirect refused",
+                method,
+                url=redact_url(url),
+                location=redact_url(target) if target else None,
+            )
+            raise ProviderUnavailable(
+                f"{self.service} redirected the request to another host; not following it"
+            )
+        return target
 
     def _send(
         self,
@@ -339,8 +385,9 @@ class ProviderHttp:
             params=params,
             timeout=timeout,
             verify=True,
-            # A redirected POST/PUT/PATCH would be replayed as a GET by requests; only GETs
-            # follow redirects (GitHub answers 301 for renamed repositories).
+            # A redirected POST/PUT/PATCH would be replayed as a GET by requests (301/302);
+            # only GETs follow redirects here (GitHub answers 301 for renamed repositories),
+            # and ``request`` follows a 307/308 for the other methods itself.
             allow_redirects=method == "GET",
         )
 

@@ -33,6 +33,7 @@ from urllib.parse import urlencode
 
 from repoconn_local.simulator import deliveries, delivery_logs
 from repoconn_local.simulator.core import (
+    SECRET_QUERY_PARAMS,
     ProviderApi,
     SimRequest,
     SimResponse,
@@ -50,6 +51,8 @@ DOCS = "https://docs.github.com/rest"
 DOC_REPO = f"{DOCS}/repos/repos#get-a-repository"
 DOC_HOOKS = f"{DOCS}/repos/webhooks"
 DOC_RATE = f"{DOCS}/overview/rate-limits-for-the-rest-api"
+DOC_REDIRECTS = f"{DOCS}/using-the-rest-api/best-practices-for-using-the-rest-api"
+INTEGRATION_REFUSED = "Resource not accessible by integration"
 DOC_DELIVERIES = f"{DOCS}/repos/webhooks#list-deliveries-for-a-repository-webhook"
 
 RATE_LIMIT_AUTHENTICATED = 5000
@@ -64,10 +67,18 @@ EVENT_ALIASES = {"merge_request": "pull_request"}
 MASKED_SECRET = "********"  # noqa: S105 - how GitHub shows a hook's secret
 
 
-def _error(status: int, message: str, doc: str = DOCS, **extra: Any) -> SimResponse:
+def _error(
+    status: int,
+    message: str,
+    doc: str = DOCS,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> SimResponse:
     # GitHub's error bodies carry the status as a string since 2023.
     return json_response(
-        status, {"message": message, "documentation_url": doc, "status": str(status), **extra}
+        status,
+        {"message": message, "documentation_url": doc, "status": str(status), **extra},
+        headers,
     )
 
 
@@ -128,7 +139,8 @@ class GitHubApi(ProviderApi):
             "X-GitHub-Api-Version-Selected": "2022-11-28",
             "X-GitHub-Media-Type": "github.v3; format=json",
         }
-        if kind.authenticated:
+        if kind.authenticated and not kind.installation:
+            # Classic tokens only; installation (and fine-grained) tokens send no scopes.
             headers["X-OAuth-Scopes"] = SCOPES_FULL if kind.may_admin else SCOPES_READ_ONLY
             segments = req.segments()
             hooks_call = "hooks" in segments[2:4] if segments else False
@@ -142,9 +154,14 @@ class GitHubApi(ProviderApi):
     def route(self, req: SimRequest, kind: TokenKind) -> SimResponse:
         segments = req.segments()
         if segments == ["user"] and req.method == "GET":
+            if kind.installation:
+                return _error(403, INTEGRATION_REFUSED, f"{DOCS}/users/users")
             return json_response(200, self._user_json(req, kind))
         repo: Repository | None
         if len(segments) >= 3 and segments[0] == "repos":
+            moved = self.state.renamed(self.name, f"{segments[1]}/{segments[2]}")
+            if moved is not None:
+                return self._moved(req, moved)
             repo, rest = (
                 self.state.repository(self.name, f"{segments[1]}/{segments[2]}"),
                 segments[3:],
@@ -161,6 +178,16 @@ class GitHubApi(ProviderApi):
             return json_response(200, self._repo_json(req, repo, kind))
         if rest[0] != "hooks" or len(rest) > 5:
             return _not_found()
+        if kind is TokenKind.INSTALLATION_NO_HOOKS:
+            # An app without the "Webhooks" repository permission: 403, naming what it lacks.
+            # https://docs.github.com/rest/authentication/permissions-required-for-github-apps
+            wanted = "read" if req.method == "GET" else "write"
+            return _error(
+                403,
+                INTEGRATION_REFUSED,
+                DOC_HOOKS,
+                headers={"X-Accepted-GitHub-Permissions": f"repository_hooks={wanted}"},
+            )
         if not kind.may_admin:
             # GitHub answers 404 to hook calls without admin rights rather than admitting the
             # hooks exist (docs: "Resource not found" is the only documented failure).
@@ -186,6 +213,24 @@ class GitHubApi(ProviderApi):
         return _not_found()
 
     # Endpoints -------------------------------------------------------------------------------
+
+    def _moved(self, req: SimRequest, repo: Repository) -> SimResponse:
+        """A renamed or transferred repository's old path: 301 for a GET, 307 for any other
+        method, to the same call below ``/repositories/{id}``; the client repeats the request
+        there (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api,
+        "Follow any redirects that the API sends you")."""
+        rest = req.raw_path.strip("/").split("/")[3:]
+        location = f"{req.api_base}/repositories/{repo.number}" + "".join(f"/{p}" for p in rest)
+        kept = {k: v for k, v in req.query.items() if k not in SECRET_QUERY_PARAMS}
+        if kept:
+            location += "?" + urlencode(kept, doseq=True)
+        status = 301 if req.method == "GET" else 307
+        message = "Moved Permanently" if status == 301 else "Temporary Redirect"
+        return json_response(
+            status,
+            {"message": message, "url": location, "documentation_url": DOC_REDIRECTS},
+            {"Location": location},
+        )
 
     def _list_hooks(self, req: SimRequest, repo: Repository) -> SimResponse:
         hooks = self.state.hooks_for(repo)
@@ -381,7 +426,9 @@ class GitHubApi(ProviderApi):
         api_url = f"{req.api_base}/repos/{repo.full_path}"
         owner = repo.namespace
         stamp = iso_seconds(repo.created_at)
-        admin = kind.may_admin
+        # An installation token acts as the app, not as a user with a repository role: it is
+        # never `admin` here, whatever its "Webhooks" permission allows.
+        admin = kind.may_admin and not kind.installation
         return {
             "id": repo.number,
             "node_id": f"R_sim{repo.number}",

@@ -78,8 +78,10 @@ EVENT_FLAGS = (
     "feature_flag_events",
     "job_events",
     "releases_events",
+    "milestone_events",
     "emoji_events",
     "resource_access_token_events",
+    "resource_deploy_token_events",
     "vulnerability_events",
 )
 OTHER_PARAMS = ("name", "description", "push_events_branch_filter", "custom_webhook_template")
@@ -192,8 +194,21 @@ class GitLabApi(ProviderApi):
 
     def route(self, req: SimRequest, kind: TokenKind) -> SimResponse:
         segments = req.segments()
+        if kind is TokenKind.READ_API and req.method != "GET":
+            # The scope is checked when the token is authenticated, before any route.
+            return json_response(
+                403,
+                {
+                    "error": "insufficient_scope",
+                    "error_description": "The request requires higher privileges than "
+                    "provided by the access token.",
+                    "scope": "api",
+                },
+            )
         if segments == ["user"] and req.method == "GET":
             return json_response(200, self._user_json(kind))
+        if segments == ["personal_access_tokens", "self"] and req.method == "GET":
+            return self._token_self(kind)
         if len(segments) < 2 or segments[0] != "projects":
             return _error(404, "404 Not Found")
         rest = segments[2:]
@@ -249,6 +264,31 @@ class GitLabApi(ProviderApi):
         return self.state.repository(self.name, ident)
 
     # Endpoints -------------------------------------------------------------------------------
+
+    def _token_self(self, kind: TokenKind) -> SimResponse:
+        """GET /personal_access_tokens/self (15.5+): the token's own details, scopes included.
+        Missing on an older instance (the route's 404); an OAuth token is not one it
+        describes (401)."""
+        if not self.state.gitlab_token_self:
+            return _error(404, "404 Not Found")
+        if kind is TokenKind.OAUTH:
+            return _message(401, "401 Unauthorized")
+        user = self._user_json(kind)
+        return json_response(
+            200,
+            {
+                "id": 77,
+                "name": "repoconn",
+                "revoked": False,
+                "created_at": iso_millis(utc_now()),
+                "description": None,
+                "scopes": ["read_api"] if kind is TokenKind.READ_API else ["api"],
+                "user_id": user["id"],
+                "last_used_at": iso_millis(utc_now()),
+                "active": True,
+                "expires_at": None,
+            },
+        )
 
     def _member(self, user_id: str, kind: TokenKind, access: int) -> SimResponse:
         user = self._user_json(kind)
