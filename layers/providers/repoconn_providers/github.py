@@ -29,6 +29,7 @@ from repoconn_core.providers import (
     ServiceType,
 )
 
+from repoconn_providers.answers import json_body, scrub, unexpected
 from repoconn_providers.driver import (
     OK,
     HookDriver,
@@ -39,7 +40,6 @@ from repoconn_providers.driver import (
     status_code,
     two_level_path,
 )
-from repoconn_providers.http import json_body, scrub, unexpected
 
 PATH_KIND = "GitHub owner/repository"
 API_VERSION = "2022-11-28"

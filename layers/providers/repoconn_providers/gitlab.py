@@ -38,8 +38,8 @@ from repoconn_core.providers import (
     ServiceType,
 )
 
+from repoconn_providers.answers import json_body, unexpected
 from repoconn_providers.driver import OK, HookDriver, PageRequest, provider_time, status_code
-from repoconn_providers.http import json_body, unexpected
 from repoconn_providers.signatures import gitlab_signing_token, gitlab_token
 
 MAINTAINER = 40

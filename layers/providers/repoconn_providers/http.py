@@ -46,7 +46,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import Any
@@ -117,18 +117,6 @@ def redact_url(url: str) -> str:
         ]
         query = urlencode(pairs, safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def scrub(text: str, secrets: Iterable[SecretStr | None]) -> str:
-    """Text from a provider with any of our secrets cut out (defence in depth: providers
-    do not echo tokens or hook secrets, but a detail string must never carry one)."""
-    for secret in secrets:
-        if secret is None:
-            continue
-        value = secret.get_secret_value()
-        if value:
-            text = text.replace(value, "***")
-    return text
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -506,28 +494,3 @@ class ProviderHttp:
         except (TypeError, ValueError):
             return None
         return max(0.0, when.timestamp() - self._clock())
-
-
-# -- response helpers used by the client modules --------------------------------------------
-
-
-def json_body(response: requests.Response, service: str) -> Any:
-    """The decoded JSON body; a non-JSON answer (an HTML error page from a proxy, say) is a
-    provider fault, not a crash."""
-    try:
-        return response.json()
-    except ValueError:
-        raise ProviderUnavailable(
-            f"{service} answered {response.status_code} with a body that is not JSON"
-        ) from None
-
-
-def unexpected(response: requests.Response, service: str, action: str) -> ProviderUnavailable:
-    """The error for a status the client does not expect for ``action``."""
-    return ProviderUnavailable(
-        f"{service} answered {response.status_code} to {action}, which was not expected"
-    )
-
-
-def too_many_pages(service: str) -> ProviderUnavailable:
-    return ProviderUnavailable(f"{service} pagination did not end after {MAX_PAGES} pages")

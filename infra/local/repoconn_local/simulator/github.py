@@ -45,6 +45,7 @@ from repoconn_local.simulator.core import (
     paginate,
     valid_hook_url,
 )
+from repoconn_local.simulator.github_shapes import repo_json, user_json
 from repoconn_local.simulator.state import Repository, StoredHook, utc_now
 
 DOCS = "https://docs.github.com/rest"
@@ -156,7 +157,7 @@ class GitHubApi(ProviderApi):
         if segments == ["user"] and req.method == "GET":
             if kind.installation:
                 return _error(403, INTEGRATION_REFUSED, f"{DOCS}/users/users")
-            return json_response(200, self._user_json(req, kind))
+            return json_response(200, user_json(req, kind))
         repo: Repository | None
         if len(segments) >= 3 and segments[0] == "repos":
             moved = self.state.renamed(self.name, f"{segments[1]}/{segments[2]}")
@@ -175,7 +176,7 @@ class GitHubApi(ProviderApi):
         if not rest:
             if req.method != "GET":
                 return _not_found()
-            return json_response(200, self._repo_json(req, repo, kind))
+            return json_response(200, repo_json(req, repo, kind))
         if rest[0] != "hooks" or len(rest) > 5:
             return _not_found()
         if kind is TokenKind.INSTALLATION_NO_HOOKS:
@@ -411,57 +412,6 @@ class GitHubApi(ProviderApi):
         return None
 
     # Shapes ----------------------------------------------------------------------------------
-
-    def _user_json(self, req: SimRequest, kind: TokenKind) -> dict[str, Any]:
-        login = "sim-admin" if kind.may_admin else "sim-reader"
-        return {
-            "login": login,
-            "id": 4242 if kind.may_admin else 4243,
-            "type": "User",
-            "url": f"{req.api_base}/users/{login}",
-            "html_url": f"https://github.com/{login}",
-        }
-
-    def _repo_json(self, req: SimRequest, repo: Repository, kind: TokenKind) -> dict[str, Any]:
-        api_url = f"{req.api_base}/repos/{repo.full_path}"
-        owner = repo.namespace
-        stamp = iso_seconds(repo.created_at)
-        # An installation token acts as the app, not as a user with a repository role: it is
-        # never `admin` here, whatever its "Webhooks" permission allows.
-        admin = kind.may_admin and not kind.installation
-        return {
-            "id": repo.number,
-            "node_id": f"R_sim{repo.number}",
-            "name": repo.name,
-            "full_name": repo.full_path,
-            "private": False,
-            "visibility": "public",
-            "owner": {
-                "login": owner,
-                "id": 100 + (repo.number % 1000),
-                "type": "Organization",
-                "url": f"{req.api_base}/users/{owner}",
-            },
-            "html_url": f"https://github.com/{repo.full_path}",
-            "description": None,
-            "fork": False,
-            "url": api_url,
-            "hooks_url": f"{api_url}/hooks",
-            "clone_url": f"https://github.com/{repo.full_path}.git",
-            "default_branch": "main",
-            "archived": False,
-            "disabled": False,
-            "created_at": stamp,
-            "updated_at": stamp,
-            "pushed_at": stamp,
-            "permissions": {
-                "admin": admin,
-                "maintain": admin,
-                "push": admin,
-                "triage": admin,
-                "pull": True,
-            },
-        }
 
     def _hook_url(self, req: SimRequest, hook: StoredHook) -> str:
         return f"{req.api_base}/repos/{hook.repo.full_path}/hooks/{hook.id}"

@@ -51,6 +51,7 @@ from repoconn_local.simulator.core import (
     text_response,
     valid_hook_url,
 )
+from repoconn_local.simulator.gitlab_shapes import INSTANCE, project_json, token_self
 from repoconn_local.simulator.state import Repository, StoredHook, utc_now
 
 MAINTAINER = 40
@@ -59,7 +60,7 @@ RATE_LIMIT = 2000  # gitlab.com: authenticated API traffic per user per minute
 RETRY_AFTER_SECONDS = 60
 WHSEC_PREFIX = "whsec_"
 SIGNING_KEY_BYTES = 32
-INSTANCE = "https://gitlab.com"
+
 USER_AGENT = "GitLab/17.6.0-ee"
 
 # Boolean event flags a project hook accepts; the simulator lists the true ones as `events`.
@@ -208,7 +209,7 @@ class GitLabApi(ProviderApi):
         if segments == ["user"] and req.method == "GET":
             return json_response(200, self._user_json(kind))
         if segments == ["personal_access_tokens", "self"] and req.method == "GET":
-            return self._token_self(kind)
+            return token_self(self.state, kind, int(self._user_json(kind)["id"]))
         if len(segments) < 2 or segments[0] != "projects":
             return _error(404, "404 Not Found")
         rest = segments[2:]
@@ -219,7 +220,7 @@ class GitLabApi(ProviderApi):
             return _message(404, "404 Project Not Found")
         access = MAINTAINER if kind.may_admin else REPORTER
         if not rest:
-            return json_response(200, self._project_json(project, access))
+            return json_response(200, project_json(project, access))
         if rest[0] == "members":
             return self._member(rest[2], kind, access)
         if access < MAINTAINER:
@@ -264,31 +265,6 @@ class GitLabApi(ProviderApi):
         return self.state.repository(self.name, ident)
 
     # Endpoints -------------------------------------------------------------------------------
-
-    def _token_self(self, kind: TokenKind) -> SimResponse:
-        """GET /personal_access_tokens/self (15.5+): the token's own details, scopes included.
-        Missing on an older instance (the route's 404); an OAuth token is not one it
-        describes (401)."""
-        if not self.state.gitlab_token_self:
-            return _error(404, "404 Not Found")
-        if kind is TokenKind.OAUTH:
-            return _message(401, "401 Unauthorized")
-        user = self._user_json(kind)
-        return json_response(
-            200,
-            {
-                "id": 77,
-                "name": "repoconn",
-                "revoked": False,
-                "created_at": iso_millis(utc_now()),
-                "description": None,
-                "scopes": ["read_api"] if kind is TokenKind.READ_API else ["api"],
-                "user_id": user["id"],
-                "last_used_at": iso_millis(utc_now()),
-                "active": True,
-                "expires_at": None,
-            },
-        )
 
     def _member(self, user_id: str, kind: TokenKind, access: int) -> SimResponse:
         user = self._user_json(kind)
@@ -413,42 +389,6 @@ class GitLabApi(ProviderApi):
             "locked": False,
             "avatar_url": None,
             "web_url": f"{INSTANCE}/{username}",
-        }
-
-    def _project_json(self, project: Repository, access: int) -> dict[str, Any]:
-        path = project.full_path
-        namespace = project.namespace
-        stamp = iso_millis(project.created_at)
-        return {
-            "id": project.number,
-            "description": None,
-            "name": project.name,
-            "name_with_namespace": " / ".join(path.split("/")),
-            "path": project.name,
-            "path_with_namespace": path,
-            "created_at": stamp,
-            "last_activity_at": stamp,
-            "default_branch": "main",
-            "tag_list": [],
-            "topics": [],
-            "visibility": "private",
-            "archived": False,
-            "empty_repo": False,
-            "ssh_url_to_repo": f"git@gitlab.com:{path}.git",
-            "http_url_to_repo": f"{INSTANCE}/{path}.git",
-            "web_url": f"{INSTANCE}/{path}",
-            "namespace": {
-                "id": 500 + project.number,
-                "name": namespace.rsplit("/", 1)[-1],
-                "path": namespace.rsplit("/", 1)[-1],
-                "kind": "group",
-                "full_path": namespace,
-                "web_url": f"{INSTANCE}/groups/{namespace}",
-            },
-            "permissions": {
-                "project_access": {"access_level": access, "notification_level": 3},
-                "group_access": None,
-            },
         }
 
     def _hook_json(self, hook: StoredHook) -> dict[str, Any]:
