@@ -1184,7 +1184,10 @@ def test_gitlab_without_the_feature_ignores_signing_tokens(
 ) -> None:
     # given an instance without signing tokens
     control.gitlab_signing_tokens(False)
-    assert control.send("GET", "/features").json() == {"gitlabSigningTokens": False}
+    assert control.send("GET", "/features").json() == {
+        "gitlabSigningTokens": False,
+        "gitlabTokenSelf": True,
+    }
     # when a hook is created with one (even a malformed one: the parameter is unknown there)
     r = gitlab_hook_request(
         sim,
@@ -1201,11 +1204,19 @@ def test_gitlab_without_the_feature_ignores_signing_tokens(
     assert headers.isdisjoint({"webhook-id", "webhook-timestamp", "webhook-signature"})
     # and a reset brings the feature back
     control.reset()
-    assert control.send("GET", "/features").json() == {"gitlabSigningTokens": True}
+    assert control.send("GET", "/features").json() == {
+        "gitlabSigningTokens": True,
+        "gitlabTokenSelf": True,
+    }
 
 
 def test_the_features_switch_refuses_anything_but_a_boolean(control: SimulatorControl) -> None:
-    for body in ({"gitlabSigningTokens": "no"}, {}, {"gitlabSigningTokens": True, "x": 1}):
+    for body in (
+        {"gitlabSigningTokens": "no"},
+        {},
+        {"gitlabSigningTokens": True, "x": 1},
+        {"gitlabTokenSelf": None},
+    ):
         assert control.send("PUT", "/features", json=body).status_code == 400
 
 

@@ -87,6 +87,16 @@ class SimulatorControl:
         """Model a GitLab instance with or without signing tokens (until the next reset)."""
         self._ok("PUT", "/features", json={"gitlabSigningTokens": supported})
 
+    def gitlab_token_self(self, supported: bool) -> None:
+        """Model a GitLab instance with or without GET /personal_access_tokens/self (15.5+)."""
+        self._ok("PUT", "/features", json={"gitlabTokenSelf": supported})
+
+    def rename_repository(self, provider: Provider, old: str, new: str) -> int:
+        """Rename (or transfer) a repository on the simulated provider; its id is answered.
+        GitHub then redirects the old path: 301 for GET, 307 for other methods."""
+        body = {"provider": provider, "from": old, "to": new}
+        return int(self._ok("POST", "/renames", json=body).json()["id"])
+
     def healthy(self) -> bool:
         return self.send("GET", "/health").status_code == 200
 

@@ -265,10 +265,17 @@ def test_gitlab_encodes_the_nested_group_path_as_one_segment(server: ScriptedSer
         "/api/v4/projects/acme%2Fplatform%2Ftools%2Fapi",
         Step(200, {"permissions": {"project_access": None, "group_access": {"access_level": 50}}}),
     )
+    # an instance before GitLab 15.5: no token self-inspection route
+    server.route(
+        "GET", "/api/v4/personal_access_tokens/self", Step(404, {"error": "404 Not Found"})
+    )
 
     client.preflight(repo, TOKEN)
 
-    assert [s.path for s in server.seen] == ["/api/v4/projects/acme%2Fplatform%2Ftools%2Fapi"]
+    assert [s.path for s in server.seen] == [
+        "/api/v4/projects/acme%2Fplatform%2Ftools%2Fapi",
+        "/api/v4/personal_access_tokens/self",
+    ]
 
 
 def test_gitlab_developer_is_refused_naming_the_maintainer_role(server: ScriptedServer) -> None:

@@ -469,7 +469,9 @@ def test_a_get_redirect_within_loopback_is_followed_in_local_mode(server: Script
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
-def test_a_write_is_never_redirected_anywhere(server: ScriptedServer, method: str) -> None:
+def test_a_write_is_never_redirected_off_the_api_origin(
+    server: ScriptedServer, method: str
+) -> None:
     # given a provider that answers a write with a redirect to the metadata service
     server.route(
         method,
@@ -479,9 +481,11 @@ def test_a_write_is_never_redirected_anywhere(server: ScriptedServer, method: st
     network = FakeNetwork()
     http = network.provider_http(server.url + "/api/v4", allow_loopback=True)
     # when the client sends the write
-    response = http.request(method, "/projects/1/hooks", token=TOKEN, json={"url": "x"})
-    # then the redirect comes back to the client module as is; nothing else was contacted
-    assert response.status_code == 307
+    with pytest.raises(ProviderUnavailable) as caught:
+        http.request(method, "/projects/1/hooks", token=TOKEN, json={"url": "x"})
+    # then it is refused (a 307 is followed only on the API's own origin, issue 17), and
+    # nothing else was contacted or even resolved
+    assert caught.value.detail == "GitLab redirected the request to another host; not following it"
     assert network.connected == [_loopback(server)]
     assert network.resolved == []
 

@@ -67,7 +67,7 @@ DEFAULT_PAGE_SIZE = 100
 # up to five provider calls, and a run that is killed mid-way publishes no metrics at all.
 DEFAULT_STOP_MARGIN = timedelta(seconds=30)
 # Provider error details name the missing scope or role, which helps whoever reads the reason;
-# they never carry a token (see repoconn_providers.http.scrub), but they can be long.
+# they never carry a token (see repoconn_providers.answers.scrub), but they can be long.
 MAX_DETAIL_CHARS = 300
 
 

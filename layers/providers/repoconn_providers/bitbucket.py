@@ -28,6 +28,46 @@ from repoconn_core.providers import WEBHOOK_EVENTS, Hook, RepositoryRef, Service
 from repoconn_providers.driver import OK, HookDriver, PageRequest, listed_hook, two_level_path
 
 PATH_KIND = "Bitbucket workspace/repository"
+# The scopes a hook needs: ``webhook`` to manage it, and for each event it subscribes to the
+# scope that reads what the event is about (developer.atlassian.com/cloud/bitbucket/
+# bitbucket-cloud-rest-api-scopes): a token without ``pullrequest`` may create a repository's
+# hooks but not one subscribed to pullrequest:* events.
+EVENT_SCOPES = {"repo": "repository", "pullrequest": "pullrequest"}
+# Which granted scopes satisfy a needed one (a :write scope implies its read scope, and
+# ``pullrequest`` implies ``repository``).
+SATISFIED_BY = {
+    "webhook": frozenset({"webhook"}),
+    "pullrequest": frozenset({"pullrequest", "pullrequest:write"}),
+    "repository": frozenset(
+        {
+            "repository",
+            "repository:write",
+            "repository:admin",
+            "repository:delete",
+            "pullrequest",
+            "pullrequest:write",
+        }
+    ),
+}
+
+
+def hook_scopes(events: Iterable[str]) -> list[str]:
+    """The scopes a hook subscribed to ``events`` needs, ``webhook`` first."""
+    needed = {
+        EVENT_SCOPES[e.split(":", 1)[0]] for e in events if e.split(":", 1)[0] in EVENT_SCOPES
+    }
+    return ["webhook", *sorted(needed)]
+
+
+def _granted_scopes(response: requests.Response) -> set[str] | None:
+    """The scopes Bitbucket lists in ``X-OAuth-Scopes`` for access and OAuth tokens (Atlassian
+    KB, "How to fetch the scope of a token via command line"); None without the header."""
+    header = response.headers.get("X-OAuth-Scopes")
+    if header is None:
+        return None
+    return {scope for scope in header.replace(",", " ").split() if scope}
+
+
 HOOK_DESCRIPTION = "repoconn"
 ADMIN_NEEDED = "admin permission on the repository (Bitbucket lets only admins manage webhooks)"
 
@@ -122,9 +162,11 @@ class BitbucketClient(HookDriver):
             if required is not None:
                 names = ", ".join(required) if required else ("webhook" if hooks else "repository")
                 if hooks:
+                    # Name what Bitbucket says is missing: `webhook` for any hook call, or the
+                    # scope of the events a create or update subscribes to (`pullrequest`).
                     raise InsufficientPermissions(
-                        "The token lacks the webhook scope Bitbucket requires for managing "
-                        f"webhooks (required: {names})"
+                        f"The token lacks the {names} scope Bitbucket requires for managing "
+                        f"this webhook (required: {names})"
                     )
                 raise InsufficientPermissions(
                     f"The token lacks a scope Bitbucket requires (required: {names})"
@@ -142,9 +184,22 @@ class BitbucketClient(HookDriver):
     # -- WebhookClient ----------------------------------------------------------------------
 
     def preflight(self, repo: RepositoryRef, token: SecretStr) -> None:
-        self._lookup_repository(repo, token, "the repository lookup")
-        # The repository answer says nothing about the token's scopes; listing hooks needs
-        # the webhook scope and admin permission, the same as creating one.
+        response, _ = self._lookup_repository(repo, token, "the repository lookup")
+        # Access and OAuth tokens list their scopes on every answer: a token that could list
+        # hooks but not subscribe one to pull request events is refused here, not at create.
+        granted = _granted_scopes(response)
+        if granted is not None:
+            needed = hook_scopes(WEBHOOK_EVENTS[ServiceType.BITBUCKET])
+            missing = [scope for scope in needed if not granted & SATISFIED_BY[scope]]
+            if missing:
+                shown = sorted(s for s in granted if s.replace(":", "").isalnum())
+                raise InsufficientPermissions(
+                    f"The token lacks the {', '.join(missing)} scope Bitbucket requires for a "
+                    "webhook on push and pull request events (granted scopes: "
+                    f"{', '.join(shown) or 'none'})"
+                )
+        # Listing hooks needs the webhook scope and admin permission, the same as creating
+        # one; without the header this is the only check of either.
         probe = self._probe_hooks(repo, token)
         self._check_access(probe, repo, hooks=True)
         self._expect(probe, OK, "the webhook list")

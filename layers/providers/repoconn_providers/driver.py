@@ -45,7 +45,8 @@ from repoconn_core.providers import (
     ServiceType,
 )
 
-from repoconn_providers.http import MAX_PAGES, ProviderHttp, json_body, too_many_pages, unexpected
+from repoconn_providers.answers import json_body, too_many_pages, unexpected
+from repoconn_providers.http import MAX_PAGES, ProviderHttp
 
 OK = frozenset({200})
 PageParams = Mapping[str, str | int]

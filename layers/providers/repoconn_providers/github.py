@@ -29,6 +29,7 @@ from repoconn_core.providers import (
     ServiceType,
 )
 
+from repoconn_providers.answers import json_body, scrub, unexpected
 from repoconn_providers.driver import (
     OK,
     HookDriver,
@@ -39,7 +40,6 @@ from repoconn_providers.driver import (
     status_code,
     two_level_path,
 )
-from repoconn_providers.http import json_body, scrub, unexpected
 
 PATH_KIND = "GitHub owner/repository"
 API_VERSION = "2022-11-28"
@@ -49,6 +49,13 @@ ADMIN_NEEDED = (
 # Classic tokens: either scope lets the token create, update and delete repository hooks
 # (write:repo_hook cannot delete them). docs.github.com/apps/oauth-apps/.../scopes-for-oauth-apps
 HOOK_SCOPES = frozenset({"repo", "admin:repo_hook"})
+# GitHub App installation access tokens start with ``ghs_`` (GitHub's token formats:
+# github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats).
+INSTALLATION_TOKEN_PREFIX = "ghs_"  # noqa: S105 - a prefix, not a secret
+INSTALLATION_NEEDS = (
+    "The GitHub App installation token cannot list the repository's webhooks: the app needs "
+    'the "Webhooks" repository permission (read and write) and access to this repository'
+)
 
 DEFAULT_HEADERS = {
     "Accept": "application/vnd.github+json",
@@ -133,10 +140,13 @@ class GitHubClient(HookDriver):
     def preflight(self, repo: RepositoryRef, token: SecretStr) -> None:
         response, data = self._lookup_repository(repo, token, "the repository lookup")
 
+        installation = _is_installation_token(token)
         # ``permissions`` is present for authenticated requests and reflects the token's
-        # user; managing repository hooks requires admin.
+        # user; managing repository hooks requires admin. An installation token acts as its
+        # GitHub App, not as a user with a repository role, so ``admin`` says nothing about
+        # it: its "Webhooks" repository permission decides, and the hooks probe below asks.
         permissions = data.get("permissions") or {}
-        if not permissions.get("admin"):
+        if not installation and not permissions.get("admin"):
             raise InsufficientPermissions(f"The token lacks {ADMIN_NEEDED}")
 
         # Classic PATs and OAuth tokens list their scopes in X-OAuth-Scopes; fine-grained
@@ -153,8 +163,12 @@ class GitHubClient(HookDriver):
 
         # A fine-grained token can belong to an admin yet lack the "Webhooks" repository
         # permission; GitHub then answers 403/404 on the hooks endpoints only.
+        # For an installation token this is the check: 200 means the app may read hooks;
+        # whether it may write them (Webhooks: write) only the create can tell.
         probe = self._probe_hooks(repo, token)
         if probe.status_code in (403, 404):
+            if installation:
+                raise InsufficientPermissions(INSTALLATION_NEEDS)
             raise InsufficientPermissions(
                 f"The token cannot list the repository's webhooks; it needs {ADMIN_NEEDED} "
                 "(fine-grained tokens: the Webhooks read and write permission)"
@@ -235,6 +249,11 @@ class GitHubClient(HookDriver):
 
 
 ACCEPTED = frozenset({202})
+
+
+def _is_installation_token(token: SecretStr) -> bool:
+    """A GitHub App installation access token (server-to-server, ``ghs_``)."""
+    return token.get_secret_value().startswith(INSTALLATION_TOKEN_PREFIX)
 
 
 def _delivery(item: Any) -> DeliveryAttempt:

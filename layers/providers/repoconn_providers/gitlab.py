@@ -38,8 +38,8 @@ from repoconn_core.providers import (
     ServiceType,
 )
 
+from repoconn_providers.answers import json_body, unexpected
 from repoconn_providers.driver import OK, HookDriver, PageRequest, provider_time, status_code
-from repoconn_providers.http import json_body, unexpected
 from repoconn_providers.signatures import gitlab_signing_token, gitlab_token
 
 MAINTAINER = 40
@@ -54,8 +54,10 @@ ROLE_NAMES = {
     50: "Owner",
 }
 MAINTAINER_NEEDED = "the Maintainer role (access level 40) or higher on the project"
-# Every project hook event flag; ours are switched on, the rest explicitly off so an adopted or
-# updated hook ends up exactly as we define it.
+# Every project hook event flag GitLab's API takes (lib/api/project_hooks.rb,
+# ``common_hook_parameters``; docs.gitlab.com/api/project_webhooks/#add-a-webhook-to-a-project);
+# ours are switched on, the rest explicitly off so an adopted or updated hook ends up exactly as
+# we define it. An instance older than a flag ignores it (Grape drops undeclared parameters).
 ALL_EVENT_FLAGS = (
     "push_events",
     "tag_push_events",
@@ -68,8 +70,17 @@ ALL_EVENT_FLAGS = (
     "pipeline_events",
     "wiki_page_events",
     "deployment_events",
+    "feature_flag_events",
     "releases_events",
+    "milestone_events",
+    "emoji_events",
+    "resource_access_token_events",
+    "resource_deploy_token_events",
+    "vulnerability_events",
 )
+# Managing hooks needs the ``api`` scope; ``read_api`` may list them but not change them.
+HOOK_SCOPE = "api"
+TOKEN_SELF_PATH = "/personal_access_tokens/self"  # noqa: S105 - an API path
 
 
 def _access_level(permissions: Any, key: str) -> int:
@@ -163,6 +174,7 @@ class GitLabClient(HookDriver):
 
     def preflight(self, repo: RepositoryRef, token: SecretStr) -> None:
         _, data = self._lookup_repository(repo, token, "the project lookup")
+        self._check_token_scopes(token)
         permissions = data.get("permissions")
         level = max(
             _access_level(permissions, "project_access"),
@@ -185,6 +197,35 @@ class GitLabClient(HookDriver):
                 f"{MAINTAINER_NEEDED}"
             )
         raise unexpected(probe, self.service, "the webhook list")
+
+    def _check_token_scopes(self, token: SecretStr) -> None:
+        """Refuse a token whose scopes GitLab lists without ``api``. A ``read_api`` token of
+        a Maintainer reads the project and even its hooks, and fails only on the create.
+
+        ``GET /personal_access_tokens/self`` (GitLab 15.5+; docs.gitlab.com/api/
+        personal_access_tokens/#get-details-on-a-personal-access-token) describes personal,
+        project and group access tokens. Any other answer - 404 on an older instance, 401 or
+        404 for an OAuth token it does not describe, 403 - says nothing about the scopes, and
+        the checks after this one decide as before. A 5xx or rate limit raises as any call."""
+        response = self._request("GET", TOKEN_SELF_PATH, token=token)
+        if response.status_code != 200:
+            return
+        try:
+            data = response.json()
+        except ValueError:
+            return
+        scopes = data.get("scopes") if isinstance(data, dict) else None
+        if not isinstance(scopes, list) or HOOK_SCOPE in scopes:
+            return
+        # Only scope-shaped names go into the message; the body is provider-controlled.
+        granted = sorted(
+            {str(s) for s in scopes if isinstance(s, str) and s.replace("_", "").isalnum()}
+        )
+        raise InsufficientPermissions(
+            f"The token lacks the {HOOK_SCOPE} scope GitLab requires for managing webhooks "
+            f"(granted scopes: {', '.join(granted) or 'none'}); create the token with the "
+            f"{HOOK_SCOPE} scope"
+        )
 
     # -- reconciliation ---------------------------------------------------------------------
 

@@ -29,6 +29,11 @@ link-local, metadata, ... addresses; loopback only in local runs), and the socke
 the checked address, so nothing is sent to a refused address and a changed DNS answer cannot
 slip in between check and use. A refusal is ``ProviderAddressRefused`` and is never retried.
 
+Redirects: a GET follows up to three (requests drops the token on a hop to another host). Any
+other method follows a 307 or 308 — which keep method and body — at most twice and only on the
+API's own origin; GitHub answers 307 to writes on a renamed repository's old path. A 301/302
+to a write is not followed (requests would replay it as a GET); the driver sees the status.
+
 Secrets: tokens arrive as ``SecretStr`` and are unwrapped only while building the request's
 ``Authorization`` header. No exception message or log line carries a header, a request or
 response body, or a URL's credentials (``redact_url``).
@@ -41,11 +46,11 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 from pydantic import SecretStr
@@ -67,6 +72,11 @@ USER_AGENT = "repoconn/0.1 (+repository-connections)"
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# Redirects that keep the method and body (RFC 9110 15.4.8, 15.4.9): GitHub answers 307 to a
+# non-GET call on a renamed or transferred repository's old path and documents that clients
+# follow it. requests follows redirects for GETs only here (see ``_send``).
+METHOD_KEEPING_REDIRECTS = frozenset({307, 308})
+MAX_METHOD_REDIRECTS = 2
 # A provider whose pagination never ends must not keep a Lambda busy until it times out.
 MAX_PAGES = 100
 
@@ -107,18 +117,6 @@ def redact_url(url: str) -> str:
         ]
         query = urlencode(pairs, safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def scrub(text: str, secrets: Iterable[SecretStr | None]) -> str:
-    """Text from a provider with any of our secrets cut out (defence in depth: providers
-    do not echo tokens or hook secrets, but a detail string must never carry one)."""
-    for secret in secrets:
-        if secret is None:
-            continue
-        value = secret.get_secret_value()
-        if value:
-            text = text.replace(value, "***")
-    return text
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -248,6 +246,7 @@ class ProviderHttp:
         shown = redact_url(url)
 
         attempt = 0
+        redirects = 0
         while True:
             remaining = deadline - self._monotonic()
             connect_timeout, read_timeout = self.timeout
@@ -315,7 +314,42 @@ class ProviderHttp:
                     continue
                 raise self._server_error(method, shown, status, attempt + 1)
 
+            if method != "GET" and status in METHOD_KEEPING_REDIRECTS:
+                # The provider did not act on the request and asks for it again, verbatim, at
+                # Location: not a retry (nothing happened), so POST follows it too - on the
+                # API's own origin only, where the token may go, and a bounded number of times.
+                url = self._redirect_target(response, method, url, redirects)
+                shown = redact_url(url)
+                params = None  # the Location carries the query it wants
+                redirects += 1
+                self._log(logging.INFO, "provider redirect followed", method, url=shown)
+                continue
+
             return response
+
+    def _redirect_target(
+        self, response: requests.Response, method: str, url: str, redirects: int
+    ) -> str:
+        """The absolute URL a 307/308 answer to ``url`` points at, once it is known to be one
+        this client may follow; otherwise ProviderUnavailable."""
+        if redirects >= MAX_METHOD_REDIRECTS:
+            raise ProviderUnavailable(
+                f"{self.service} redirected the request more than {MAX_METHOD_REDIRECTS} times"
+            )
+        location = response.headers.get("Location", "").strip()
+        target = urljoin(url, location) if location else ""
+        if not target or _origin(target) != self._origin:
+            self._log(
+                logging.WARNING,
+                "provider redirect refused",
+                method,
+                url=redact_url(url),
+                location=redact_url(target) if target else None,
+            )
+            raise ProviderUnavailable(
+                f"{self.service} redirected the request to another host; not following it"
+            )
+        return target
 
     def _send(
         self,
@@ -339,8 +373,9 @@ class ProviderHttp:
             params=params,
             timeout=timeout,
             verify=True,
-            # A redirected POST/PUT/PATCH would be replayed as a GET by requests; only GETs
-            # follow redirects (GitHub answers 301 for renamed repositories).
+            # A redirected POST/PUT/PATCH would be replayed as a GET by requests (301/302);
+            # only GETs follow redirects here (GitHub answers 301 for renamed repositories),
+            # and ``request`` follows a 307/308 for the other methods itself.
             allow_redirects=method == "GET",
         )
 
@@ -459,28 +494,3 @@ class ProviderHttp:
         except (TypeError, ValueError):
             return None
         return max(0.0, when.timestamp() - self._clock())
-
-
-# -- response helpers used by the client modules --------------------------------------------
-
-
-def json_body(response: requests.Response, service: str) -> Any:
-    """The decoded JSON body; a non-JSON answer (an HTML error page from a proxy, say) is a
-    provider fault, not a crash."""
-    try:
-        return response.json()
-    except ValueError:
-        raise ProviderUnavailable(
-            f"{service} answered {response.status_code} with a body that is not JSON"
-        ) from None
-
-
-def unexpected(response: requests.Response, service: str, action: str) -> ProviderUnavailable:
-    """The error for a status the client does not expect for ``action``."""
-    return ProviderUnavailable(
-        f"{service} answered {response.status_code} to {action}, which was not expected"
-    )
-
-
-def too_many_pages(service: str) -> ProviderUnavailable:
-    return ProviderUnavailable(f"{service} pagination did not end after {MAX_PAGES} pages")

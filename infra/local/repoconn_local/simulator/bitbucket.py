@@ -46,6 +46,10 @@ USER_AGENT = "Bitbucket-Webhooks/2.0"
 RATE_LIMIT = 1000
 SCOPES_FULL = ["account", "pullrequest", "repository", "webhook"]
 SCOPES_READ_ONLY = ["account", "pullrequest", "repository"]
+SCOPES_NO_PULLREQUEST = ["account", "repository", "webhook"]
+# The scope a subscription to an event needs, by the event's prefix: a hook may only deliver
+# what its creator's credentials could read.
+EVENT_SCOPES = {"repo": "repository", "pullrequest": "pullrequest"}
 KNOWN_EVENTS = frozenset(
     {
         "repo:push",
@@ -95,6 +99,32 @@ def _bad_request(fields: dict[str, list[str]]) -> SimResponse:
     return _error(400, "Bad request", fields=fields)
 
 
+def _scopes(kind: TokenKind) -> list[str]:
+    if kind is TokenKind.NO_PULLREQUEST:
+        return SCOPES_NO_PULLREQUEST
+    return SCOPES_FULL if kind.may_admin else SCOPES_READ_ONLY
+
+
+def _lacking_scopes(kind: TokenKind, required: list[str]) -> SimResponse:
+    return _error(
+        403,
+        "Your credentials lack one or more required privilege scopes.",
+        detail={"granted": _scopes(kind), "required": required},
+    )
+
+
+def _refused_events(kind: TokenKind, events: Any) -> SimResponse | None:
+    """403 naming the scopes the subscribed events need and the token lacks, else None."""
+    granted = set(_scopes(kind))
+    needed = {
+        EVENT_SCOPES[event.split(":", 1)[0]]
+        for event in events
+        if isinstance(event, str) and event.split(":", 1)[0] in EVENT_SCOPES
+    }
+    missing = sorted(needed - granted)
+    return _lacking_scopes(kind, missing) if missing else None
+
+
 class BitbucketApi(ProviderApi):
     name = "bitbucket"
     display_name = "Bitbucket"
@@ -131,7 +161,13 @@ class BitbucketApi(ProviderApi):
             return {}
         used, _ = self.state.count_call(self.name, fingerprint)
         near = kind is TokenKind.LIMITED or used >= RATE_LIMIT * 0.8
-        return {"X-RateLimit-Limit": str(RATE_LIMIT), "X-RateLimit-NearLimit": str(near).lower()}
+        return {
+            "X-RateLimit-Limit": str(RATE_LIMIT),
+            "X-RateLimit-NearLimit": str(near).lower(),
+            # Access and OAuth tokens: the scopes granted, on every answer (Atlassian's KB,
+            # "How to fetch the scope of a token via command line").
+            "X-OAuth-Scopes": ", ".join(_scopes(kind)),
+        }
 
     # Routing ---------------------------------------------------------------------------------
 
@@ -149,11 +185,7 @@ class BitbucketApi(ProviderApi):
             return _error(404, "Resource not found")
         rest = segments[3:]
         if rest and not kind.may_admin:
-            return _error(
-                403,
-                "Your credentials lack one or more required privilege scopes.",
-                detail={"granted": SCOPES_READ_ONLY, "required": ["webhook"]},
-            )
+            return _lacking_scopes(kind, ["webhook"])
         repo = self.state.repository(self.name, f"{segments[1]}/{segments[2]}")
         if repo is None:
             return _error(404, f"Repository {segments[1]}/{segments[2]} not found")
@@ -162,7 +194,7 @@ class BitbucketApi(ProviderApi):
         if len(rest) == 1:
             if req.method == "GET":
                 return self._list_hooks(req, repo)
-            return self._create_hook(req, repo)
+            return self._create_hook(req, repo, kind)
         hook_id = self.control_id(rest[1])
         hook = self.state.repo_hook(repo, hook_id) if hook_id else None
         if hook is None:
@@ -170,7 +202,7 @@ class BitbucketApi(ProviderApi):
         if req.method == "GET":
             return json_response(200, self._hook_json(req, hook))
         if req.method == "PUT":
-            return self._update_hook(req, hook)
+            return self._update_hook(req, hook, kind)
         self.state.remove_hook(self.name, hook.id)
         return SimResponse(204)
 
@@ -210,7 +242,7 @@ class BitbucketApi(ProviderApi):
             body["previous"] = page_url(req, pagelen=page.per_page, page=page.page - 1)
         return json_response(200, body)
 
-    def _create_hook(self, req: SimRequest, repo: Repository) -> SimResponse:
+    def _create_hook(self, req: SimRequest, repo: Repository, kind: TokenKind) -> SimResponse:
         body = req.json_object()
         fields: dict[str, list[str]] = {}
         url = body.get("url")
@@ -233,6 +265,9 @@ class BitbucketApi(ProviderApi):
             fields["secret"] = ["Not a valid string."]
         if fields:
             return _bad_request(fields)
+        refused = _refused_events(kind, events or [])
+        if refused is not None:
+            return refused
         hook = self.state.add_hook(
             repo,
             url=str(url),
@@ -248,7 +283,7 @@ class BitbucketApi(ProviderApi):
             201, self._hook_json(req, hook), {"Location": self._hook_url(req, hook)}
         )
 
-    def _update_hook(self, req: SimRequest, hook: StoredHook) -> SimResponse:
+    def _update_hook(self, req: SimRequest, hook: StoredHook, kind: TokenKind) -> SimResponse:
         body = req.json_object()
         fields: dict[str, list[str]] = {}
         if "url" in body and (not isinstance(body["url"], str) or not valid_hook_url(body["url"])):
@@ -265,6 +300,9 @@ class BitbucketApi(ProviderApi):
             fields["secret"] = ["Not a valid string."]
         if fields:
             return _bad_request(fields)
+        refused = _refused_events(kind, body.get("events", hook.events))
+        if refused is not None:
+            return refused
         hook.url = body.get("url", hook.url)
         hook.events = sorted(set(body.get("events", hook.events)))
         hook.active = body.get("active", hook.active)

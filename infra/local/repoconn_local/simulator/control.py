@@ -21,6 +21,13 @@ from repoconn_local.simulator.core import (
 from repoconn_local.simulator.state import SimState, StoredHook, utc_now
 
 CONTROL_PREFIX = "/_sim"
+# /_sim/features names -> SimState attributes.
+FEATURES = {
+    # GitLab MRs 230944 and 231325: hooks take signing tokens.
+    "gitlabSigningTokens": "gitlab_signing_tokens",
+    # GET /personal_access_tokens/self (GitLab 15.5+); off, the route is missing (404).
+    "gitlabTokenSelf": "gitlab_token_self",
+}
 
 
 class ControlApi:
@@ -51,6 +58,8 @@ class ControlApi:
             return self._queue_update_delivery(req)
         if segments == ["features"]:
             return self._features(req)
+        if segments == ["renames"] and method == "POST":
+            return self._rename(req)
         if segments == ["hooks"] and method == "GET":
             provider = req.query_value("provider")
             with self.state.lock:
@@ -62,23 +71,53 @@ class ControlApi:
             return self._hook_action(req, segments[1], segments[2], segments[3])
         return json_response(404, {"error": f"no control endpoint {method} {req.raw_path}"})
 
+    def _rename(self, req: SimRequest) -> SimResponse:
+        """``{"provider": "github", "from": "acme/api", "to": "acme/api-v2"}``: rename (or
+        transfer) a repository, keeping its id and hooks; GitHub then redirects its old path
+        (301 for GET, 307 for other methods). Answers ``{"provider", "from", "to", "id"}``."""
+        try:
+            body = req.json_object()
+        except BodyError as exc:
+            return json_response(400, {"error": str(exc)})
+        provider, old, new = body.get("provider"), body.get("from"), body.get("to")
+        if provider != "github" or not isinstance(old, str) or not isinstance(new, str):
+            return json_response(
+                400, {"error": 'expected {"provider": "github", "from": str, "to": str}'}
+            )
+        with self.state.lock:
+            repo = self.state.rename(provider, old, new)
+            if repo is None:
+                return json_response(409, {"error": f"cannot rename {old} to {new}"})
+            return json_response(
+                200, {"provider": provider, "from": old, "to": repo.full_path, "id": repo.number}
+            )
+
     def _features(self, req: SimRequest) -> SimResponse:
-        """GET or PUT ``{"gitlabSigningTokens": bool}``: what the simulated instances support
-        (back to the defaults on reset)."""
+        """GET, or PUT any of ``{"gitlabSigningTokens": bool, "gitlabTokenSelf": bool}``: what
+        the simulated instances support (back to the defaults on reset)."""
         if req.method == "PUT":
             try:
                 body = req.json_object()
             except BodyError as exc:
                 return json_response(400, {"error": str(exc)})
-            value = body.get("gitlabSigningTokens")
-            if set(body) != {"gitlabSigningTokens"} or not isinstance(value, bool):
-                return json_response(400, {"error": 'expected {"gitlabSigningTokens": bool}'})
+            known = set(FEATURES)
+            if (
+                not body
+                or not set(body) <= known
+                or not all(isinstance(value, bool) for value in body.values())
+            ):
+                return json_response(
+                    400, {"error": f"expected a JSON object of booleans named {sorted(known)}"}
+                )
             with self.state.lock:
-                self.state.gitlab_signing_tokens = value
+                for name, value in body.items():
+                    setattr(self.state, FEATURES[name], value)
         elif req.method != "GET":
             return json_response(405, {"error": f"{req.method} /_sim/features"})
         with self.state.lock:
-            return json_response(200, {"gitlabSigningTokens": self.state.gitlab_signing_tokens})
+            return json_response(
+                200, {name: getattr(self.state, attr) for name, attr in FEATURES.items()}
+            )
 
     def _delivery_log(self, provider: str, raw_id: str) -> SimResponse:
         """Every attempt to deliver to the hook, oldest first (also after it is deleted)."""

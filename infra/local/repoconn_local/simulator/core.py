@@ -37,6 +37,16 @@ class TokenKind(Enum):
     LIMITED = "limited"
     SLOW = "slow"
     READ_ONLY = "read_only"
+    # Bitbucket: `webhook` scope but not `pullrequest` (full rights elsewhere).
+    NO_PULLREQUEST = "no_pullrequest"
+    # GitLab: a Maintainer's token with the `read_api` scope only (full rights elsewhere).
+    READ_API = "read_api"
+    # GitLab: an OAuth token, which `GET /personal_access_tokens/self` does not describe.
+    OAUTH = "oauth"
+    # GitHub App installation tokens (`ghs_`): no `permissions.admin`, hooks by the app's
+    # "Webhooks" repository permission - granted, or not (full rights elsewhere).
+    INSTALLATION = "installation"
+    INSTALLATION_NO_HOOKS = "installation_no_hooks"
     FULL = "full"
 
     @property
@@ -45,8 +55,23 @@ class TokenKind(Enum):
 
     @property
     def may_admin(self) -> bool:
-        """May manage webhooks (admin rights / Maintainer role / `webhook` scope)."""
-        return self in (TokenKind.FULL, TokenKind.SLOW)
+        """May manage webhooks (admin rights / Maintainer role / `webhook` scope), as far as
+        the provider-neutral conventions go; each provider refines the kinds that are its own
+        (an installation token is no repository admin on GitHub, a `read_api` token may only
+        read on GitLab, a token without `pullrequest` cannot subscribe to its events)."""
+        return self in (
+            TokenKind.FULL,
+            TokenKind.SLOW,
+            TokenKind.NO_PULLREQUEST,
+            TokenKind.READ_API,
+            TokenKind.OAUTH,
+            TokenKind.INSTALLATION,
+        )
+
+    @property
+    def installation(self) -> bool:
+        """A GitHub App installation token (`ghs_`)."""
+        return self in (TokenKind.INSTALLATION, TokenKind.INSTALLATION_NO_HOOKS)
 
 
 def classify_token(token: str | None) -> TokenKind:
@@ -60,6 +85,12 @@ def classify_token(token: str | None) -> TokenKind:
         ("limited-", TokenKind.LIMITED),
         ("slow-", TokenKind.SLOW),
         ("ro-", TokenKind.READ_ONLY),
+        ("nopr-", TokenKind.NO_PULLREQUEST),
+        ("readapi-", TokenKind.READ_API),
+        ("oauth-", TokenKind.OAUTH),
+        # The longer prefix first: `ghs_nohooks` is an installation token too.
+        ("ghs_nohooks", TokenKind.INSTALLATION_NO_HOOKS),
+        ("ghs_", TokenKind.INSTALLATION),
     ):
         if token.startswith(prefix):
             return kind

@@ -33,6 +33,7 @@ from urllib.parse import urlencode
 
 from repoconn_local.simulator import deliveries, delivery_logs
 from repoconn_local.simulator.core import (
+    SECRET_QUERY_PARAMS,
     ProviderApi,
     SimRequest,
     SimResponse,
@@ -44,12 +45,15 @@ from repoconn_local.simulator.core import (
     paginate,
     valid_hook_url,
 )
+from repoconn_local.simulator.github_shapes import repo_json, user_json
 from repoconn_local.simulator.state import Repository, StoredHook, utc_now
 
 DOCS = "https://docs.github.com/rest"
 DOC_REPO = f"{DOCS}/repos/repos#get-a-repository"
 DOC_HOOKS = f"{DOCS}/repos/webhooks"
 DOC_RATE = f"{DOCS}/overview/rate-limits-for-the-rest-api"
+DOC_REDIRECTS = f"{DOCS}/using-the-rest-api/best-practices-for-using-the-rest-api"
+INTEGRATION_REFUSED = "Resource not accessible by integration"
 DOC_DELIVERIES = f"{DOCS}/repos/webhooks#list-deliveries-for-a-repository-webhook"
 
 RATE_LIMIT_AUTHENTICATED = 5000
@@ -64,10 +68,18 @@ EVENT_ALIASES = {"merge_request": "pull_request"}
 MASKED_SECRET = "********"  # noqa: S105 - how GitHub shows a hook's secret
 
 
-def _error(status: int, message: str, doc: str = DOCS, **extra: Any) -> SimResponse:
+def _error(
+    status: int,
+    message: str,
+    doc: str = DOCS,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> SimResponse:
     # GitHub's error bodies carry the status as a string since 2023.
     return json_response(
-        status, {"message": message, "documentation_url": doc, "status": str(status), **extra}
+        status,
+        {"message": message, "documentation_url": doc, "status": str(status), **extra},
+        headers,
     )
 
 
@@ -128,7 +140,8 @@ class GitHubApi(ProviderApi):
             "X-GitHub-Api-Version-Selected": "2022-11-28",
             "X-GitHub-Media-Type": "github.v3; format=json",
         }
-        if kind.authenticated:
+        if kind.authenticated and not kind.installation:
+            # Classic tokens only; installation (and fine-grained) tokens send no scopes.
             headers["X-OAuth-Scopes"] = SCOPES_FULL if kind.may_admin else SCOPES_READ_ONLY
             segments = req.segments()
             hooks_call = "hooks" in segments[2:4] if segments else False
@@ -142,9 +155,14 @@ class GitHubApi(ProviderApi):
     def route(self, req: SimRequest, kind: TokenKind) -> SimResponse:
         segments = req.segments()
         if segments == ["user"] and req.method == "GET":
-            return json_response(200, self._user_json(req, kind))
+            if kind.installation:
+                return _error(403, INTEGRATION_REFUSED, f"{DOCS}/users/users")
+            return json_response(200, user_json(req, kind))
         repo: Repository | None
         if len(segments) >= 3 and segments[0] == "repos":
+            moved = self.state.renamed(self.name, f"{segments[1]}/{segments[2]}")
+            if moved is not None:
+                return self._moved(req, moved)
             repo, rest = (
                 self.state.repository(self.name, f"{segments[1]}/{segments[2]}"),
                 segments[3:],
@@ -158,9 +176,19 @@ class GitHubApi(ProviderApi):
         if not rest:
             if req.method != "GET":
                 return _not_found()
-            return json_response(200, self._repo_json(req, repo, kind))
+            return json_response(200, repo_json(req, repo, kind))
         if rest[0] != "hooks" or len(rest) > 5:
             return _not_found()
+        if kind is TokenKind.INSTALLATION_NO_HOOKS:
+            # An app without the "Webhooks" repository permission: 403, naming what it lacks.
+            # https://docs.github.com/rest/authentication/permissions-required-for-github-apps
+            wanted = "read" if req.method == "GET" else "write"
+            return _error(
+                403,
+                INTEGRATION_REFUSED,
+                DOC_HOOKS,
+                headers={"X-Accepted-GitHub-Permissions": f"repository_hooks={wanted}"},
+            )
         if not kind.may_admin:
             # GitHub answers 404 to hook calls without admin rights rather than admitting the
             # hooks exist (docs: "Resource not found" is the only documented failure).
@@ -186,6 +214,24 @@ class GitHubApi(ProviderApi):
         return _not_found()
 
     # Endpoints -------------------------------------------------------------------------------
+
+    def _moved(self, req: SimRequest, repo: Repository) -> SimResponse:
+        """A renamed or transferred repository's old path: 301 for a GET, 307 for any other
+        method, to the same call below ``/repositories/{id}``; the client repeats the request
+        there (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api,
+        "Follow any redirects that the API sends you")."""
+        rest = req.raw_path.strip("/").split("/")[3:]
+        location = f"{req.api_base}/repositories/{repo.number}" + "".join(f"/{p}" for p in rest)
+        kept = {k: v for k, v in req.query.items() if k not in SECRET_QUERY_PARAMS}
+        if kept:
+            location += "?" + urlencode(kept, doseq=True)
+        status = 301 if req.method == "GET" else 307
+        message = "Moved Permanently" if status == 301 else "Temporary Redirect"
+        return json_response(
+            status,
+            {"message": message, "url": location, "documentation_url": DOC_REDIRECTS},
+            {"Location": location},
+        )
 
     def _list_hooks(self, req: SimRequest, repo: Repository) -> SimResponse:
         hooks = self.state.hooks_for(repo)
@@ -366,55 +412,6 @@ class GitHubApi(ProviderApi):
         return None
 
     # Shapes ----------------------------------------------------------------------------------
-
-    def _user_json(self, req: SimRequest, kind: TokenKind) -> dict[str, Any]:
-        login = "sim-admin" if kind.may_admin else "sim-reader"
-        return {
-            "login": login,
-            "id": 4242 if kind.may_admin else 4243,
-            "type": "User",
-            "url": f"{req.api_base}/users/{login}",
-            "html_url": f"https://github.com/{login}",
-        }
-
-    def _repo_json(self, req: SimRequest, repo: Repository, kind: TokenKind) -> dict[str, Any]:
-        api_url = f"{req.api_base}/repos/{repo.full_path}"
-        owner = repo.namespace
-        stamp = iso_seconds(repo.created_at)
-        admin = kind.may_admin
-        return {
-            "id": repo.number,
-            "node_id": f"R_sim{repo.number}",
-            "name": repo.name,
-            "full_name": repo.full_path,
-            "private": False,
-            "visibility": "public",
-            "owner": {
-                "login": owner,
-                "id": 100 + (repo.number % 1000),
-                "type": "Organization",
-                "url": f"{req.api_base}/users/{owner}",
-            },
-            "html_url": f"https://github.com/{repo.full_path}",
-            "description": None,
-            "fork": False,
-            "url": api_url,
-            "hooks_url": f"{api_url}/hooks",
-            "clone_url": f"https://github.com/{repo.full_path}.git",
-            "default_branch": "main",
-            "archived": False,
-            "disabled": False,
-            "created_at": stamp,
-            "updated_at": stamp,
-            "pushed_at": stamp,
-            "permissions": {
-                "admin": admin,
-                "maintain": admin,
-                "push": admin,
-                "triage": admin,
-                "pull": True,
-            },
-        }
 
     def _hook_url(self, req: SimRequest, hook: StoredHook) -> str:
         return f"{req.api_base}/repos/{hook.repo.full_path}/hooks/{hook.id}"

@@ -51,6 +51,7 @@ from repoconn_local.simulator.core import (
     text_response,
     valid_hook_url,
 )
+from repoconn_local.simulator.gitlab_shapes import INSTANCE, project_json, token_self
 from repoconn_local.simulator.state import Repository, StoredHook, utc_now
 
 MAINTAINER = 40
@@ -59,7 +60,7 @@ RATE_LIMIT = 2000  # gitlab.com: authenticated API traffic per user per minute
 RETRY_AFTER_SECONDS = 60
 WHSEC_PREFIX = "whsec_"
 SIGNING_KEY_BYTES = 32
-INSTANCE = "https://gitlab.com"
+
 USER_AGENT = "GitLab/17.6.0-ee"
 
 # Boolean event flags a project hook accepts; the simulator lists the true ones as `events`.
@@ -78,8 +79,10 @@ EVENT_FLAGS = (
     "feature_flag_events",
     "job_events",
     "releases_events",
+    "milestone_events",
     "emoji_events",
     "resource_access_token_events",
+    "resource_deploy_token_events",
     "vulnerability_events",
 )
 OTHER_PARAMS = ("name", "description", "push_events_branch_filter", "custom_webhook_template")
@@ -192,8 +195,21 @@ class GitLabApi(ProviderApi):
 
     def route(self, req: SimRequest, kind: TokenKind) -> SimResponse:
         segments = req.segments()
+        if kind is TokenKind.READ_API and req.method != "GET":
+            # The scope is checked when the token is authenticated, before any route.
+            return json_response(
+                403,
+                {
+                    "error": "insufficient_scope",
+                    "error_description": "The request requires higher privileges than "
+                    "provided by the access token.",
+                    "scope": "api",
+                },
+            )
         if segments == ["user"] and req.method == "GET":
             return json_response(200, self._user_json(kind))
+        if segments == ["personal_access_tokens", "self"] and req.method == "GET":
+            return token_self(self.state, kind, int(self._user_json(kind)["id"]))
         if len(segments) < 2 or segments[0] != "projects":
             return _error(404, "404 Not Found")
         rest = segments[2:]
@@ -204,7 +220,7 @@ class GitLabApi(ProviderApi):
             return _message(404, "404 Project Not Found")
         access = MAINTAINER if kind.may_admin else REPORTER
         if not rest:
-            return json_response(200, self._project_json(project, access))
+            return json_response(200, project_json(project, access))
         if rest[0] == "members":
             return self._member(rest[2], kind, access)
         if access < MAINTAINER:
@@ -373,42 +389,6 @@ class GitLabApi(ProviderApi):
             "locked": False,
             "avatar_url": None,
             "web_url": f"{INSTANCE}/{username}",
-        }
-
-    def _project_json(self, project: Repository, access: int) -> dict[str, Any]:
-        path = project.full_path
-        namespace = project.namespace
-        stamp = iso_millis(project.created_at)
-        return {
-            "id": project.number,
-            "description": None,
-            "name": project.name,
-            "name_with_namespace": " / ".join(path.split("/")),
-            "path": project.name,
-            "path_with_namespace": path,
-            "created_at": stamp,
-            "last_activity_at": stamp,
-            "default_branch": "main",
-            "tag_list": [],
-            "topics": [],
-            "visibility": "private",
-            "archived": False,
-            "empty_repo": False,
-            "ssh_url_to_repo": f"git@gitlab.com:{path}.git",
-            "http_url_to_repo": f"{INSTANCE}/{path}.git",
-            "web_url": f"{INSTANCE}/{path}",
-            "namespace": {
-                "id": 500 + project.number,
-                "name": namespace.rsplit("/", 1)[-1],
-                "path": namespace.rsplit("/", 1)[-1],
-                "kind": "group",
-                "full_path": namespace,
-                "web_url": f"{INSTANCE}/groups/{namespace}",
-            },
-            "permissions": {
-                "project_access": {"access_level": access, "notification_level": 3},
-                "group_access": None,
-            },
         }
 
     def _hook_json(self, hook: StoredHook) -> dict[str, Any]:

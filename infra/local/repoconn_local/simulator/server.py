@@ -16,7 +16,27 @@ Token conventions (the same on all three providers):
     limited-...   rate limited: GitHub 403 with X-RateLimit-Remaining 0 and X-RateLimit-Reset;
                   GitLab 429 with Retry-After; Bitbucket 429 (no Retry-After)
     slow-...      full rights, but every answer waits `slow_seconds` (client timeouts)
-    anything else full rights (GitHub admin, GitLab Maintainer 40, Bitbucket `webhook` scope)
+    anything else full rights (GitHub admin, GitLab Maintainer 40 with the `api` scope,
+                  Bitbucket `account, pullrequest, repository, webhook` scopes)
+Provider-specific token conventions (full rights on the other two providers), issue 17:
+    nopr-...      Bitbucket: scopes `account, repository, webhook` (X-OAuth-Scopes on every
+                  answer, as for every Bitbucket token): may list hooks, but creating or
+                  updating one subscribed to pullrequest:* events is 403 "Your credentials
+                  lack one or more required privilege scopes." with `required: [pullrequest]`
+    readapi-...   GitLab: a Maintainer's `read_api` token: every GET works (hooks included),
+                  any other method is 403 {"error": "insufficient_scope", "scope": "api"};
+                  GET /personal_access_tokens/self lists `scopes: ["read_api"]` (["api"] for
+                  full tokens)
+    oauth-...     GitLab: full rights, but GET /personal_access_tokens/self answers 401 (a
+                  token kind it does not describe)
+    ghs_nohooks.. GitHub App installation token without the "Webhooks" permission: hook
+                  calls are 403 "Resource not accessible by integration" with
+                  X-Accepted-GitHub-Permissions: repository_hooks=read|write
+    ghs_...       GitHub App installation token with "Webhooks: write": the repository's
+                  `permissions.admin` is false and no X-OAuth-Scopes is sent, yet every hook
+                  call works; GET /user is 403
+GitLab project hooks store every *_events flag its API takes (milestone, emoji, resource
+access/deploy token, vulnerability, feature flag, ... included); `events` lists the true ones.
 Repositories: a path whose last segment is `missing` does not exist (404); every other
 repository exists, created on first sight (any depth of GitLab groups). Names are matched
 case-insensitively, as the providers do.
@@ -30,8 +50,16 @@ Control API (control.py):
                                             GitLab hooks also list `signingToken` (the whsec_
                                             Standard Webhooks token, or null) - `secret` is
                                             the X-Gitlab-Token value
-    GET|PUT /_sim/features                 {"gitlabSigningTokens": bool}: whether GitLab hooks
-                                            take signing tokens (default true; reset restores)
+    GET|PUT /_sim/features                 {"gitlabSigningTokens": bool, "gitlabTokenSelf":
+                                            bool} (PUT any of them): whether GitLab hooks take
+                                            signing tokens, whether GitLab has GET
+                                            /personal_access_tokens/self (off: the route's 404,
+                                            as before 15.5); default true, reset restores
+    POST   /_sim/renames                   {"provider": "github", "from", "to"}: rename or
+                                            transfer a repository (id and hooks kept); its old
+                                            path then answers 301 to a GET and 307 to any other
+                                            method, Location /repositories/{id}/... as GitHub;
+                                            answers {"provider", "from", "to", "id"}
     GET    /_sim/requests                  {"requests": [{method, provider, path, status,
                                             at}]}; credentials in query strings are cut out
     DELETE /_sim/requests                  clear the request log

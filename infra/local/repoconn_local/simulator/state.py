@@ -102,7 +102,11 @@ class SimState:
             # Whether the GitLab instance has signing tokens (GitLab MRs 230944, 231325); off,
             # `signing_token` is ignored as by an instance without the feature.
             self.gitlab_signing_tokens = True
+            # Whether the GitLab instance has GET /personal_access_tokens/self (15.5+).
+            self.gitlab_token_self = True
             self._repos: dict[tuple[str, str], Repository] = {}
+            # (provider, old lower-case path) -> the repository renamed or transferred from it.
+            self._renames: dict[tuple[str, str], Repository] = {}
             self._hooks: dict[tuple[str, str], StoredHook] = {}
             self._requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
             self._attempts: dict[tuple[str, str], int] = {}
@@ -143,6 +147,31 @@ class SimState:
             )
             self._repos[key] = repo
         return repo
+
+    def rename(self, provider: str, old_path: str, new_path: str) -> Repository | None:
+        """Rename (or transfer) the repository at ``old_path`` to ``new_path``, keeping its id
+        and hooks; the old path then names it through ``renamed``. None when either path is
+        not a repository path or ``new_path`` is taken."""
+        new_parts = [part for part in new_path.split("/") if part]
+        if len(new_parts) < 2 or (provider, "/".join(new_parts).lower()) in self._repos:
+            return None
+        repo = self.repository(provider, old_path)
+        if repo is None:
+            return None
+        del self._repos[(provider, repo.key)]
+        self._renames[(provider, repo.key)] = repo
+        repo.full_path = "/".join(new_parts)
+        repo.key = repo.full_path.lower()
+        self._repos[(provider, repo.key)] = repo
+        self._renames.pop((provider, repo.key), None)
+        return repo
+
+    def renamed(self, provider: str, path: str) -> Repository | None:
+        """The repository once at ``path`` and since renamed or transferred, if any."""
+        key = "/".join(part for part in path.split("/") if part).lower()
+        if (provider, key) in self._repos:
+            return None
+        return self._renames.get((provider, key))
 
     def repository_by_number(self, provider: str, number: int) -> Repository | None:
         for repo in self._repos.values():
