@@ -29,6 +29,8 @@ PROBLEM_TYPE_BASE = "urn:repository-connections:problem:"
 # which API Gateway also sends as apigw-requestid), and a problem names it as its ``instance``:
 # what a user quotes when reporting a problem. template.yaml's CORS exposes both headers.
 REQUEST_ID_HEADER = "x-request-id"
+# The catch-all's answer: it says nothing about what went wrong.
+INTERNAL_ERROR = (500, "internal_error", "Internal error", "The request could not be completed.")
 
 
 def request_id_of(event: Mapping[str, Any]) -> str | None:
@@ -134,13 +136,8 @@ def internal_error(logger: Logger, instance: str | None = None) -> Response[str]
     """The catch-all 500. Call it from an ``except`` block: logger.exception records the
     traceback for operators; the body says nothing."""
     logger.exception("unhandled error")
-    return problem_response(
-        500,
-        "internal_error",
-        "Internal error",
-        "The request could not be completed.",
-        instance=instance,
-    )
+    status, code, title, detail = INTERNAL_ERROR
+    return problem_response(status, code, title, detail, instance=instance)
 
 
 def answer_error(error: Exception, logger: Logger, instance: str | None = None) -> Response[str]:
