@@ -208,3 +208,66 @@ def test_route_not_found_is_what_a_resolver_answers_for_a_path_it_does_not_route
     # Then the answer is the one the generator reads from RouteNotFound
     assert answer["statusCode"] == RouteNotFound.status == 404
     assert json.loads(answer["body"])["code"] == RouteNotFound.code == "route_not_found"
+
+
+def _properties(schema: Any, where: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(where, name, schema) of every property in ``schema``, through allOf/anyOf/oneOf/items."""
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    if not isinstance(schema, dict):
+        return found
+    for name, prop in (schema.get("properties") or {}).items():
+        found.append((where, name, prop))
+        found.extend(_properties(prop, f"{where}.{name}"))
+    for key in ("allOf", "anyOf", "oneOf"):
+        for index, branch in enumerate(schema.get(key) or []):
+            found.extend(_properties(branch, f"{where}.{key}[{index}]"))
+    found.extend(_properties(schema.get("items"), f"{where}[]"))
+    return found
+
+
+def test_every_field_and_parameter_is_described_and_no_title_is_pydantics_guess(
+    documents: dict[str, dict[str, Any]],
+) -> None:
+    # Given every component property and every parameter of both documents
+    undescribed, guessed = [], []
+    for name, document in documents.items():
+        for schema_name, schema in document["components"]["schemas"].items():
+            for where, prop_name, prop in _properties(schema, f"{name}:{schema_name}"):
+                # (a property narrowed in an allOf branch, e.g. a problem's status const,
+                # keeps the description of the schema it narrows)
+                if "allOf" not in where and "description" not in prop:
+                    undescribed.append(f"{where}.{prop_name}")
+                # pydantic's guess for a camelCase name: "repositoryUrl" -> "Repositoryurl"
+                if prop_name != prop_name.lower() and prop.get("title") == prop_name.capitalize():
+                    guessed.append(f"{where}.{prop_name}: {prop['title']}")
+        for path, item in document["paths"].items():
+            for method, operation in item.items():
+                for parameter in operation.get("parameters", []):
+                    if not parameter.get("description"):
+                        undescribed.append(f"{name}: {method} {path} {parameter['name']}")
+    # Then none lacks a description and no title is guessed
+    assert (undescribed, guessed) == ([], [])
+
+
+def test_the_answers_enums_and_the_problems_optional_fields_are_exact(
+    documents: dict[str, dict[str, Any]],
+) -> None:
+    schemas = documents["openapi.json"]["components"]["schemas"]
+    info = schemas["RepositoryConnectionInfo"]["properties"]
+    assert info["serviceType"]["enum"] == ["GitHub", "GitLab", "Bitbucket"]
+    assert info["healthStatus"]["anyOf"][0]["enum"] == ["healthy", "degraded", "failed"]
+    assert info["createdAt"]["format"] == "date-time"
+    assert info["id"]["format"] == "uuid"
+    request = schemas["ConnectRequest"]["properties"]["serviceType"]
+    assert request["anyOf"][0] == {"type": "string", "enum": ["GitHub", "GitLab", "Bitbucket"]}
+    assert "case-insensitively" in request["description"]
+    # errors[] and instance: absent when unset, never null, no default
+    problem = schemas["Problem"]
+    assert problem["required"] == ["type", "title", "status", "detail", "code"]
+    for name in ("errors", "instance"):
+        assert "default" not in problem["properties"][name]
+        assert "anyOf" not in problem["properties"][name]
+    assert problem["properties"]["errors"]["items"] == {
+        "$ref": "#/components/schemas/ValidationIssue"
+    }
+    assert schemas["ValidationIssue"]["required"] == ["loc", "type", "msg"]
