@@ -19,10 +19,21 @@ app = function.app
 def list_deliveries(
     projectId: ProjectIdPath,
     limit: Annotated[
-        int, Query(ge=1, le=MAX_LIMIT, description="Entries per page")
+        int,
+        Query(
+            ge=1,
+            le=MAX_LIMIT,
+            title="Limit",
+            description=f"Entries per page, 1 to {MAX_LIMIT}",
+            examples=[DEFAULT_LIMIT],
+        ),
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
-        str | None, Query(description="The previous page's nextCursor (opaque)")
+        str | None,
+        Query(
+            title="Cursor",
+            description="The previous page's nextCursor (opaque); absent for the first page",
+        ),
     ] = None,
 ) -> DeliveriesPage:
     page = connection_queries().deliveries(function.caller(), projectId, limit=limit, cursor=cursor)

@@ -26,7 +26,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from repoconn_core.errors import DeliveryRejected, MalformedBody
 from repoconn_core.logs import function_logger
-from repoconn_core.problems import answer_error, domain_problem, proxy_answer
+from repoconn_core.problems import (
+    answer_error,
+    domain_problem,
+    proxy_answer,
+    request_id_of,
+    with_request_id,
+)
 from repoconn_providers.wiring import receive_webhook
 
 # Library loggers pinned, the event never logged, whatever the environment (logs.py).
@@ -39,15 +45,16 @@ metrics = Metrics()
 )
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request_id = request_id_of(event)
     try:
         response = receive(event, context.aws_request_id)
     except DeliveryRejected as error:
         metrics.add_metric(name="DeliveriesRejected", unit=MetricUnit.Count, value=1)
         logger.info("delivery rejected", extra={"code": error.code, "status": error.status})
-        response = domain_problem(error)
+        response = domain_problem(error, request_id)
     except Exception as error:  # the shared map: DomainError's problem, or the 500
-        response = answer_error(error, logger)
-    return proxy_answer(response)
+        response = answer_error(error, logger, request_id)
+    return with_request_id(proxy_answer(response), request_id)
 
 
 def receive(event: dict[str, Any], request_id: str) -> Response[str]:

@@ -1,5 +1,6 @@
-"""Contract fuzzing: schemathesis generates requests from docs/openapi.json and sends them to
-the running local stack (``repoconn dev``); every answer must keep the documented contract.
+"""Contract fuzzing: schemathesis generates requests from docs/openapi.json (the frontend's API)
+and docs/openapi-webhooks.json (the providers' webhook receiver) and sends them to the running
+local stack (``repoconn dev``); every answer must keep the documented contract.
 
 Checks on every case: no 5xx (``not_a_server_error``), the status code is documented for the
 operation, the content type is one documented for that status, the body validates against
@@ -54,7 +55,9 @@ from schemathesis.specs.openapi.checks import (
 from tests.fuzz.conftest import CASES, LocalRun
 from tests.support.api import given_connected
 
-OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+OPENAPI = DOCS / "openapi.json"
+WEBHOOKS_OPENAPI = DOCS / "openapi-webhooks.json"
 SEED = 20240611
 # Per operation in the random (fuzzing) phase; the examples and coverage phases add their own
 # cases. The total actually sent is counted and asserted below.
@@ -63,11 +66,13 @@ MIN_TOTAL_CASES = 1000
 REQUEST_TIMEOUT_SECONDS = 15
 CASE_DEADLINE = timedelta(seconds=20)
 
-# API Gateway's own error bodies (the local gateway mimics them).
+# API Gateway's own error bodies (the local gateway mimics them; it does not throttle, 429).
 GATEWAY_ERRORS = {
     401: "Unauthorized",
     404: "Not Found",
     413: "Request Entity Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
     503: "Service Unavailable",
 }
 PROBLEM_JSON = "application/problem+json"
@@ -118,6 +123,7 @@ CONFIG = schemathesis.Config.from_dict(
     }
 )
 SCHEMA = schemathesis.openapi.from_path(OPENAPI, config=CONFIG)
+WEBHOOKS_SCHEMA = schemathesis.openapi.from_path(WEBHOOKS_OPENAPI, config=CONFIG)
 
 
 @schemathesis.check
@@ -241,6 +247,18 @@ def _connect_hook_targets(run: LocalRun) -> Iterator[SignedHook]:
 def test_every_generated_request_keeps_the_contract(
     case: schemathesis.Case, target: FuzzTarget
 ) -> None:
+    send_and_check(case, target)
+
+
+@WEBHOOKS_SCHEMA.parametrize()
+@settings(deadline=CASE_DEADLINE, suppress_health_check=[HealthCheck.too_slow])
+def test_every_generated_delivery_keeps_the_receivers_contract(
+    case: schemathesis.Case, target: FuzzTarget
+) -> None:
+    send_and_check(case, target)
+
+
+def send_and_check(case: schemathesis.Case, target: FuzzTarget) -> None:
     # Given a generated case, steered by its own content towards a caller and real data
     steer = random.Random(_fingerprint(case))
     caller = steer.choice(CALLERS)
@@ -369,7 +387,8 @@ def _signature(hook: SignedHook, body: bytes) -> dict[str, str]:
 def test_at_least_the_promised_number_of_cases_ran(request: pytest.FixtureRequest) -> None:
     # Given the whole suite ran (not a -k selection of some operations)
     operations = {label for label, _ in CASES}
-    if len(operations) < len(list(SCHEMA.get_all_operations())):
+    documented = [*SCHEMA.get_all_operations(), *WEBHOOKS_SCHEMA.get_all_operations()]
+    if len(operations) < len(documented):
         pytest.skip("only part of the fuzz suite ran")
     # Then the count of cases actually sent meets the figure the suite promises
     total = sum(CASES.values())

@@ -73,7 +73,14 @@ def test_the_frontend_apis_cors_object_survives_translation_whole(
     assert {key: value for key, value in cors.items() if key != "allowOrigins"} == {
         "allowMethods": ["GET", "PUT", "DELETE", "OPTIONS"],
         "allowHeaders": ["authorization", "content-type"],
-        "exposeHeaders": ["retry-after"],
+        "exposeHeaders": [
+            "x-request-id",
+            "apigw-requestid",
+            "www-authenticate",
+            "retry-after",
+            "etag",
+            "location",
+        ],
         "maxAge": 600,
     }
 

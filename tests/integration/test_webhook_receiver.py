@@ -89,7 +89,10 @@ REJECTED = {
 def assert_rejected(response: HttpResult) -> None:
     assert response.status == 401
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json() == REJECTED
+    # the problem names the request (API Gateway's request id), which the header repeats
+    request_id = response.headers["x-request-id"]
+    assert request_id
+    assert response.json() == {**REJECTED, "instance": request_id}
 
 
 class FakeClock:

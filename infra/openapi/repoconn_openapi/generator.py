@@ -1,8 +1,9 @@
-"""docs/openapi.json, generated from the handlers, template.yaml and the error classes
-(``make openapi``).
+"""docs/openapi.json (the frontend's API) and docs/openapi-webhooks.json (the providers'
+webhook receiver), generated from the handlers, template.yaml and the error classes
+(``make openapi``): one document per HttpApi of the template (``DOCUMENTS``).
 
-    python -m repoconn_openapi.generator            # write docs/openapi.json
-    python -m repoconn_openapi.generator --check    # exit 1 when the committed file is stale
+    python -m repoconn_openapi.generator            # write docs/openapi.json, openapi-webhooks.json
+    python -m repoconn_openapi.generator --check    # exit 1 when a committed file is stale
 
 (with ``infra/openapi`` on ``PYTHONPATH``, as ``make openapi`` runs it).
 
@@ -42,6 +43,7 @@ import re
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ from repoconn_local.lambda_host.function_host import import_function_module
 from repoconn_local.lambda_host.functions import FUNCTION_TYPE, TemplateError, function_spec
 from repoconn_local.local_ports import DEFAULT_PORT, LOCAL_HOST
 
+from repoconn_openapi.examples import REQUESTS, SUCCESS
 from repoconn_openapi.route_errors import (
     APPLICATION_JSON,
     COMPONENT_REF,
@@ -63,11 +66,46 @@ from repoconn_openapi.route_errors import (
     RouteErrors,
     error_responses,
     ref,
+    request_id_headers,
 )
 from repoconn_openapi.webhook import WEBHOOK_ACK_SCHEMA, WEBHOOK_BODY, webhook_headers
 
 REPO_ROOT = DEFAULT_TEMPLATE_PATH.parent
-DEFAULT_OUTPUT = REPO_ROOT / "docs" / "openapi.json"
+DOCS = REPO_ROOT / "docs"
+DEFAULT_OUTPUT = DOCS / "openapi.json"
+
+
+@dataclass(frozen=True)
+class DocumentSpec:
+    """One HttpApi's document: its file under docs/, title and what it is for."""
+
+    file: str
+    title: str
+    description: str
+
+
+# One document per HttpApi of the template: the frontend's client is generated from the first,
+# which must not offer the providers' webhook receiver.
+DOCUMENTS: dict[str, DocumentSpec] = {
+    "HttpApi": DocumentSpec(
+        "openapi.json",
+        "Repository connections",
+        "The API a frontend uses to connect a project to a repository and read the connection.",
+    ),
+    "WebhookApi": DocumentSpec(
+        "openapi-webhooks.json",
+        "Repository connections: webhook receiver",
+        "Where the providers (GitHub, GitLab, Bitbucket Cloud) deliver webhook events; not for "
+        "frontends (docs/openapi.json is theirs).",
+    ),
+}
+TAGS = {
+    "connections": "A project's repository connection: connect, read, list deliveries, disconnect.",
+    "webhooks": "Providers' webhook deliveries, verified by their signature (no JWT).",
+}
+# The repository has no LICENSE file: the document says so rather than invent a licence.
+LICENSE = {"name": "Proprietary: no licence granted", "identifier": "LicenseRef-Proprietary"}
+CONTACT = {"name": "Repository connections maintainers (see README.md)"}
 # Powertools' stock validation-error models; our resolver never answers with them.
 POWERTOOLS_VALIDATION_MODELS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 # Route key → the JSON body model its handler reads with repoconn_core.http_api.request_body.
@@ -76,25 +114,34 @@ REQUEST_BODIES: dict[str, type[BaseModel]] = {
 }
 
 
+# Path parameters of the resolver-less function (the webhook receiver).
+PATH_PARAMETERS = {
+    "connectionId": (
+        "The connection the delivery is for: the last segment of the webhook URL the service "
+        "registered with the provider (the connection's id)."
+    ),
+}
+
+
 class OpenApiError(ValueError):
     """The template and the handlers disagree, or a route has no error table."""
 
 
-def generate(template_path: str | Path | None = None) -> dict[str, Any]:
-    """The merged OpenAPI document for the HTTP routes of the template at ``template_path``."""
+def generate(template_path: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """The documents (file name under docs/ → document) for the HTTP routes of the template at
+    ``template_path``: one per HttpApi."""
     path = Path(template_path or DEFAULT_TEMPLATE_PATH).resolve()
     return generate_from(load_template(path), path.parent)
 
 
-def generate_from(template: Mapping[str, Any], code_root: Path) -> dict[str, Any]:
-    """The merged OpenAPI document for ``template``'s HTTP routes, handlers under ``code_root``."""
+def generate_from(template: Mapping[str, Any], code_root: Path) -> dict[str, dict[str, Any]]:
+    """The documents for ``template``'s HTTP routes, handlers under ``code_root``."""
     routes = route_table(template, _placeholder_parameters(template)).routes
     by_function: dict[str, list[Route]] = {}
     for route in routes:
         by_function.setdefault(route.function.logical_id, []).append(route)
 
-    paths: dict[str, dict[str, Any]] = {}
-    api_of_path: dict[str, str] = {}
+    paths: dict[str, dict[str, dict[str, Any]]] = {}  # API → path → method → operation
     schemas: dict[str, Any] = {}
     security_schemes: dict[str, Any] = {}
     for logical_id, module in _function_modules(template):
@@ -109,43 +156,73 @@ def generate_from(template: Mapping[str, Any], code_root: Path) -> dict[str, Any
         for key, operation in operations.items():
             route = expected[key]
             method, route_path = key
-            paths.setdefault(route_path, {})[method] = _operation(route, operation, module)
-            api_of_path[route_path] = route.api.logical_id
+            api_paths = paths.setdefault(route.api.logical_id, {})
+            api_paths.setdefault(route_path, {})[method] = _operation(route, operation, module)
             if route.authorizer is not None:
                 security_schemes[route.authorizer.name] = _bearer_scheme(route)
         _merge_schemas(schemas, document.get("components", {}).get("schemas", {}))
 
     for model in REQUEST_BODIES.values():
-        schemas[model.__name__] = model.model_json_schema(ref_template=COMPONENT_REF)
+        _merge_schemas(schemas, _model_schemas(model))
     for name in POWERTOOLS_VALIDATION_MODELS:
         schemas.pop(name, None)
-    schemas["Problem"] = Problem.model_json_schema(ref_template=COMPONENT_REF)
+    _merge_schemas(schemas, _model_schemas(Problem))
     schemas["GatewayError"] = GATEWAY_ERROR_SCHEMA
     schemas["DeliveryAck"] = WEBHOOK_ACK_SCHEMA
+
+    unknown = sorted(set(paths) - set(DOCUMENTS))
+    if unknown:
+        raise OpenApiError(f"no document for the HttpApi {', '.join(unknown)} (DOCUMENTS)")
+    return {
+        DOCUMENTS[api].file: _document(
+            template, code_root, api, paths[api], schemas, security_schemes
+        )
+        for api in DOCUMENTS
+        if api in paths
+    }
+
+
+def _document(
+    template: Mapping[str, Any],
+    code_root: Path,
+    api: str,
+    paths: Mapping[str, dict[str, Any]],
+    schemas: Mapping[str, Any],
+    security_schemes: Mapping[str, Any],
+) -> dict[str, Any]:
+    """One API's document: its paths and only the components they use."""
+    spec = DOCUMENTS[api]
+    used = _referenced_schemas(paths, schemas)
     _check_refs({"paths": paths}, schemas)
-
-    # In AWS each HttpApi has its own host: the API with most routes is the document's server,
-    # the paths of any other API (the webhook receiver's) name theirs.
-    apis = [route.api.logical_id for route in routes]
-    main_api = max(sorted(set(apis)), key=apis.count)
-    for route_path, api in api_of_path.items():
-        if api != main_api:
-            paths[route_path] = {"servers": _servers(api), **paths[route_path]}
-
+    schemes = sorted(
+        {
+            name
+            for item in paths.values()
+            for operation in item.values()
+            for requirement in operation.get("security", [])
+            for name in requirement
+        }
+    )
+    tags = sorted({tag for item in paths.values() for op in item.values() for tag in op["tags"]})
+    components: dict[str, Any] = {"schemas": {name: schemas[name] for name in sorted(used)}}
+    if schemes:
+        components["securitySchemes"] = {name: security_schemes[name] for name in schemes}
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "Repository connections",
+            "title": spec.title,
             "version": _project_version(code_root),
-            "description": str(template.get("Description", "")).strip()
+            "description": spec.description
+            + " "
+            + str(template.get("Description", "")).strip()
             + " Generated by `make openapi` from the handlers and template.yaml; do not edit.",
+            "contact": CONTACT,
+            "license": LICENSE,
         },
-        "servers": _servers(main_api),
+        "servers": _servers(api),
+        "tags": [{"name": tag, "description": TAGS[tag]} for tag in tags],
         "paths": {name: _sorted_methods(paths[name]) for name in sorted(paths)},
-        "components": {
-            "schemas": {name: schemas[name] for name in sorted(schemas)},
-            "securitySchemes": {name: security_schemes[name] for name in sorted(security_schemes)},
-        },
+        "components": components,
     }
 
 
@@ -193,7 +270,13 @@ def _single_route_document(logical_id: str, routes: Sequence[Route]) -> dict[str
         raise OpenApiError(f"{logical_id}: a function without a resolver serves one route only")
     route = routes[0]
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": PATH_PARAMETERS[name],
+            "schema": {"type": "string"},
+        }
         for name in re.findall(r"\{([^}]+)\}", route.path)
     ]
     operation = {"parameters": parameters, "responses": {"200": {"description": "OK"}}}
@@ -252,9 +335,16 @@ def _operation(route: Route, generated: Mapping[str, Any], module: str) -> dict[
         if "requestBody" in operation:
             raise OpenApiError(f"{route.route_key}: its handler declares a body parameter too")
         operation["requestBody"] = {
+            "description": (body_model.__doc__ or "").split("\n", 1)[0].strip(),
             "content": {APPLICATION_JSON: {"schema": {"$ref": ref(body_model.__name__)}}},
             "required": True,
         }
+    if "requestBody" in operation:
+        examples = REQUESTS.get(route.route_key)
+        if examples is None:
+            raise OpenApiError(f"{route.route_key}: no request examples (examples.py)")
+        operation["requestBody"]["content"][APPLICATION_JSON]["examples"] = examples
+    operation["parameters"] = [_parameter(p) for p in operation.get("parameters", [])]
     responses = _success_responses(route, operation.get("responses", {}), errors)
     responses.update(error_responses(route, errors))
     operation["responses"] = {str(status): responses[status] for status in sorted(responses)}
@@ -305,7 +395,29 @@ def _success_responses(
     responses: dict[int, Any] = {200: ok}
     for status, description in errors.also_success.items():
         responses[status] = {**copy.deepcopy(ok), "description": description}
+    for status, response in responses.items():
+        examples = SUCCESS.get((route.route_key, status))
+        if examples is None:
+            raise OpenApiError(f"{route.route_key}: no examples of its {status} (examples.py)")
+        response["headers"] = request_id_headers(from_function=True)
+        response["content"][APPLICATION_JSON]["examples"] = copy.deepcopy(examples)
     return responses
+
+
+def _parameter(parameter: Mapping[str, Any]) -> dict[str, Any]:
+    """A parameter as a client sends it: never null (an optional one is left out, which
+    ``required: false`` says), so pydantic's ``anyOf [T, null]`` becomes T."""
+    result = copy.deepcopy(dict(parameter))
+    schema = result.get("schema", {})
+    branches = schema.get("anyOf")
+    if isinstance(branches, list):
+        kept = [branch for branch in branches if branch != {"type": "null"}]
+        if len(kept) == 1:
+            del schema["anyOf"]
+            schema.update(kept[0])
+    if not result.get("description"):
+        raise OpenApiError(f"parameter {result.get('name')} has no description")
+    return result
 
 
 def _bearer_scheme(route: Route) -> dict[str, Any]:
@@ -347,6 +459,33 @@ def _merge_schemas(into: dict[str, Any], new: Mapping[str, Any]) -> None:
         into[name] = schema
 
 
+def _model_schemas(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s schema and the models it uses (pydantic's ``$defs``), as components."""
+    schema = model.model_json_schema(ref_template=COMPONENT_REF)
+    found = dict(schema.pop("$defs", {}))
+    found[model.__name__] = schema
+    return found
+
+
+def _referenced_schemas(node: Any, schemas: Mapping[str, Any]) -> set[str]:
+    """The component schemas ``node`` refers to, directly or through other schemas."""
+    found: set[str] = set()
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, Mapping):
+            target = current.get("$ref")
+            if isinstance(target, str):
+                name = target.removeprefix("#/components/schemas/")
+                if name not in found and name in schemas:
+                    found.add(name)
+                    pending.append(schemas[name])
+            pending.extend(current.values())
+        elif isinstance(current, list):
+            pending.extend(current)
+    return found
+
+
 def _check_refs(node: Any, schemas: Mapping[str, Any]) -> None:
     if isinstance(node, Mapping):
         ref = node.get("$ref")
@@ -375,30 +514,35 @@ def _project_version(root: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m repoconn_openapi.generator",
-        description="Write docs/openapi.json from the handlers and template.yaml.",
+        description="Write docs/openapi.json and docs/openapi-webhooks.json from the handlers "
+        "and template.yaml.",
     )
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE_PATH)
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--output-dir", type=Path, default=DOCS)
     parser.add_argument(
-        "--check", action="store_true", help="only compare; exit 1 if the file would change"
+        "--check", action="store_true", help="only compare; exit 1 if a file would change"
     )
     args = parser.parse_args(argv)
     try:
-        text = render(generate(args.template))
+        documents = generate(args.template)
     except (OpenApiError, TemplateError) as error:
         print(f"openapi: {error}", file=sys.stderr)
         return 1
-    current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
-    if args.check:
-        if current != text:
-            print(f"openapi: {args.output} is stale; run `make openapi`", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-        print(f"openapi: wrote {args.output}", file=sys.stderr)
-    return 0
+    stale = False
+    for name, document in documents.items():
+        output = args.output_dir / name
+        text = render(document)
+        current = output.read_text(encoding="utf-8") if output.exists() else None
+        if current == text:
+            continue
+        if args.check:
+            print(f"openapi: {output} is stale; run `make openapi`", file=sys.stderr)
+            stale = True
+            continue
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        print(f"openapi: wrote {output}", file=sys.stderr)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ with ``RouteNotFound``; tests/unit/test_openapi_drift.py checks it against a rea
 
 Besides the problem+json answers, API Gateway's own ``{"message": ...}`` answers are documented
 as ``GatewayError`` under ``application/json``: 401 from the JWT authorizer, 404 for a path no
-route matches, 413 for a body over 10 MB, 503 for an integration time-out.
+route matches, 413 for a body over 10 MB, 429 when throttled, 500 when the function failed, 503
+for an integration time-out. Every answer documents the request id headers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repoconn_core import errors
+from repoconn_core.problems import INTERNAL_ERROR
 from repoconn_local.gateway.routes import Route
+
+from repoconn_openapi.examples import gateway_example, problem_example
 
 PROBLEM_JSON = "application/problem+json"
 APPLICATION_JSON = "application/json"
@@ -35,10 +39,11 @@ class RouteErrors:
     problems: Sequence[ErrorAnswer]
     also_success: Mapping[int, str] = field(default_factory=dict)
 
-    def codes_by_status(self) -> dict[int, list[str]]:
-        by_status: dict[int, list[str]] = {}
+    def problems_by_status(self) -> dict[int, list[tuple[str, str]]]:
+        """(code, title) of the route's problems, by status."""
+        by_status: dict[int, list[tuple[str, str]]] = {}
         for answer in self.problems:
-            by_status.setdefault(answer.status, []).append(answer.code)
+            by_status.setdefault(answer.status, []).append((answer.code, answer.title))
         return by_status
 
 
@@ -129,78 +134,128 @@ STATUS_TEXT = {
     409: "Conflict",
     413: "Payload too large",
     422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal error",
     502: "Bad gateway",
     503: "Service unavailable",
 }
 
-# API Gateway's own answers ({"message": ...}), which the local gateway reproduces.
+# API Gateway's own answers ({"message": ...}), which the local gateway reproduces (but for the
+# throttling 429: throttling is not emulated locally).
 GATEWAY_MESSAGES = {
     401: "Unauthorized",
     404: "Not Found",
     413: "Request Entity Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
     503: "Service Unavailable",
 }
 GATEWAY_ERROR_SCHEMA: dict[str, Any] = {
     "title": "GatewayError",
     "description": (
-        "API Gateway's own answer, sent before (or instead of) the function: 401 from the JWT "
-        "authorizer, 404 when no route matches the path, 413 for a body over the 10 MB payload "
-        "quota, 503 when the integration times out."
+        "API Gateway's own answer, sent before (or instead of) the function, never "
+        "problem+json: 401 from the JWT authorizer (no or invalid token), 404 when no route "
+        "matches the path, 413 for a body over the 10 MB payload quota, 429 when the stage's or "
+        "route's throttling limit is hit, 500 when the function failed (crash, time-out, "
+        "unusable answer), 503 when the integration timed out."
     ),
     "type": "object",
-    "properties": {"message": {"type": "string", "enum": sorted(GATEWAY_MESSAGES.values())}},
+    "properties": {
+        "message": {
+            "type": "string",
+            "enum": sorted(GATEWAY_MESSAGES.values()),
+            "title": "Message",
+            "description": "API Gateway's fixed text for the status.",
+        }
+    },
     "required": ["message"],
     "additionalProperties": False,
+    "examples": [{"message": "Unauthorized"}],
 }
+# Every function answer: problems.py's x-request-id; every answer: API Gateway's apigw-requestid.
+REQUEST_ID_DESCRIPTION = (
+    "The request's id, as the problem's `instance` names it: quote it when reporting a problem."
+)
 RETRY_AFTER_HEADER = {
     "Retry-After": {
-        "description": "Seconds to wait before retrying (problem answers only).",
+        "description": "Seconds to wait before retrying (the service's 503 problems only).",
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        "example": "30",
     }
 }
 WWW_AUTHENTICATE_HEADER = {
     "www-authenticate": {
         "description": "Why the JWT authorizer refused the token (absent when there was none).",
         "schema": {"type": "string"},
+        "example": 'Bearer error="invalid_token"',
     }
 }
 
 
+def request_id_headers(*, from_function: bool) -> dict[str, Any]:
+    """The request id headers of an answer: API Gateway's on every answer, the service's own
+    whenever a function answered (``from_function``: the status is never API Gateway's)."""
+    return {
+        "apigw-requestid": {
+            "description": f"API Gateway's request id, on every answer. {REQUEST_ID_DESCRIPTION}",
+            "required": True,
+            "schema": {"type": "string"},
+            "example": "IXk2bhbBoAMEPbA=",
+        },
+        "x-request-id": {
+            "description": (
+                "The same id, set by the service on every answer of its functions (absent on "
+                f"API Gateway's own answers). {REQUEST_ID_DESCRIPTION}"
+            ),
+            "required": from_function,
+            "schema": {"type": "string"},
+            "example": "IXk2bhbBoAMEPbA=",
+        },
+    }
+
+
 def error_responses(route: Route, errors: RouteErrors) -> dict[int, Any]:
     """The route's error answers by status: its problems, and API Gateway's own."""
-    gateway = {404, 503}
+    gateway = {404, 429, 500, 503}
     if route.authorizer is not None:
         gateway.add(401)
     if route.method in ("PUT", "POST", "PATCH"):
         gateway.add(413)
-    problems = errors.codes_by_status()
+    problems = errors.problems_by_status()
+    # Any function may answer the catch-all 500 (problems.internal_error).
+    status_500, code_500, title_500, _ = INTERNAL_ERROR
+    problems.setdefault(status_500, []).append((code_500, title_500))
     responses: dict[int, Any] = {}
     for status in sorted(set(problems) | gateway):
         content: dict[str, Any] = {}
-        codes = problems.get(status, [])
-        if codes:
-            content[PROBLEM_JSON] = {"schema": _problem_schema(status, codes)}
+        answers = problems.get(status, [])
+        codes = [code for code, _ in answers]
+        if answers:
+            content[PROBLEM_JSON] = {
+                "schema": _problem_schema(status, codes),
+                "examples": {code: problem_example(status, code, title) for code, title in answers},
+            }
         if status in gateway:
+            message = GATEWAY_MESSAGES[status]
             content[APPLICATION_JSON] = {
                 "schema": {
                     "allOf": [
                         {"$ref": ref("GatewayError")},
-                        {"properties": {"message": {"const": GATEWAY_MESSAGES[status]}}},
+                        {"properties": {"message": {"const": message}}},
                     ]
-                }
+                },
+                "examples": {"gateway": gateway_example(message)},
             }
-        response: dict[str, Any] = {
-            "description": _error_description(status, codes, status in gateway),
-            "content": content,
-        }
-        headers: dict[str, Any] = {}
+        headers = request_id_headers(from_function=status not in gateway)
         if status == 503 and codes:
             headers.update(RETRY_AFTER_HEADER)
         if status == 401 and status in gateway:
             headers.update(WWW_AUTHENTICATE_HEADER)
-        if headers:
-            response["headers"] = headers
-        responses[status] = response
+        responses[status] = {
+            "description": _error_description(status, codes, status in gateway),
+            "headers": headers,
+            "content": content,
+        }
     return responses
 
 

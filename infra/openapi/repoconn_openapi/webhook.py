@@ -7,16 +7,28 @@ from typing import Any
 
 from repoconn_openapi.route_errors import APPLICATION_JSON
 
+_DELIVERY_ID: dict[str, Any] = {
+    "type": "string",
+    "description": "The provider's delivery id (e.g. X-GitHub-Delivery).",
+}
 WEBHOOK_ACK_SCHEMA: dict[str, Any] = {
+    "description": "The receiver's acknowledgement of a verified delivery.",
     "title": "DeliveryAck",
     "oneOf": [
         {
             "type": "object",
             "description": "Recorded for publishing (202), or a duplicate of one (200).",
             "properties": {
-                "accepted": {"type": "boolean", "const": True},
-                "duplicate": {"type": "boolean"},
-                "deliveryId": {"type": "string"},
+                "accepted": {
+                    "type": "boolean",
+                    "const": True,
+                    "description": "The delivery is (or already was) recorded for publishing.",
+                },
+                "duplicate": {
+                    "type": "boolean",
+                    "description": "A delivery with this id was accepted before (answered 200).",
+                },
+                "deliveryId": _DELIVERY_ID,
             },
             "required": ["accepted", "duplicate", "deliveryId"],
             "additionalProperties": False,
@@ -28,9 +40,19 @@ WEBHOOK_ACK_SCHEMA: dict[str, Any] = {
                 " subscribe to."
             ),
             "properties": {
-                "accepted": {"type": "boolean", "const": False},
-                "ignored": {"type": "string", "enum": ["ping", "not_subscribed"]},
-                "deliveryId": {"type": "string"},
+                "accepted": {
+                    "type": "boolean",
+                    "const": False,
+                    "description": "Verified, but nothing is published.",
+                },
+                "ignored": {
+                    "type": "string",
+                    "enum": ["ping", "not_subscribed"],
+                    "description": (
+                        "Why: a ping, or an event kind the hook does not subscribe to."
+                    ),
+                },
+                "deliveryId": _DELIVERY_ID,
             },
             "required": ["accepted", "ignored", "deliveryId"],
             "additionalProperties": False,
@@ -68,7 +90,12 @@ WEBHOOK_BODY: dict[str, Any] = {
         "application/x-www-form-urlencoded": {
             "schema": {
                 "type": "object",
-                "properties": {"payload": {"type": "string"}},
+                "properties": {
+                    "payload": {
+                        "type": "string",
+                        "description": "The event's JSON object, as GitHub form-encodes it.",
+                    }
+                },
                 "required": ["payload"],
             }
         },

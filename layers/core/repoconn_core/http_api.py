@@ -23,12 +23,20 @@ from repoconn_core.identity import (
 )
 from repoconn_core.json_body import load_json
 from repoconn_core.logs import function_logger
-from repoconn_core.models import PROJECT_ID_PATTERN
-from repoconn_core.problems import install_problem_handlers
+from repoconn_core.models import PROJECT_ID_DESCRIPTION, PROJECT_ID_PATTERN
+from repoconn_core.problems import install_problem_handlers, request_id_of, with_request_id
 from repoconn_core.settings import settings
 
 # The ``{projectId}`` path parameter of every project route.
-ProjectIdPath = Annotated[str, Path(pattern=PROJECT_ID_PATTERN)]
+ProjectIdPath = Annotated[
+    str,
+    Path(
+        pattern=PROJECT_ID_PATTERN,
+        title="Project id",
+        description=PROJECT_ID_DESCRIPTION,
+        examples=["demo"],
+    ),
+]
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -61,7 +69,7 @@ class HttpFunction:
         )
         @self.metrics.log_metrics
         def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-            return self.app.resolve(event, context)
+            return with_request_id(self.app.resolve(event, context), request_id_of(event))
 
         self.handler: LambdaHandler = handler
 

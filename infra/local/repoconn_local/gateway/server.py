@@ -16,8 +16,9 @@ API Gateway does before and after a Lambda proxy integration:
    unusable result is API Gateway's ``{"message":"Internal Server Error"}`` (500), an
    integration timeout ``{"message":"Service Unavailable"}`` (503);
 7. adds the API's CORS headers (dropping any the function set, as API Gateway ignores them)
-   and ``apigw-requestid``, and writes one access-log line — method, path, status, duration;
-   never headers, query strings or bodies, which carry tokens.
+   and ``apigw-requestid`` (to every answer, its own included: the id the event's
+   ``requestContext.requestId`` carries), and writes one access-log line — method, path,
+   status, duration; never headers, query strings or bodies, which carry tokens.
 
 Known differences from AWS: tokens are HS256 with a local secret instead of the issuer's JWKS;
 bodies between Lambda's 6 MB invocation limit and 10 MB reach the function; throttling,
@@ -30,6 +31,7 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,13 +145,15 @@ class LocalGateway:
     # ------------------------------------------------------------------ per request
 
     def handle(self, request: _Request) -> HttpResponse:
+        # API Gateway names every request, its own answers included (preflights, 401s, 404s).
+        request_id = str(uuid.uuid4())
         cors = self._cors_for(request.raw_path)
         if cors is not None and _is_preflight(request):
-            return _preflight(cors, request.headers)
-        response = self._route(request)
+            return _with_request_id(_preflight(cors, request.headers), request_id)
+        response = _with_request_id(self._route(request, request_id), request_id)
         return _with_cors(response, cors, request.headers.get("origin"))
 
-    def _route(self, request: _Request) -> HttpResponse:
+    def _route(self, request: _Request, request_id: str) -> HttpResponse:
         match = self.routes.match(request.method, request.raw_path)
         if match is None:
             return gateway_error(404, "Not Found")
@@ -176,11 +180,11 @@ class LocalGateway:
             source_ip=request.source_ip,
         )
         _complete_event(event, request)
+        event["requestContext"]["requestId"] = request_id
         invocation = self._hosts[route.function.logical_id].invoke(
             event, route.integration_timeout_seconds
         )
-        request_id = event["requestContext"]["requestId"]
-        return _with_request_id(self._response(route.function.logical_id, invocation), request_id)
+        return self._response(route.function.logical_id, invocation)
 
     def _response(self, function: str, invocation: Invocation) -> HttpResponse:
         if invocation.outcome is Outcome.INTEGRATION_TIMEOUT:
