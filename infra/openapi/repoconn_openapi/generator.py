@@ -54,12 +54,18 @@ from repoconn_local.aws.template_schema import DEFAULT_TEMPLATE_PATH, load_templ
 from repoconn_local.gateway.routes import Route, route_table
 from repoconn_local.lambda_host.function_host import import_function_module
 from repoconn_local.lambda_host.functions import FUNCTION_TYPE, TemplateError, function_spec
-from repoconn_local.local_ports import DEFAULT_PORT, LOCAL_HOST
 
+from repoconn_openapi.components import (
+    OpenApiError,
+    check_refs,
+    merge_schemas,
+    model_schemas,
+    referenced_schemas,
+)
 from repoconn_openapi.examples import REQUESTS, SUCCESS
+from repoconn_openapi.info import CONTACT, LICENSE, TAGS, servers
 from repoconn_openapi.route_errors import (
     APPLICATION_JSON,
-    COMPONENT_REF,
     GATEWAY_ERROR_SCHEMA,
     ROUTE_ERRORS,
     WEBHOOK,
@@ -99,13 +105,6 @@ DOCUMENTS: dict[str, DocumentSpec] = {
         "frontends (docs/openapi.json is theirs).",
     ),
 }
-TAGS = {
-    "connections": "A project's repository connection: connect, read, list deliveries, disconnect.",
-    "webhooks": "Providers' webhook deliveries, verified by their signature (no JWT).",
-}
-# The repository has no LICENSE file: the document says so rather than invent a licence.
-LICENSE = {"name": "Proprietary: no licence granted", "identifier": "LicenseRef-Proprietary"}
-CONTACT = {"name": "Repository connections maintainers (see README.md)"}
 # Powertools' stock validation-error models; our resolver never answers with them.
 POWERTOOLS_VALIDATION_MODELS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 # Route key → the JSON body model its handler reads with repoconn_core.http_api.request_body.
@@ -121,10 +120,6 @@ PATH_PARAMETERS = {
         "registered with the provider (the connection's id)."
     ),
 }
-
-
-class OpenApiError(ValueError):
-    """The template and the handlers disagree, or a route has no error table."""
 
 
 def generate(template_path: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -160,13 +155,13 @@ def generate_from(template: Mapping[str, Any], code_root: Path) -> dict[str, dic
             api_paths.setdefault(route_path, {})[method] = _operation(route, operation, module)
             if route.authorizer is not None:
                 security_schemes[route.authorizer.name] = _bearer_scheme(route)
-        _merge_schemas(schemas, document.get("components", {}).get("schemas", {}))
+        merge_schemas(schemas, document.get("components", {}).get("schemas", {}))
 
     for model in REQUEST_BODIES.values():
-        _merge_schemas(schemas, _model_schemas(model))
+        merge_schemas(schemas, model_schemas(model))
     for name in POWERTOOLS_VALIDATION_MODELS:
         schemas.pop(name, None)
-    _merge_schemas(schemas, _model_schemas(Problem))
+    merge_schemas(schemas, model_schemas(Problem))
     schemas["GatewayError"] = GATEWAY_ERROR_SCHEMA
     schemas["DeliveryAck"] = WEBHOOK_ACK_SCHEMA
 
@@ -192,8 +187,8 @@ def _document(
 ) -> dict[str, Any]:
     """One API's document: its paths and only the components they use."""
     spec = DOCUMENTS[api]
-    used = _referenced_schemas(paths, schemas)
-    _check_refs({"paths": paths}, schemas)
+    used = referenced_schemas(paths, schemas)
+    check_refs({"paths": paths}, schemas)
     schemes = sorted(
         {
             name
@@ -219,7 +214,7 @@ def _document(
             "contact": CONTACT,
             "license": LICENSE,
         },
-        "servers": _servers(api),
+        "servers": servers(api),
         "tags": [{"name": tag, "description": TAGS[tag]} for tag in tags],
         "paths": {name: _sorted_methods(paths[name]) for name in sorted(paths)},
         "components": components,
@@ -432,70 +427,6 @@ def _bearer_scheme(route: Route) -> dict[str, Any]:
             "`repoconn token --sub ID [--admin] --project ID`."
         ),
     }
-
-
-def _servers(api: str) -> list[dict[str, Any]]:
-    """The local stack (every API on one port) and the deployed API's execute-api host."""
-    return [
-        {"url": f"http://{LOCAL_HOST}:{DEFAULT_PORT}", "description": "local stack (make dev)"},
-        {
-            "url": "https://{apiId}.execute-api.{region}.amazonaws.com",
-            "description": f"deployed {api} (see the stack's outputs)",
-            "variables": {
-                "apiId": {"default": "abcdef1234", "description": f"{api}'s id"},
-                "region": {"default": "us-east-1"},
-            },
-        },
-    ]
-
-
-# ---------------------------------------------------------------------------- merging
-
-
-def _merge_schemas(into: dict[str, Any], new: Mapping[str, Any]) -> None:
-    for name, schema in new.items():
-        if name in into and into[name] != schema:
-            raise OpenApiError(f"two functions define different schemas named {name}")
-        into[name] = schema
-
-
-def _model_schemas(model: type[BaseModel]) -> dict[str, Any]:
-    """``model``'s schema and the models it uses (pydantic's ``$defs``), as components."""
-    schema = model.model_json_schema(ref_template=COMPONENT_REF)
-    found = dict(schema.pop("$defs", {}))
-    found[model.__name__] = schema
-    return found
-
-
-def _referenced_schemas(node: Any, schemas: Mapping[str, Any]) -> set[str]:
-    """The component schemas ``node`` refers to, directly or through other schemas."""
-    found: set[str] = set()
-    pending = [node]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, Mapping):
-            target = current.get("$ref")
-            if isinstance(target, str):
-                name = target.removeprefix("#/components/schemas/")
-                if name not in found and name in schemas:
-                    found.add(name)
-                    pending.append(schemas[name])
-            pending.extend(current.values())
-        elif isinstance(current, list):
-            pending.extend(current)
-    return found
-
-
-def _check_refs(node: Any, schemas: Mapping[str, Any]) -> None:
-    if isinstance(node, Mapping):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.removeprefix("#/components/schemas/") not in schemas:
-            raise OpenApiError(f"dangling reference {ref}")
-        for value in node.values():
-            _check_refs(value, schemas)
-    elif isinstance(node, list):
-        for item in node:
-            _check_refs(item, schemas)
 
 
 def _sorted_methods(item: Mapping[str, Any]) -> dict[str, Any]:
